@@ -1,0 +1,52 @@
+# The README's two commands: `make demo` (the main job) and `make test`.
+# Each does all of its own set-up in .venv on a machine with Python 3.11 and pip.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo test lint typecheck pytest fast golden clean
+
+help:
+	@echo "make demo   run the train-deploy recipe locally (sets up .venv first)"
+	@echo "make test   ruff, mypy and the whole pytest suite (sets up .venv first)"
+	@echo "make fast   the test suite without the slow end-to-end tests"
+	@echo "make golden regenerate the golden YAML files (on purpose only)"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade "pip>=24"
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	# torch is an optional extra: pinned to the CPU wheel on disk, never a CUDA build.
+	$(PIP) install -q --only-binary=:all: torch==2.13.0 || echo "torch==2.13.0 not installable here: distributed-training tests will be skipped"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/workbench recipe run train-deploy --approve
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+golden: $(STAMP)
+	WORKBENCH_REGEN_GOLDEN=1 $(BIN)/python -m pytest tests -k golden $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .workbench .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Compilation: a pipeline (DSL or plain KFP) to deterministic, validated KFP v2 YAML."""

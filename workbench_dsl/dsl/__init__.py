@@ -1,0 +1,1 @@
+"""The DSL: step decorators and ``@pipeline``, built on real ``kfp.dsl`` objects."""
