@@ -1,7 +1,7 @@
 """Quickstart: load a bundled dataset, train a classifier, evaluate it, report.
 
-    workbench run pipelines/quickstart.py -p n_estimators=50
-    workbench compile pipelines/quickstart.py -o quickstart.yaml
+workbench run pipelines/quickstart.py -p n_estimators=50
+workbench compile pipelines/quickstart.py -o quickstart.yaml
 """
 
 from typing import NamedTuple
@@ -51,9 +51,9 @@ def train_model(data: Input[Dataset], n_estimators: int, model: Output[Model]):
 
 
 @develop(preset="sklearn")
-def evaluate(
-    model: Input[Model], holdout: Input[Dataset], metrics: Output[Metrics]
-) -> NamedTuple("Evaluation", [("accuracy", float), ("passed", bool)]):
+def evaluate(model: Input[Model], holdout: Input[Dataset], metrics: Output[Metrics]) -> NamedTuple(
+    "Evaluation", [("accuracy", float), ("passed", bool)]
+):
     """Accuracy on the held-out split; `passed` when it clears 0.9."""
     import pickle
 

@@ -10,7 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def workbench_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workbench_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """A fresh ``WORKBENCH_HOME`` per test, so tests never share runs, registry or endpoints."""
     home = tmp_path_factory.mktemp("wbhome")
     monkeypatch.setenv("WORKBENCH_HOME", str(home))

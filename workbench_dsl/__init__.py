@@ -40,9 +40,16 @@ if TYPE_CHECKING:
     )
 
     from workbench_dsl.compile.compiler import compile
+    from workbench_dsl.dsl import space
     from workbench_dsl.dsl.develop import develop
     from workbench_dsl.dsl.pipeline import Pipeline, pipeline
+    from workbench_dsl.dsl.register import register
+    from workbench_dsl.dsl.serve import deploy, serve
     from workbench_dsl.dsl.step import Step
+    from workbench_dsl.dsl.sweep import sweep
+    from workbench_dsl.dsl.train import train
+    from workbench_dsl.runner import RunResult, run
+    from workbench_dsl.runtime.report import report
 
 _KFP_NAMES = (
     "Artifact",
@@ -67,19 +74,71 @@ _KFP_NAMES = (
     "SlicedClassificationMetrics",
 )
 
+# name -> module that defines it (a module-valued name maps to the module itself)
 _OWN_NAMES = {
     "compile": "workbench_dsl.compile.compiler",
+    "deploy": "workbench_dsl.dsl.serve",
     "develop": "workbench_dsl.dsl.develop",
     "pipeline": "workbench_dsl.dsl.pipeline",
     "Pipeline": "workbench_dsl.dsl.pipeline",
+    "register": "workbench_dsl.dsl.register",
+    "report": "workbench_dsl.runtime.report",
+    "run": "workbench_dsl.runner",
+    "RunResult": "workbench_dsl.runner",
+    "serve": "workbench_dsl.dsl.serve",
+    "space": "workbench_dsl.dsl.space",
     "Step": "workbench_dsl.dsl.step",
+    "sweep": "workbench_dsl.dsl.sweep",
+    "train": "workbench_dsl.dsl.train",
 }
+_MODULE_NAMES = {"space"}
 
-__all__ = ["__version__", *_KFP_NAMES, *sorted(_OWN_NAMES)]
+__all__ = [
+    "HTML",
+    "Artifact",
+    "ClassificationMetrics",
+    "Collected",
+    "Dataset",
+    "Elif",
+    "Else",
+    "ExitHandler",
+    "If",
+    "Input",
+    "InputPath",
+    "Markdown",
+    "Metrics",
+    "Model",
+    "OneOf",
+    "Output",
+    "OutputPath",
+    "ParallelFor",
+    "Pipeline",
+    "PipelineTaskFinalStatus",
+    "RunResult",
+    "SlicedClassificationMetrics",
+    "Step",
+    "__version__",
+    "compile",
+    "deploy",
+    "develop",
+    "pipeline",
+    "register",
+    "report",
+    "run",
+    "serve",
+    "space",
+    "sweep",
+    "train",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _OWN_NAMES:
+    if name == "compile":
+        # The subpackage is callable: workbench_dsl.compile(pipeline, path).
+        value = importlib.import_module("workbench_dsl.compile")
+    elif name in _MODULE_NAMES:
+        value = importlib.import_module(_OWN_NAMES[name])
+    elif name in _OWN_NAMES:
         value = getattr(importlib.import_module(_OWN_NAMES[name]), name)
     elif name in _KFP_NAMES:
         value = getattr(importlib.import_module("kfp.dsl"), name)

@@ -62,7 +62,9 @@ BUILTIN_PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
         Profile("cpu-small", cpu="1", memory="2Gi", cost_per_hour=0.05, description="1 CPU, 2 GiB"),
-        Profile("cpu-large", cpu="4", memory="16Gi", cost_per_hour=0.20, description="4 CPU, 16 GiB"),
+        Profile(
+            "cpu-large", cpu="4", memory="16Gi", cost_per_hour=0.20, description="4 CPU, 16 GiB"
+        ),
         Profile(
             "gpu-1",
             cpu="4",
@@ -94,6 +96,10 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         ),
     )
 }
+
+#: The image launcher components (@train, @sweep, @register, @serve) run in on a
+#: cluster: workbench-dsl with its dependencies (docker/runtime.Dockerfile builds it).
+DEFAULT_RUNTIME_IMAGE = "ghcr.io/workbench-dsl/runtime:0.1.0"
 
 # Section -> key -> accepted Python types (as parsed by tomllib).
 _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
@@ -149,6 +155,10 @@ class Config:
     @property
     def default_preset(self) -> str:
         return str(self.sections.get("defaults", {}).get("preset", "python"))
+
+    @property
+    def runtime_image(self) -> str:
+        return str(self.sections.get("cluster", {}).get("runtime_image", DEFAULT_RUNTIME_IMAGE))
 
     def get(self, section: str, key: str, default: Any = None) -> Any:
         return self.sections.get(section, {}).get(key, default)

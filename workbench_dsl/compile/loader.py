@@ -115,9 +115,7 @@ def _exec(run: Any, target: str) -> None:
         raise UsageError(f"{e.filename}:{e.lineno}: syntax error in {target}: {e.msg}") from e
     except Exception as e:
         where = _user_location(e) or target
-        raise UsageError(
-            f"{where}: importing {target} failed: {type(e).__name__}: {e}"
-        ) from e
+        raise UsageError(f"{where}: importing {target} failed: {type(e).__name__}: {e}") from e
 
 
 def find_pipelines(module: ModuleType) -> dict[str, Any]:
@@ -159,7 +157,5 @@ def load_pipeline(ref: str) -> Any:
     if len(pipelines) > 1:
         names = ", ".join(sorted(pipelines))
         first = sorted(pipelines)[0]
-        raise UsageError(
-            f"{target} has several pipelines ({names}); choose one: {target}:{first}"
-        )
+        raise UsageError(f"{target} has several pipelines ({names}); choose one: {target}:{first}")
     return next(iter(pipelines.values()))

@@ -56,6 +56,6 @@ def apply_options(task: Any, options: StepOptions, profile: Profile) -> None:
             backoff_duration=_seconds(options.retry_backoff) if options.retry_backoff else None,
         )
     if options.timeout:
-        kubernetes.set_timeout(task, max(1, int(round(options.timeout))))
+        kubernetes.set_timeout(task, max(1, round(options.timeout)))
     for key, value in options.env.items():
         task.set_env_variable(key, value)

@@ -76,7 +76,9 @@ class StepOptions:
         env_out: dict[str, str] = {}
         for k, v in (env or {}).items():
             if not isinstance(k, str) or not _ENV_NAME.match(k):
-                raise PipelineDefinitionError(f"{step}: env name {k!r} is not a valid variable name")
+                raise PipelineDefinitionError(
+                    f"{step}: env name {k!r} is not a valid variable name"
+                )
             if not isinstance(v, str | int | float | bool):
                 raise PipelineDefinitionError(
                     f"{step}: env[{k!r}] must be a string or number (got {type(v).__name__})"

@@ -19,7 +19,7 @@ def _is_library_file(filename: str) -> bool:
         path.startswith(_PKG_DIR)
         or f"{os.sep}site-packages{os.sep}" in path
         or f"{os.sep}lib{os.sep}python3" in path
-        or filename.startswith("<frozen")
+        or filename.startswith("<")
     )
 
 

@@ -77,7 +77,16 @@ class Pipeline(Generic[P]):
 
 def _trace(fn: Callable[..., Any], name: str, description: str | None) -> GraphComponent:
     from kfp import dsl
+    from kfp.dsl import pipeline_context
 
+    # A pipeline used inside another is traced lazily, i.e. while the outer one's
+    # tracing context is open; KFP allows one context at a time, so set the outer
+    # aside while the inner is traced on its own, as KFP would have at import.
+    from workbench_dsl.dsl.step import resolve_annotations
+
+    resolve_annotations(fn)
+    outer = pipeline_context.Pipeline._default_pipeline
+    pipeline_context.Pipeline._default_pipeline = None
     try:
         return dsl.pipeline(fn, name=name, description=description)  # type: ignore[no-any-return]
     except WorkbenchError:
@@ -88,6 +97,8 @@ def _trace(fn: Callable[..., Any], name: str, description: str | None) -> GraphC
         if not isinstance(e, TypeError | ValueError) or type(e).__module__ != "builtins":
             detail = f"{type(e).__name__}: {detail}"
         raise PipelineDefinitionError(f"{where}: pipeline {name!r}: {detail}") from e
+    finally:
+        pipeline_context.Pipeline._default_pipeline = outer
 
 
 @overload

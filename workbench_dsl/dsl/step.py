@@ -33,6 +33,34 @@ R = TypeVar("R")
 _CONFIGS: dict[Path, Config] = {}
 
 
+def resolve_annotations(fn: Callable[..., Any]) -> None:
+    """Evaluate string annotations in place, so KFP sees types.
+
+    ``from __future__ import annotations`` turns every annotation into a string,
+    which KFP's component factory cannot read. The embedded source is unaffected:
+    it runs without that import and evaluates its annotations as usual.
+    """
+    annotations = getattr(fn, "__annotations__", None) or {}
+    if not any(isinstance(v, str) for v in annotations.values()):
+        return
+    import typing
+
+    from kfp import dsl
+
+    namespace = {**vars(typing), **vars(dsl), **getattr(fn, "__globals__", {})}
+    try:
+        hints = typing.get_type_hints(fn, globalns=namespace, include_extras=True)
+    except Exception as e:
+        raise PipelineDefinitionError(
+            f"{function_location(fn)}: {fn.__name__}: an annotation cannot be evaluated "
+            f"({type(e).__name__}: {e}); import the names it uses at module level"
+        ) from None
+    resolved = {k: hints.get(k, v) for k, v in annotations.items()}
+    if resolved.get("return") is type(None):
+        resolved["return"] = None  # KFP reads a bare None as "no outputs"
+    fn.__annotations__ = resolved
+
+
 def config_for(fn: Callable[..., Any]) -> Config:
     """The ``workbench.toml`` that governs a function: nearest to its source file."""
     code = getattr(fn, "__code__", None)
@@ -88,6 +116,7 @@ class Step(Generic[P, R]):
         from kfp import dsl
 
         preset = config.preset(self.options.preset)
+        resolve_annotations(self.fn)
         return dsl.component(
             self.fn,
             base_image=preset.image,
@@ -187,9 +216,7 @@ def check_arguments(
         for key, value in kwargs.items():
             if value is None:
                 continue
-            if type_utils.verify_type_compatibility(
-                value, inputs[key], "", raise_on_error=False
-            ):
+            if type_utils.verify_type_compatibility(value, inputs[key], "", raise_on_error=False):
                 continue
             expected = _short_type(inputs[key].type)
             if isinstance(value, PipelineChannel):
