@@ -139,7 +139,7 @@ def build_launcher(
     _register_source(filename, full)
     namespace: dict[str, Any] = {"__name__": f"workbench_launcher_{digest}"}
     try:
-        exec(compile(full, filename, "exec"), namespace)
+        exec(compile(full, filename, "exec", dont_inherit=True), namespace)
     except Exception as e:
         raise PipelineDefinitionError(
             f"{fn_name}: its annotations must evaluate under 'from kfp.dsl import *' and "
