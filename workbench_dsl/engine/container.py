@@ -1,0 +1,72 @@
+"""Container components run as host processes: argv, missing programs, output folders.
+
+The image cannot be used here, so its command runs on the host with every
+placeholder resolved (``placeholders.py``); the user hears that once per run.
+A program the host lacks fails before anything starts, naming the program and
+the image that would have had it; a shell script that hits one (exit code 127)
+is diagnosed from its log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+_NOT_FOUND = re.compile(
+    r"(?:^|\s)(?:[\w./-]*sh|env):\s(?:\d+:\s)?(?:line \d+:\s)?([^\s:]+):\s(?:command\s)?not found"
+)
+
+
+class MissingProgram(Exception):
+    """A program the component needs is not installed on this machine."""
+
+
+def image_notice(image: str) -> str:
+    return f"container image {image} is not used locally; its command runs on the host"
+
+
+def missing_program_message(program: str, image: str) -> str:
+    return (
+        f"program '{program}' not found on this machine; the component expects image "
+        f"{image}: install it here or run the pipeline on a cluster"
+    )
+
+
+def check_program(argv: list[str], env: dict[str, str], image: str) -> None:
+    """Fail early and clearly when ``argv[0]`` cannot be run here."""
+    program = argv[0]
+    if "/" in program:
+        found = os.path.isfile(program) and os.access(program, os.X_OK)
+    else:
+        found = shutil.which(program, path=env.get("PATH", os.defpath)) is not None
+    if not found:
+        raise MissingProgram(missing_program_message(program, image))
+
+
+def diagnose_exit(code: int, log_path: Path, image: str) -> str | None:
+    """For exit code 127 of a shell, the program it could not find (from the log's tail)."""
+    if code != 127:
+        return None
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    found = _NOT_FOUND.findall(tail)
+    return missing_program_message(found[-1], image) if found else None
+
+
+def make_output_dirs(executor_input: dict[str, Any]) -> None:
+    """Create the parent folders of every output path, as the cluster launcher does."""
+    outputs = executor_input.get("outputs") or {}
+    paths = [outputs.get("outputFile")]
+    paths += [(p or {}).get("outputFile") for p in (outputs.get("parameters") or {}).values()]
+    for listed in (outputs.get("artifacts") or {}).values():
+        paths += [a.get("uri") for a in (listed or {}).get("artifacts") or []]
+    for path in paths:
+        if path and os.path.isabs(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -1,0 +1,661 @@
+"""The task runner: executes one attempt of one task (a :class:`TaskSpec`) and reports a :class:`TaskOutcome`.
+
+Lightweight Python components run in a warm worker (``worker.py``: a fresh
+interpreter with kfp imported that forks one child per attempt) through KFP's
+own ``kfp.dsl.executor_main``; container components run their command on the
+host, forked by the same worker. Every attempt leads its own process session,
+so a timeout or a cancel kills its whole tree, and a crash (segfault,
+``os._exit``, a killed group) stays inside it. Package requirements are layered
+per attempt (``requirements.py``); the engine's own environment never changes.
+
+The scheduler calls :meth:`TaskRunner.submit` and alone limits concurrency;
+``submit`` starts the attempt at once and never raises for a task-level failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import heapq
+import itertools
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from workbench_dsl import _env
+from workbench_dsl.engine import container
+from workbench_dsl.engine.lightweight import Plan, plan_executor
+from workbench_dsl.engine.outputs import OutputError, collect_outputs
+from workbench_dsl.engine.placeholders import Resolver, RunContext
+from workbench_dsl.engine.requirements import LayerCache, RequirementError, python_path
+from workbench_dsl.engine.task_api import OutcomeStatus, TaskOutcome, TaskSpec
+from workbench_dsl.paths import LocalRoot
+
+_PYTHON_IMAGE = re.compile(r"^(?:(?:docker\.io/)?(?:library/)?python)(?::|@|$)")
+_PKG_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+@dataclass(eq=False)
+class _Attempt:
+    id: int
+    spec: TaskSpec
+    future: Future[TaskOutcome]
+    started: float
+    scratch: Path
+    notices: list[str] = field(default_factory=list)
+    plan: Plan | None = None
+    executor_input: dict[str, Any] = field(default_factory=dict)
+    worker: _Worker | None = None
+    pid: int | None = None
+    reason: OutcomeStatus | None = None  # TIMED_OUT or CANCELLED once we decided to kill it
+    installer: subprocess.Popen[str] | None = None
+    done: bool = False
+
+
+class TaskRunner:
+    """Runs task attempts: warm forked workers for Python components, host processes for containers.
+
+    Example::
+
+        with TaskRunner(local_root()) as runner:
+            outcome = runner.submit(spec).result()
+    """
+
+    def __init__(self, root: LocalRoot) -> None:
+        self.root = root
+        self._layers = LayerCache(root.envs)
+        self._plans: dict[tuple[Any, ...], Plan] = {}
+        self._programs: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self._attempts: dict[int, _Attempt] = {}
+        self._ids = itertools.count(1)
+        self._worker: _Worker | None = None
+        self._closed = False
+        self._run_times: dict[str, str] = {}
+        self._tmp = Path(tempfile.mkdtemp(prefix="workbench-runner-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._tmp), True)
+        self._bin = self._tmp / "bin"
+        self._bin.mkdir()
+        for name in ("python", "python3"):
+            wrapper = self._bin / name
+            wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n', encoding="utf-8")
+            wrapper.chmod(0o755)
+        self._done: queue.SimpleQueue[tuple[_Attempt, int | None] | None] = queue.SimpleQueue()
+        self._finisher = threading.Thread(
+            target=self._finish_loop, name="runner-finish", daemon=True
+        )
+        self._finisher.start()
+        self._deadlines = _Deadlines(self._on_deadline)
+
+    # -- public API ---------------------------------------------------------------
+
+    def __enter__(self) -> TaskRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def warmup(self) -> None:
+        """Start the warm worker now, so the first attempt does not wait for kfp's import."""
+        with self._lock:
+            if not self._closed:
+                self._get_worker()
+
+    def submit(self, spec: TaskSpec) -> Future[TaskOutcome]:
+        """Start one attempt now; the future resolves when it has ended (never raises for a task)."""
+        future: Future[TaskOutcome] = Future()
+        future.set_running_or_notify_cancel()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("TaskRunner.submit() after close()")
+            attempt_id = next(self._ids)
+            attempt = _Attempt(
+                id=attempt_id,
+                spec=spec,
+                future=future,
+                started=time.monotonic(),
+                scratch=self._tmp / str(attempt_id),
+            )
+            self._attempts[attempt.id] = attempt
+        if spec.timeout is not None:
+            self._deadlines.add(time.monotonic() + max(spec.timeout, 0.0), attempt)
+        try:
+            self._start(attempt)
+        except Exception as exc:  # a bug here must still end as one attempt's failure
+            self._fail(attempt, f"internal error in the task runner: {type(exc).__name__}: {exc}")
+        return future
+
+    def cancel(self, task: str | None = None) -> None:
+        """Kill the running attempt of ``task`` (every attempt when None): ``CANCELLED``."""
+        with self._lock:
+            victims = [a for a in self._attempts.values() if task is None or a.spec.task == task]
+        for attempt in victims:
+            self._kill(attempt, "CANCELLED")
+
+    def close(self) -> None:
+        """Kill every running attempt, stop the worker and remove scratch files."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            pending = list(self._attempts.values())
+        for attempt in pending:
+            self._kill(attempt, "CANCELLED")
+        deadline = time.monotonic() + 10
+        for attempt in pending:
+            with contextlib.suppress(Exception):
+                attempt.future.result(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
+        for attempt in list(self._attempts.values()):
+            self._complete(attempt, None)
+        self._done.put(None)
+        self._finisher.join(timeout=5)
+        self._deadlines.stop()
+        self._cleanup()
+
+    # -- starting an attempt ----------------------------------------------------------
+
+    def _start(self, attempt: _Attempt) -> None:
+        spec = attempt.spec
+        plan = self._plan(spec.executor)
+        attempt.plan = plan
+        if plan.kind == "unsupported":
+            self._fail(attempt, plan.error or "this executor cannot run locally")
+            return
+        if plan.kind == "container":
+            attempt.notices.append(container.image_notice(plan.image))
+        elif plan.image and not _PYTHON_IMAGE.match(plan.image):
+            attempt.notices.append(
+                f"image {plan.image} is not used locally; the component's Python code runs in "
+                f"the engine's interpreter (Python {sys.version_info[0]}.{sys.version_info[1]})"
+            )
+        missing = self._layers.missing(plan.requirements) if plan.requirements else ()
+        layer = self._layers.ready_path(plan.requirements, missing) if missing else None
+        if missing and layer is None:
+            threading.Thread(
+                target=self._install_then_launch,
+                args=(attempt, missing),
+                name=f"runner-install-{attempt.id}",
+                daemon=True,
+            ).start()
+            return
+        self._launch(attempt, [str(layer)] if layer else [])
+
+    def _plan(self, executor: dict[str, Any]) -> Plan:
+        c = executor.get("container") or {}
+        key = (
+            (
+                c.get("image"),
+                tuple(map(str, c.get("command") or ())),
+                tuple(map(str, c.get("args") or ())),
+            )
+            if isinstance(c, dict) and c
+            else (json.dumps(executor, sort_keys=True, default=str),)
+        )
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_executor(executor)
+        return plan
+
+    def _install_then_launch(self, attempt: _Attempt, missing: tuple[str, ...]) -> None:
+        assert attempt.plan is not None
+
+        def started(proc: subprocess.Popen[str]) -> None:
+            with self._lock:
+                attempt.installer = proc
+                killed = attempt.reason is not None
+            if killed:
+                _kill_tree(proc.pid)
+
+        try:
+            with _open_log(attempt.spec.log_path) as log:
+                layer = self._layers.ensure(
+                    attempt.plan.requirements,
+                    missing,
+                    log=lambda text: _write_line(log, text),
+                    started=started,
+                    cancelled=lambda: attempt.reason is not None,
+                )
+        except RequirementError as exc:
+            if attempt.reason is not None:
+                self._complete(attempt, None)
+            else:
+                self._fail(attempt, str(exc))
+            return
+        except Exception as exc:
+            self._fail(
+                attempt, f"installing {' '.join(missing)} failed: {type(exc).__name__}: {exc}"
+            )
+            return
+        with self._lock:
+            attempt.installer = None
+        if attempt.reason is not None:
+            self._complete(attempt, None)
+            return
+        try:
+            self._launch(attempt, [str(layer)])
+        except Exception as exc:
+            self._fail(attempt, f"internal error in the task runner: {type(exc).__name__}: {exc}")
+
+    def _launch(self, attempt: _Attempt, layers: list[str]) -> None:
+        spec, plan = attempt.spec, attempt.plan
+        assert plan is not None
+        resolver = Resolver(spec.executor_input, self._context(spec))
+        executor_input = resolver.resolve_executor_input()
+        attempt.executor_input = executor_input
+        env = {**os.environ, **spec.env}
+        env["PATH"] = f"{self._bin}{os.pathsep}{env.get('PATH', os.defpath)}"
+        # pip inside a task installs into the attempt's scratch, never into the engine's env.
+        pip_target = attempt.scratch / "pip"
+        pip_target.mkdir(parents=True)
+        paths = [*layers, str(pip_target)]
+        env["PIP_TARGET"] = str(pip_target)
+        env["PYTHONPATH"] = python_path(paths, env.get("PYTHONPATH"))
+        spec.workdir.mkdir(parents=True, exist_ok=True)
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        request: dict[str, Any] = {
+            "id": attempt.id,
+            "env": env,
+            "cwd": str(spec.workdir),
+            "log": str(spec.log_path),
+            "result": str(attempt.scratch / "result.json"),
+        }
+        if plan.kind == "python":
+            env["_KFP_RUNTIME"] = "true"
+            if plan.executor_input_arg == "{{$}}":
+                ei_json = json.dumps(executor_input)
+            else:
+                ei_json = resolver.resolve_string(plan.executor_input_arg)
+            request.update(
+                op="python",
+                program=self._program(plan),
+                function=plan.function,
+                executor_input=ei_json,
+                paths=paths,
+            )
+        else:
+            argv = resolver.resolve_command(list(plan.argv))
+            try:
+                container.check_program(argv, env, plan.image)
+            except container.MissingProgram as exc:
+                self._fail(attempt, str(exc))
+                return
+            container.make_output_dirs(executor_input)
+            request.update(op="exec", argv=argv)
+        if resolver.used_workspace:
+            os.makedirs(resolver.ctx.workspace, exist_ok=True)
+        with self._lock:
+            if attempt.reason is not None:
+                killed = True
+            else:
+                killed = False
+                worker = attempt.worker = self._get_worker()
+        if killed:
+            self._complete(attempt, None)
+            return
+        try:
+            worker.send(request)
+        except OSError:
+            # The worker died before taking the request: start a new one and retry once.
+            with self._lock:
+                if self._worker is worker:
+                    self._worker = None
+                worker = attempt.worker = self._get_worker()
+            worker.send(request)
+
+    def _program(self, plan: Plan) -> str:
+        """The component's module file, written once per source so its bytecode is cached too."""
+        assert plan.source is not None
+        key = hashlib.sha256(plan.source.encode()).hexdigest()[:20]
+        path = self._programs.get(key)
+        if path is None:
+            folder = self._tmp / "programs" / key
+            folder.mkdir(parents=True, exist_ok=True)
+            file = folder / f"{plan.module}.py"
+            tmp = folder / f".{plan.module}.py.tmp"
+            tmp.write_text(plan.source, encoding="utf-8")
+            os.replace(tmp, file)
+            path = self._programs[key] = str(file)
+        return path
+
+    def _context(self, spec: TaskSpec) -> RunContext:
+        run_dir = spec.env.get(_env.RUN_DIR) or str(self.root.runs / spec.run_id)
+        with self._lock:
+            created = self._run_times.setdefault(
+                spec.run_id, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            )
+        return RunContext.for_task(
+            run_id=spec.run_id,
+            task=spec.task,
+            pipeline=spec.env.get(_env.PIPELINE),
+            pipeline_root=run_dir,
+            workspace=os.path.join(run_dir, "workspace"),
+            create_time_utc=created,
+        )
+
+    def _get_worker(self) -> _Worker:
+        with self._lock:
+            if self._worker is None or not self._worker.alive:
+                self._worker = _Worker(self, self._tmp)
+            return self._worker
+
+    # -- events from the worker ----------------------------------------------------------
+
+    def _on_started(self, attempt_id: int, pid: int) -> None:
+        with self._lock:
+            attempt = self._attempts.get(attempt_id)
+            if attempt is None:
+                return
+            attempt.pid = pid
+            killed = attempt.reason is not None
+        if killed:
+            _kill_tree(pid)
+
+    def _on_exit(self, attempt_id: int, code: int) -> None:
+        with self._lock:
+            attempt = self._attempts.get(attempt_id)
+        if attempt is not None:
+            self._done.put((attempt, code))
+
+    def _on_worker_died(self, worker: _Worker) -> None:
+        with self._lock:
+            if self._worker is worker:
+                self._worker = None
+            orphans = [a for a in self._attempts.values() if a.worker is worker and not a.done]
+        why = worker.death_note()
+        waiting = []
+        for attempt in orphans:
+            if attempt.pid is None:
+                self._fail(attempt, f"the warm worker died before the task started{why}")
+            else:
+                waiting.append(attempt)
+        if waiting:
+            threading.Thread(target=self._watch_orphans, args=(waiting,), daemon=True).start()
+
+    def _watch_orphans(self, attempts: list[_Attempt]) -> None:
+        """Attempts whose worker died keep running (reparented): wait for them to end."""
+        while attempts:
+            for attempt in list(attempts):
+                assert attempt.pid is not None
+                try:
+                    os.kill(attempt.pid, 0)
+                except ProcessLookupError:
+                    attempts.remove(attempt)
+                    result = _read_json(attempt.scratch / "result.json")
+                    code = 0 if result.get("ok") else (1 if "error" in result else None)
+                    self._done.put((attempt, code))
+                except PermissionError:
+                    pass
+            time.sleep(0.05)
+
+    # -- ending an attempt ------------------------------------------------------------------
+
+    def _on_deadline(self, attempt: _Attempt) -> None:
+        self._kill(attempt, "TIMED_OUT")
+
+    def _kill(self, attempt: _Attempt, reason: OutcomeStatus) -> None:
+        with self._lock:
+            if attempt.done:
+                return
+            if attempt.reason is None:
+                attempt.reason = reason
+            pid, installer = attempt.pid, attempt.installer
+        if installer is not None:
+            _kill_tree(installer.pid)
+        if pid is not None:
+            _kill_tree(pid)
+        # Not started yet: _launch, the install thread or _on_started sees the reason.
+
+    def _finish_loop(self) -> None:
+        while True:
+            item = self._done.get()
+            if item is None:
+                return
+            attempt, code = item
+            try:
+                self._complete(attempt, code)
+            except Exception as exc:
+                self._fail(
+                    attempt, f"internal error in the task runner: {type(exc).__name__}: {exc}"
+                )
+
+    def _fail(self, attempt: _Attempt, error: str) -> None:
+        self._complete(attempt, None, error=error)
+
+    def _complete(self, attempt: _Attempt, code: int | None, error: str | None = None) -> None:
+        with self._lock:
+            if attempt.done:
+                return
+            attempt.done = True
+            self._attempts.pop(attempt.id, None)
+            reason = attempt.reason
+        spec = attempt.spec
+        status: OutcomeStatus = "FAILED"
+        output: dict[str, Any] = {}
+        if reason == "TIMED_OUT":
+            status, error = reason, f"timed out after {spec.timeout:g}s"
+        elif reason == "CANCELLED":
+            status, error = reason, "cancelled"
+        elif error is None:
+            status, output, error = self._judge(attempt, code)
+        if error is not None:
+            with contextlib.suppress(OSError), _open_log(spec.log_path) as log:
+                _write_line(log, f"[workbench] {status}: {error}")
+        shutil.rmtree(attempt.scratch, ignore_errors=True)
+        attempt.future.set_result(
+            TaskOutcome(
+                status=status,
+                executor_output=output,
+                error=error,
+                exit_code=code,
+                duration_s=time.monotonic() - attempt.started,
+                notices=attempt.notices,
+            )
+        )
+
+    def _judge(
+        self, attempt: _Attempt, code: int | None
+    ) -> tuple[OutcomeStatus, dict[str, Any], str | None]:
+        result = _read_json(attempt.scratch / "result.json")
+        if code == 0:
+            try:
+                return "SUCCEEDED", collect_outputs(attempt.executor_input), None
+            except OutputError as exc:
+                return "FAILED", {}, str(exc)
+        if code is None:
+            return "FAILED", {}, result.get("error") or "the attempt ended without a result"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            hint = {
+                "SIGSEGV": " (segmentation fault)",
+                "SIGKILL": " (out of memory, or killed from outside)",
+            }.get(name, "")
+            return "FAILED", {}, f"killed by {name}{hint}"
+        if result.get("error"):
+            return "FAILED", {}, result["error"]
+        plan = attempt.plan
+        if plan is not None and plan.kind == "container":
+            found = container.diagnose_exit(code, attempt.spec.log_path, plan.image)
+            if found:
+                return "FAILED", {}, found
+        return "FAILED", {}, f"exited with code {code}"
+
+
+class _Worker:
+    """The engine's handle on one warm worker process and its reader thread."""
+
+    def __init__(self, runner: TaskRunner, tmp: Path) -> None:
+        self._runner = runner
+        self._wlock = threading.Lock()
+        self.alive = True
+        env = dict(os.environ)
+        env["PYTHONPATH"] = python_path([_PKG_PARENT], env.get("PYTHONPATH"))
+        self._err_path = Path(tempfile.mkstemp(prefix="worker-", suffix=".err", dir=tmp)[1])
+        with open(self._err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "workbench_dsl.engine.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                cwd=tmp,
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches the engine, which decides
+            )
+        self._reader = threading.Thread(target=self._read, name="runner-worker", daemon=True)
+        self._reader.start()
+
+    def send(self, request: dict[str, Any]) -> None:
+        data = (json.dumps(request) + "\n").encode()
+        assert self.proc.stdin is not None
+        with self._wlock:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            msg = json.loads(line)
+            event = msg.get("event")
+            if event == "started":
+                self._runner._on_started(msg["id"], msg["pid"])
+            elif event == "exit":
+                self._runner._on_exit(msg["id"], msg["code"])
+        self.alive = False
+        self.proc.wait()
+        self._runner._on_worker_died(self)
+
+    def death_note(self) -> str:
+        code = self.proc.returncode
+        try:
+            tail = self._err_path.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            tail = ""
+        last = tail.splitlines()[-1] if tail else ""
+        return f" (worker exit code {code}{': ' + last[:200] if last else ''})"
+
+    def stop(self) -> None:
+        """Close its input: the worker kills what still runs and exits."""
+        self.alive = False
+        with contextlib.suppress(OSError), self._wlock:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _kill_tree(self.proc.pid)
+            self.proc.wait()
+        self._reader.join(timeout=5)
+
+
+class _Deadlines:
+    """One thread that fires a callback when an attempt's timeout passes."""
+
+    def __init__(self, fire: Any) -> None:
+        self._fire = fire
+        self._heap: list[tuple[float, int, _Attempt]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, when: float, attempt: _Attempt) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (when, next(self._seq), attempt))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="runner-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(timeout)
+                if self._stopped:
+                    return
+                _, _, attempt = heapq.heappop(self._heap)
+            if not attempt.done:
+                self._fire(attempt)
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process group and every descendant that left it (setsid, daemons)."""
+    victims = _descendants(pid)
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    for p in [pid, *victims]:
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: split after the last ')'.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _open_log(path: Path) -> IO[str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return open(path, "a", encoding="utf-8")
+
+
+def _write_line(log: IO[str], text: str) -> None:
+    if text:
+        log.write(text + "\n")
+        log.flush()

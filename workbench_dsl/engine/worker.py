@@ -1,0 +1,406 @@
+"""The warm worker: a fresh interpreter with kfp imported that forks one child per attempt.
+
+Started by the task runner as ``python -m workbench_dsl.engine.worker`` (never
+by forking the multithreaded engine). It stays single-threaded, so forking it is
+safe; ``gc.freeze()`` keeps the imported modules' pages shared with children.
+Forking a process with kfp loaded costs milliseconds, so the worker keeps a
+couple of *spare* children forked ahead, each waiting on its own pipe: an
+attempt starts by handing its request to a spare, and the replacement is forked
+after the hand-off, off the attempt's path.
+
+Protocol: one JSON object per line. On fd 0 the engine sends
+
+* ``{"op": "python", "id", "env", "cwd", "log", "result", "program", "function",
+  "executor_input", "paths"}``: run a lightweight component's ``program`` through
+  ``kfp.dsl.executor_main`` (the same contract a cluster pod runs);
+* ``{"op": "exec", "id", "env", "cwd", "log", "result", "argv"}``: run a program.
+
+On fd 1 the worker answers ``{"event": "ready"}`` once, then ``{"id", "event":
+"started", "pid"}`` per attempt and ``{"id", "event": "exit", "code"}`` when it
+ended (``code`` as ``Popen.returncode``: negative for a signal). A Python child
+reports its code through a pipe just before it exits, which saves the
+milliseconds the kernel takes to tear a large process down.
+
+Every child leads its own session and process group: the engine kills an
+attempt's whole tree with one ``killpg``, and when an attempt's main process
+ends, whatever it left running in its group is killed too (a pod's processes
+end with its container). Each child writes ``{"ok": true}`` or ``{"error":
+"one line"}`` to its ``result`` file. When fd 0 closes (the engine is gone), the
+worker kills every child's group and exits, so no attempt outlives the engine.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+SPARES = 2
+_owned: set[int] = set()  # the worker's own fds: every child closes them
+
+
+@dataclass
+class _Child:
+    pid: int
+    request_w: int  # spare: where its request goes; -1 once handed one
+    status_r: int  # the child writes its exit code here before exiting
+    attempt: int | None = None
+    reported: bool = False
+
+
+def main() -> None:
+    proto_in, proto_out = os.dup(0), os.dup(1)  # non-inheritable: exec'd programs never see them
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # a stray print in the worker must never corrupt the protocol
+    os.close(devnull)
+
+    _warm_up()
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the engine's to handle
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    _owned.update((proto_in, proto_out, wake_r, wake_w))
+    gc.collect()
+    gc.freeze()
+
+    spares: list[_Child] = []
+    running: dict[int, _Child] = {}  # pid -> child
+    by_status: dict[int, _Child] = {}  # status fd -> child
+
+    def send(msg: dict[str, Any]) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        while data:
+            data = data[os.write(proto_out, data) :]
+
+    def start(req: dict[str, Any]) -> None:
+        while True:
+            child = spares.pop(0) if spares else _fork_spare()
+            try:
+                _hand_off(child, req)
+                break
+            except OSError:  # that spare died: forget it, use another
+                _close(child.status_r)
+        child.attempt = req["id"]
+        running[child.pid] = child
+        by_status[child.status_r] = child
+        send({"id": req["id"], "event": "started", "pid": child.pid})
+
+    def reap() -> None:
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None:
+                return
+            pid = info.si_pid
+            try:  # while it is a zombie its pid (= its group) cannot be reused
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            _, status = os.waitpid(pid, 0)
+            child = running.pop(pid, None)
+            if child is not None:
+                by_status.pop(child.status_r, None)
+                _close(child.status_r)
+                if not child.reported:
+                    send(
+                        {
+                            "id": child.attempt,
+                            "event": "exit",
+                            "code": os.waitstatus_to_exitcode(status),
+                        }
+                    )
+            else:
+                for spare in [s for s in spares if s.pid == pid]:
+                    spares.remove(spare)
+                    _close(spare.request_w)
+                    _close(spare.status_r)
+
+    for _ in range(SPARES):
+        spares.append(_fork_spare())
+    send({"event": "ready", "pid": os.getpid()})
+    buf = b""
+    while True:
+        readable, _, _ = select.select([proto_in, wake_r, *by_status], [], [])
+        for fd in readable:
+            if fd == wake_r:
+                try:
+                    while os.read(wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+            elif fd in by_status:
+                child = by_status.pop(fd)
+                data = os.read(fd, 64)
+                if data:  # empty: the program was exec'd (or died); its reaping tells
+                    child.reported = True
+                    send({"id": child.attempt, "event": "exit", "code": int(data)})
+        reap()
+        if proto_in in readable:
+            data = os.read(proto_in, 1 << 20)
+            if not data:
+                _shutdown(spares, running, send)
+                return
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if line.strip():
+                    start(json.loads(line))
+            while len(spares) < SPARES:
+                spares.append(_fork_spare())
+
+
+def _warm_up() -> None:
+    """Import what every attempt needs and run one no-op component through the executor.
+
+    The dry run fills the caches a child would otherwise fill on every attempt
+    (regexes of argparse and logging, time zone data, code paths of the
+    executor), so forked children start from warm pages.
+    """
+    import logging
+    import tempfile
+
+    from kfp.dsl import executor_main
+
+    saved_path, saved_argv, saved_stdout = list(sys.path), sys.argv, sys.stdout
+    with tempfile.TemporaryDirectory(prefix="workbench-warmup-") as tmp:
+        program = os.path.join(tmp, "ephemeral_component.py")
+        with open(program, "w", encoding="utf-8") as f:
+            f.write(_WARMUP_SOURCE)
+        executor_input = {
+            "inputs": {"parameterValues": {"x": 1}},
+            "outputs": {
+                "parameters": {"Output": {"outputFile": os.path.join(tmp, "Output")}},
+                "outputFile": os.path.join(tmp, "executor_output.json"),
+            },
+        }
+        sys.argv = [
+            "executor_main",
+            "--component_module_path",
+            program,
+            "--executor_input",
+            json.dumps(executor_input),
+            "--function_to_execute",
+            "warm_up",
+        ]
+        try:
+            with open(os.devnull, "w") as devnull:
+                sys.stdout = devnull
+                executor_main.executor_main()
+        finally:
+            sys.stdout, sys.argv = saved_stdout, saved_argv
+            sys.path[:] = saved_path
+            sys.modules.pop("ephemeral_component", None)
+            root = logging.getLogger()
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
+            root.setLevel(logging.WARNING)
+
+
+_WARMUP_SOURCE = """
+import kfp
+from kfp import dsl
+from kfp.dsl import *
+from typing import *
+
+def warm_up(x: int) -> int:
+    return x
+"""
+
+
+def _fork_spare() -> _Child:
+    request_r, request_w = os.pipe()
+    status_r, status_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        for fd in (*_owned, request_w, status_r):
+            _close(fd)
+        _spare(request_r, status_w)  # never returns
+    os.close(request_r)
+    os.close(status_w)
+    _owned.update((request_w, status_r))
+    return _Child(pid=pid, request_w=request_w, status_r=status_r)
+
+
+def _hand_off(child: _Child, req: dict[str, Any]) -> None:
+    data = json.dumps(req).encode()
+    data = len(data).to_bytes(8, "big") + data
+    try:
+        while data:
+            data = data[os.write(child.request_w, data) :]
+    finally:
+        _close(child.request_w)
+        child.request_w = -1
+
+
+def _close(fd: int) -> None:
+    _owned.discard(fd)
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _shutdown(spares: list[_Child], running: dict[int, _Child], send: Any) -> None:
+    for spare in spares:
+        _close(spare.request_w)  # the spare reads EOF and exits
+    for pid in running:
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    for pid, child in list(running.items()):
+        try:
+            _, status = os.waitpid(pid, 0)
+            if not child.reported:
+                send(
+                    {
+                        "id": child.attempt,
+                        "event": "exit",
+                        "code": os.waitstatus_to_exitcode(status),
+                    }
+                )
+        except OSError:  # already reaped, or the engine stopped reading
+            pass
+
+
+# -- in a forked child -------------------------------------------------------------
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _spare(request_r: int, status_w: int) -> None:
+    code = 70
+    try:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        header = _read_exactly(request_r, 8)
+        if len(header) < 8:  # the worker is shutting down
+            os._exit(0)
+        req = json.loads(_read_exactly(request_r, int.from_bytes(header, "big")))
+        os.close(request_r)
+        log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        os.chdir(req["cwd"])
+        env = req["env"]
+        for key in [k for k in os.environ if k not in env]:
+            del os.environ[key]
+        for key, value in env.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+        if req["op"] == "exec":
+            code = _exec(req)
+        else:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+            code = _run_python(req)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        try:
+            os.write(status_w, str(code).encode())
+        except BaseException:
+            pass
+        os._exit(code)
+
+
+def _exec(req: dict[str, Any]) -> int:
+    """Become the program; return only when it cannot be run."""
+    argv = req["argv"]
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # what programs expect (Python ignores it)
+    try:
+        os.execvpe(argv[0], argv, os.environ)
+    except OSError as exc:
+        why = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror
+        _result(req, {"error": f"cannot run program '{argv[0]}': {why}"})
+        print(f"[workbench] cannot run program {argv[0]!r}: {exc}", file=sys.stderr)
+        return 127
+
+
+def _run_python(req: dict[str, Any]) -> int:
+    sys.path[:0] = [*req.get("paths", []), req["cwd"]]
+    program = req["program"]
+    sys.argv = [
+        "executor_main",
+        "--component_module_path",
+        program,
+        "--executor_input",
+        req["executor_input"],
+        "--function_to_execute",
+        req["function"],
+    ]
+    from kfp.dsl import executor_main
+
+    try:
+        executor_main.executor_main()
+    except SystemExit as exc:
+        if exc.code in (None, 0):
+            _result(req, {"ok": True})
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code
+        print(exc.code, file=sys.stderr)
+        _result(req, {"error": f"SystemExit: {str(exc.code).splitlines()[0][:300]}"})
+        return 1
+    except BaseException as exc:
+        traceback.print_exc()
+        _result(req, {"error": describe(exc, program)})
+        return 1
+    _result(req, {"ok": True})
+    return 0
+
+
+def describe(exc: BaseException, program: str) -> str:
+    """``Type: message (file:line, in function)`` for the user's innermost frame."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+    where = None
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{os.path.basename(exc.filename)}:{exc.lineno}"
+    else:
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename == program:
+                where = f"{os.path.basename(frame.filename)}:{frame.lineno}, in {frame.name}"
+    return f"{text} ({where})" if where else text
+
+
+def _result(req: dict[str, Any], result: dict[str, Any]) -> None:
+    tmp = f"{req['result']}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    os.replace(tmp, req["result"])
+
+
+if __name__ == "__main__":
+    main()
