@@ -15,9 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-_NOT_FOUND = re.compile(
-    r"(?:^|\s)(?:[\w./-]*sh|env):\s(?:\d+:\s)?(?:line \d+:\s)?([^\s:]+):\s(?:command\s)?not found"
-)
+# "sh: 1: gsutil: not found" (dash), "bash: gsutil: command not found", "$0: line 2: ...".
+_NOT_FOUND = re.compile(r"(?m)(?:^|: )([^\s:]+): (?:command )?not found\s*$")
 
 
 class MissingProgram(Exception):
