@@ -324,15 +324,14 @@ class TaskRunner:
         """The component's module file, written once per source so its bytecode is cached too."""
         assert plan.source is not None
         key = hashlib.sha256(plan.source.encode()).hexdigest()[:20]
-        path = self._programs.get(key)
-        if path is None:
-            folder = self._tmp / "programs" / key
-            folder.mkdir(parents=True, exist_ok=True)
-            file = folder / f"{plan.module}.py"
-            tmp = folder / f".{plan.module}.py.tmp"
-            tmp.write_text(plan.source, encoding="utf-8")
-            os.replace(tmp, file)
-            path = self._programs[key] = str(file)
+        with self._lock:
+            path = self._programs.get(key)
+            if path is None:
+                folder = self._tmp / "programs" / key
+                folder.mkdir(parents=True, exist_ok=True)
+                file = folder / f"{plan.module}.py"
+                file.write_text(plan.source, encoding="utf-8")
+                path = self._programs[key] = str(file)
         return path
 
     def _context(self, spec: TaskSpec) -> RunContext:

@@ -132,7 +132,10 @@ def main() -> None:
     send({"event": "ready", "pid": os.getpid()})
     buf = b""
     while True:
-        readable, _, _ = select.select([proto_in, wake_r, *by_status], [], [])
+        poller = select.poll()  # not select(): hundreds of running attempts may hold fds > 1024
+        for fd in (proto_in, wake_r, *by_status):
+            poller.register(fd, select.POLLIN)
+        readable = [fd for fd, _ in poller.poll()]
         for fd in readable:
             if fd == wake_r:
                 try:
