@@ -324,3 +324,23 @@ def test_placeholders_in_parameter_values(runner: TaskRunner, tmp_path: Path) ->
 
 def _root(tmp_path: Path) -> LocalRoot:
     return LocalRoot(tmp_path / "root")
+
+
+@dsl.container_component
+def shell_echo(msg: str, out: OutputPath(str)):
+    return dsl.ContainerSpec(
+        image="alpine", command=["sh", "-c", 'echo "$0" > "$1"'], args=[msg, out]
+    )
+
+
+def test_many_concurrent_attempts(runner: TaskRunner, tmp_path: Path) -> None:
+    specs = []
+    for i in range(24):
+        if i % 3 == 0:
+            specs.append(make_spec(shell_echo, tmp_path, params={"msg": f"m{i}"}, task=f"sh-{i}"))
+        else:
+            specs.append(make_spec(nap, tmp_path, params={"seconds": 0.2}, task=f"py-{i}"))
+    outcomes = [f.result(timeout=120) for f in [runner.submit(s) for s in specs]]
+    assert [o.status for o in outcomes] == ["SUCCEEDED"] * 24, [o.error for o in outcomes]
+    assert outcomes[3].executor_output["parameterValues"] == {"out": "m3\n"}
+    assert outcomes[1].executor_output["parameterValues"] == {"Output": 0.2}

@@ -192,3 +192,22 @@ def test_missing_requirement_is_installed_into_a_shared_layer(tmp_path: Path) ->
         assert again.executor_output["parameterValues"]["Output"] == "XY"
     assert importlib.util.find_spec("inflection") is None
     assert _venv_dists() == before
+
+
+def test_older_sdk_forms_are_recognized() -> None:
+    # KFP 2.0's executor module and no `_KFP_RUNTIME`; the source is embedded the same way.
+    script = (
+        'program_path=$(mktemp -d)\nprintf "%s" "$0" > "$program_path/ephemeral_component.py"\n'
+        "python3 -m kfp.components.executor_main --component_module_path "
+        '"$program_path/ephemeral_component.py" "$@"\n'
+    )
+    plan = plan_executor(
+        {
+            "container": {
+                "image": "python:3.7",
+                "command": ["sh", "-ec", script, "def f():\n    return 1\n"],
+                "args": ["--executor_input", "{{$}}", "--function_to_execute", "f"],
+            }
+        }
+    )
+    assert (plan.kind, plan.function, plan.module) == ("python", "f", "ephemeral_component")
