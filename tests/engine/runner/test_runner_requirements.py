@@ -88,6 +88,10 @@ def test_embedded_artifact_component_is_lightweight(tmp_path: Path) -> None:
     plan = _plan(reads_asset, tmp_path)
     assert (plan.kind, plan.function) == ("python", "reads_asset")
     assert plan.source is not None and "__KFP_EMBEDDED_ARCHIVE_B64" in plan.source
+    with TaskRunner(LocalRoot(tmp_path / "root")) as runner:
+        outcome = runner.submit(make_spec(reads_asset, tmp_path)).result(60)
+    assert outcome.status == "SUCCEEDED", outcome.error
+    assert outcome.executor_output["parameterValues"] == {"Output": "embedded!"}
 
 
 def test_already_satisfied_requirement_installs_nothing(tmp_path: Path) -> None:
