@@ -64,6 +64,7 @@ def main() -> None:
     _warm_up()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the engine's to handle
+    _become_subreaper()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -259,7 +260,8 @@ def _close(fd: int) -> None:
 def _shutdown(spares: list[_Child], running: dict[int, _Child], send: Any) -> None:
     for spare in spares:
         _close(spare.request_w)  # the spare reads EOF and exits
-    for pid in running:
+    # Every attempt still running, and whatever attempts left behind that we adopted.
+    for pid in {*running, *_adopted()}:
         for kill in (os.killpg, os.kill):
             try:
                 kill(pid, signal.SIGKILL)
@@ -278,6 +280,36 @@ def _shutdown(spares: list[_Child], running: dict[int, _Child], send: Any) -> No
                 )
         except OSError:  # already reaped, or the engine stopped reading
             pass
+
+
+def _become_subreaper() -> None:
+    """Adopt what attempts leave behind (a daemon that left its session), so we can end it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER (Linux)
+    except (OSError, AttributeError):
+        pass
+
+
+def _adopted() -> list[int]:
+    """Our child processes, by /proc: attempts, spares and adopted orphans."""
+    me, found = os.getpid(), list[int]()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(b")") + 2 :].split()[1]) == me:
+                found.append(int(entry))
+    return found
 
 
 # -- in a forked child -------------------------------------------------------------

@@ -248,6 +248,29 @@ def test_close_leaves_no_orphans(tmp_path: Path) -> None:
 
 
 @dsl.component
+def leaves_a_daemon(pidfile: str) -> str:
+    import subprocess
+
+    daemon = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    with open(pidfile, "w") as f:
+        f.write(str(daemon.pid))
+    return "bye"
+
+
+def test_a_daemon_that_left_the_session_ends_with_the_runner(tmp_path: Path) -> None:
+    pidfile = tmp_path / "daemon.pid"
+    with TaskRunner(_root(tmp_path)) as runner:
+        spec = make_spec(leaves_a_daemon, tmp_path, params={"pidfile": str(pidfile)})
+        assert runner.submit(spec).result(timeout=60).status == "SUCCEEDED"
+        daemon = _wait_pid(pidfile)
+        assert pid_alive(daemon)  # it left the attempt's session: it outlives the attempt ...
+    deadline = time.monotonic() + 5
+    while pid_alive(daemon) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(daemon)  # ... but not the runner
+
+
+@dsl.component
 def nap(seconds: float) -> float:
     import time
 
