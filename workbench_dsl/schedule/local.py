@@ -1,0 +1,289 @@
+"""The local scheduler: starts each due tick of each schedule as its own ``workbench run``.
+
+``workbench scheduler`` calls :meth:`LocalScheduler.run_once` in a loop. Each pass
+
+1. looks at the runs it started (its own children, or -- after a restart -- any process
+   whose pid and start time were recorded) and records how they ended;
+2. for every schedule that is not paused, computes the ticks due since the last one
+   handled; with catch-up off only the latest is kept and the others are recorded as
+   skipped; each kept tick is *claimed* in SQLite (its idempotency key is unique and the
+   claim counts the runs in flight against ``max_concurrency``) and only then started,
+   as a separate process in its own session, so the scheduler never waits for a run and
+   a Ctrl-C to the scheduler does not stop the runs.
+
+A tick whose start failed, or whose scheduler died between claiming and starting it,
+is recorded as ``LOST`` and never started again: a tick runs at most once. "now" comes
+from ``clock``, so tests drive time by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from workbench_dsl.paths import LocalRoot, local_root
+from workbench_dsl.schedule import cron
+from workbench_dsl.schedule.store import Schedule, ScheduleStore
+
+Clock = Callable[[], datetime]
+#: Starts one run: (schedule, tick ISO, stdout file, log file, env) -> the process.
+Launcher = Callable[[Schedule, str, Path, Path, dict[str, str]], "subprocess.Popen[bytes]"]
+
+_STARTING_GRACE_S = 120.0
+
+
+@dataclass
+class PassReport:
+    """What one pass did (for the scheduler's output and for tests)."""
+
+    started: list[str] = field(default_factory=list)  # "<schedule>@<tick>"
+    skipped: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # due, held back by max_concurrency
+    finished: list[tuple[str, str, str | None]] = field(default_factory=list)  # key, status, run
+
+
+def default_launcher(
+    s: Schedule, tick: str, out: Path, log: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """``workbench run PIPELINE -p ... --json`` in the schedule's directory, detached."""
+    cmd = [sys.executable, "-m", "workbench_dsl", "run", s.pipeline]
+    for k, v in sorted(s.params.items()):
+        cmd += ["-p", f"{k}={v}"]
+    cmd.append("--json")
+    with open(out, "wb") as stdout, open(log, "ab") as stderr:
+        return subprocess.Popen(
+            cmd,
+            cwd=s.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (to tell it from a later process with the same pid)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: fields start after the last ')'.
+    rest = stat.rsplit(")", 1)[-1].split()
+    return rest[19] if len(rest) > 19 else None
+
+
+def process_alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if start is not None:
+        now = process_start_time(pid)
+        if now is not None and now != start:
+            return False  # the pid was reused by another process
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            state = f.read().rsplit(")", 1)[-1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class LocalScheduler:
+    """Starts due runs of the schedules in the local root's run store.
+
+    Args:
+        root: The local root (default: :func:`~workbench_dsl.paths.local_root`).
+        clock: Returns "now" as an aware datetime (default: the system clock, UTC).
+        launcher: Starts one run (default: :func:`default_launcher`).
+    """
+
+    def __init__(
+        self,
+        root: LocalRoot | None = None,
+        *,
+        clock: Clock | None = None,
+        launcher: Launcher | None = None,
+    ) -> None:
+        self.root = root or local_root()
+        self.store = ScheduleStore(self.root.runs_db)
+        self.clock = clock or cron.now_utc
+        self.launcher = launcher or default_launcher
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- one pass -----------------------------------------------------------------------
+
+    def run_once(self) -> PassReport:
+        report = PassReport()
+        self._reap(report)
+        now = self.clock()
+        for s in self.store.all():
+            if not s.paused:
+                self._schedule_pass(s, now, report)
+        return report
+
+    def _schedule_pass(self, s: Schedule, now: datetime, report: PassReport) -> None:
+        after = max(s.start_after, s.last_tick or "")
+        due = [
+            cron.iso(t) for t in cron.ticks_between(s.cron, s.timezone, cron.parse_iso(after), now)
+        ]
+        if not due:
+            return
+        if not s.catchup and len(due) > 1:
+            self.store.skip(s, due[:-1], "catch-up is off: only the latest missed tick runs")
+            report.skipped += [f"{s.name}@{t}" for t in due[:-1]]
+            due = due[-1:]
+        for tick in due:
+            out, log = self._files(s, tick)
+            claim = self.store.claim(s, tick, output=str(out), log=str(log))
+            if claim == "taken":
+                continue  # another scheduler (or an earlier pass) has it
+            if claim == "busy":
+                report.waiting.append(f"{s.name}@{tick}")
+                break  # at max_concurrency: the rest waits for a free slot
+            self._start(s, tick, out, log, report)
+
+    def _files(self, s: Schedule, tick: str) -> tuple[Path, Path]:
+        d = self.root.root / "schedules" / s.name
+        d.mkdir(parents=True, exist_ok=True)
+        stem = tick.replace(":", "")
+        return d / f"{stem}.json", d / f"{stem}.log"
+
+    def _start(self, s: Schedule, tick: str, out: Path, log: Path, report: PassReport) -> None:
+        key = f"{s.id}@{tick}"
+        env = dict(os.environ)
+        env.update(
+            {
+                "WORKBENCH_HOME": str(self.root.root),
+                "WORKBENCH_SCHEDULE": s.name,
+                "WORKBENCH_SCHEDULE_TICK": key,
+                # carried by the run's lineage as its nominal (scheduled) time
+                "WORKBENCH_NOMINAL_TIME": tick,
+            }
+        )
+        if s.pipeline.split(":")[0].endswith(".py"):
+            env["WORKBENCH_PIPELINE_SOURCE"] = s.pipeline.split(":")[0]
+        try:
+            proc = self.launcher(s, tick, out, log, env)
+        except Exception as e:
+            self.store.set_tick(
+                key, status="LOST", reason=f"could not start: {e}", finished_at=time.time()
+            )
+            report.finished.append((f"{s.name}@{tick}", "LOST", None))
+            return
+        self._children[key] = proc
+        self.store.set_tick(
+            key, status="RUNNING", pid=proc.pid, pid_start=process_start_time(proc.pid)
+        )
+        report.started.append(f"{s.name}@{tick}")
+
+    def _reap(self, report: PassReport) -> None:
+        for row in self.store.active_ticks():
+            key = row["key"]
+            proc = self._children.get(key)
+            code: int | None = None
+            if proc is not None:
+                code = proc.poll()
+                if code is None:
+                    continue
+                self._children.pop(key, None)
+            elif row["pid"]:
+                if process_alive(int(row["pid"]), row["pid_start"]):
+                    continue
+            elif time.time() - float(row["created_at"]) < _STARTING_GRACE_S:
+                continue  # another scheduler is starting it right now
+            else:
+                self.store.set_tick(
+                    key,
+                    status="LOST",
+                    reason="the scheduler stopped before starting it",
+                    finished_at=time.time(),
+                )
+                report.finished.append((f"{row['schedule']}@{row['tick']}", "LOST", None))
+                continue
+            status, run_id, reason = _outcome(row["output"], row["log"], code)
+            self.store.set_tick(
+                key, status=status, run_id=run_id, reason=reason, finished_at=time.time()
+            )
+            report.finished.append((f"{row['schedule']}@{row['tick']}", status, run_id))
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def serve(
+        self,
+        stop: threading.Event,
+        *,
+        poll: float = 30.0,
+        say: Callable[[str], None] = print,
+    ) -> None:
+        """Run passes until ``stop`` is set; sleeps until the next tick (at most ``poll`` s)."""
+        while not stop.is_set():
+            report = self.run_once()
+            for k in report.started:
+                say(f"started {k}")
+            for k in report.skipped:
+                say(f"skipped {k} (catch-up is off)")
+            for k, status, run_id in report.finished:
+                say(f"finished {k}: {status}" + (f" (run {run_id})" if run_id else ""))
+            stop.wait(self._sleep(poll))
+
+    def _sleep(self, poll: float) -> float:
+        now = self.clock()
+        wait = poll
+        for s in self.store.all():
+            if s.paused:
+                continue
+            nxt = cron.next_tick(s.cron, s.timezone, now)
+            wait = min(wait, max(0.2, (nxt - now).total_seconds() + 0.05))
+        if self._children or self.store.active_ticks():
+            wait = min(wait, 2.0)  # notice runs ending promptly
+        return wait
+
+
+def _outcome(
+    output: str | None, log: str | None, code: int | None
+) -> tuple[str, str | None, str | None]:
+    """(status, run id, reason) of a finished ``workbench run --json``."""
+    data: dict[str, object] = {}
+    if output:
+        try:
+            data = json.loads(Path(output).read_text(encoding="utf-8") or "{}")
+        except (OSError, json.JSONDecodeError):
+            data = {}
+    run_id = str(data["run_id"]) if isinstance(data.get("run_id"), str) else None
+    status = str(data["status"]) if isinstance(data.get("status"), str) else None
+    if status is None:
+        status = {0: "SUCCEEDED", 1: "FAILED"}.get(code if code is not None else -1, "ERROR")
+    reason = None
+    if status != "SUCCEEDED":
+        reason = _last_line(log) or (f"exit code {code}" if code is not None else None)
+    return str(status), run_id, reason
+
+
+def _last_line(log: str | None) -> str | None:
+    if not log:
+        return None
+    try:
+        lines = [
+            ln
+            for ln in Path(log).read_text(encoding="utf-8", errors="replace").splitlines()
+            if ln.strip()
+        ]
+    except OSError:
+        return None
+    return lines[-1][:300] if lines else None
