@@ -287,7 +287,9 @@ class LayerCache:
         for link in reqs.find_links:
             cmd += ["--find-links", link]
         cmd += list(packages)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+        # The user's index, proxy and certificate settings apply; where to install does not.
+        clash = {"PIP_TARGET", "PIP_USER", "PIP_PREFIX", "PIP_ROOT", "PIP_REQUIRE_VIRTUALENV"}
+        env = {k: v for k, v in os.environ.items() if k not in clash}
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         proc = subprocess.Popen(
             cmd,

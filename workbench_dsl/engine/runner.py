@@ -61,6 +61,7 @@ class _Attempt:
     executor_input: dict[str, Any] = field(default_factory=dict)
     worker: _Worker | None = None
     pid: int | None = None
+    sent: bool = False  # the worker has its request
     reason: OutcomeStatus | None = None  # TIMED_OUT or CANCELLED once we decided to kill it
     installer: subprocess.Popen[str] | None = None
     done: bool = False
@@ -258,7 +259,12 @@ class TaskRunner:
         spec, plan = attempt.spec, attempt.plan
         assert plan is not None
         resolver = Resolver(spec.executor_input, self._context(spec))
-        executor_input = resolver.resolve_executor_input()
+        try:
+            executor_input = resolver.resolve_executor_input()
+            argv = resolver.resolve_command(list(plan.argv)) if plan.kind == "container" else []
+        except ValueError as exc:  # an unknown placeholder, a malformed Concat/IfPresent
+            self._fail(attempt, f"cannot resolve the component's command: {exc}")
+            return
         attempt.executor_input = executor_input
         env = {**os.environ, **spec.env}
         env["PATH"] = f"{self._bin}{os.pathsep}{env.get('PATH', os.defpath)}"
@@ -291,7 +297,6 @@ class TaskRunner:
                 paths=paths,
             )
         else:
-            argv = resolver.resolve_command(list(plan.argv))
             try:
                 container.check_program(argv, env, plan.image)
             except container.MissingProgram as exc:
@@ -301,24 +306,33 @@ class TaskRunner:
             request.update(op="exec", argv=argv)
         if resolver.used_workspace:
             os.makedirs(resolver.ctx.workspace, exist_ok=True)
-        with self._lock:
-            if attempt.reason is not None:
-                killed = True
-            else:
-                killed = False
-                worker = attempt.worker = self._get_worker()
-        if killed:
-            self._complete(attempt, None)
-            return
-        try:
-            worker.send(request)
-        except OSError:
-            # The worker died before taking the request: start a new one and retry once.
+        for last_try in (False, True):
             with self._lock:
-                if self._worker is worker:
-                    self._worker = None
-                worker = attempt.worker = self._get_worker()
-            worker.send(request)
+                if attempt.reason is not None:
+                    worker = None
+                else:
+                    worker = attempt.worker = self._get_worker()
+            if worker is None:
+                self._complete(attempt, None)
+                return
+            try:
+                worker.send(request)
+            except OSError:
+                # The worker died before taking the request: a new one gets it.
+                with self._lock:
+                    if self._worker is worker:
+                        self._worker = None
+                if last_try:
+                    raise
+                continue
+            with self._lock:
+                attempt.sent = True
+                orphaned = attempt.worker is not worker
+            if orphaned:  # it took the request, then died before saying it started
+                self._fail(
+                    attempt, f"the warm worker died before the task started{worker.death_note()}"
+                )
+            return
 
     def _program(self, plan: Plan) -> str:
         """The component's module file, written once per source so its bytecode is cached too."""
@@ -381,10 +395,12 @@ class TaskRunner:
         why = worker.death_note()
         waiting = []
         for attempt in orphans:
-            if attempt.pid is None:
-                self._fail(attempt, f"the warm worker died before the task started{why}")
-            else:
+            if attempt.pid is not None:
                 waiting.append(attempt)
+            elif attempt.sent:
+                self._fail(attempt, f"the warm worker died before the task started{why}")
+            else:  # _launch is sending it right now: it sees this and retries
+                attempt.worker = None
         if waiting:
             threading.Thread(target=self._watch_orphans, args=(waiting,), daemon=True).start()
 

@@ -431,10 +431,12 @@ def describe(exc: BaseException, program: str) -> str:
 
 
 def _result(req: dict[str, Any], result: dict[str, Any]) -> None:
-    tmp = f"{req['result']}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(result, f)
-    os.replace(tmp, req["result"])
+    # Read only once the process has ended: no need for a rename to make it atomic.
+    fd = os.open(req["result"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, json.dumps(result).encode())
+    finally:
+        os.close(fd)
 
 
 if __name__ == "__main__":

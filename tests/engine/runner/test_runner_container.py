@@ -220,3 +220,13 @@ def test_container_timeout(runner: TaskRunner, tmp_path: Path) -> None:
         make_spec(sleepy, tmp_path, params={"seconds": 30}, timeout=0.5)
     ).result(timeout=30)
     assert (outcome.status, outcome.error) == ("TIMED_OUT", "timed out after 0.5s")
+
+
+def test_unknown_placeholder_fails_clearly(runner: TaskRunner, tmp_path: Path) -> None:
+    executor = {"container": {"image": "alpine", "command": ["echo", "{{$.inputs.nonsense}}"]}}
+    spec = make_spec(exits, tmp_path, params={"code": 0}, executor=executor)
+    outcome = runner.submit(spec).result(timeout=60)
+    assert (outcome.status, outcome.error) == (
+        "FAILED",
+        "cannot resolve the component's command: unknown placeholder {{$.inputs.nonsense}}",
+    )
