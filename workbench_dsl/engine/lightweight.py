@@ -27,7 +27,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from workbench_dsl.engine.requirements import Requirements, split_install_prefix
+from workbench_dsl.engine.requirements import (
+    RequirementError,
+    Requirements,
+    split_install_prefix,
+)
 
 _EXECUTOR_MAIN = re.compile(r"\bkfp\.(?:dsl|components|v2\.components)\.executor_main\b")
 _PROGRAM_FILE = re.compile(r"/([A-Za-z_]\w*)\.py\b")
@@ -77,6 +81,8 @@ def plan_executor(executor: dict[str, Any]) -> Plan:
     elements += [str(e) for e in (container.get("args") or [])]
     try:
         reqs, rest = split_install_prefix(elements)
+    except RequirementError as exc:  # pip install -r ..., and the like
+        return Plan("unsupported", image, error=str(exc))
     except ValueError as exc:  # unbalanced quotes in the install script
         return Plan("unsupported", image, error=f"cannot read the install command: {exc}")
     if not rest:

@@ -41,6 +41,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 _SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/env sh"}
+_PIP_INSTALL = re.compile(r"\bpip[\d.]*\s+install\b")
 _VALUE_FLAGS = {"--index-url", "-i", "--extra-index-url", "--trusted-host", "--find-links", "-f"}
 
 
@@ -68,7 +69,7 @@ def split_install_prefix(elements: list[str]) -> tuple[Requirements, list[str]]:
     """
     if len(elements) >= 3 and elements[0] in _SHELLS and elements[1] in ("-c", "-ec"):
         script = elements[2]
-        if "pip install" in script and re.search(r'"\$0"\s+"\$@"\s*$', script.strip()):
+        if _PIP_INSTALL.search(script) and re.search(r'"\$0"\s+"\$@"\s*$', script.strip()):
             return parse_pip_script(script), list(elements[3:])
     return Requirements(), list(elements)
 
@@ -81,14 +82,14 @@ def parse_pip_script(script: str) -> Requirements:
     trusted: list[str] = []
     links: list[str] = []
     for line in script.splitlines():
-        if "pip install" not in line:
+        if not _PIP_INSTALL.search(line):
             continue
         lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         tokens = list(lexer)
         i = 0
         while i < len(tokens):
-            if tokens[i] == "install" and i > 0 and tokens[i - 1].endswith("pip"):
+            if tokens[i] == "install" and i > 0 and re.search(r"pip[\d.]*$", tokens[i - 1]):
                 i += 1
                 while i < len(tokens) and tokens[i] not in ("&&", "||", ";", "|", "(", ")"):
                     tok = tokens[i]

@@ -215,3 +215,15 @@ def test_older_sdk_forms_are_recognized() -> None:
         }
     )
     assert (plan.kind, plan.function, plan.module) == ("python", "f", "ephemeral_component")
+
+
+def test_requirements_file_in_the_install_command_is_refused() -> None:
+    script = 'python3 -m pip install --quiet -r requirements.txt && "$0" "$@"'
+    plan = plan_executor(
+        {"container": {"image": "python:3.11", "command": ["sh", "-c", script, "echo"]}}
+    )
+    assert plan.kind == "unsupported"
+    assert plan.error == (
+        "'pip install -r ...' in the component's command is not supported locally: "
+        "list the packages in packages_to_install"
+    )
