@@ -86,6 +86,9 @@ def main() -> None:
     def start(req: dict[str, Any]) -> None:
         while True:
             child = spares.pop(0) if spares else _fork_spare()
+            # Say which pid before handing the request over: the attempt may kill this
+            # worker at once, and the engine must still know what to watch and kill.
+            send({"id": req["id"], "event": "started", "pid": child.pid})
             try:
                 _hand_off(child, req)
                 break
@@ -94,7 +97,6 @@ def main() -> None:
         child.attempt = req["id"]
         running[child.pid] = child
         by_status[child.status_r] = child
-        send({"id": req["id"], "event": "started", "pid": child.pid})
 
     def reap() -> None:
         while True:
