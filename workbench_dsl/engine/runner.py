@@ -443,13 +443,7 @@ class TaskRunner:
             item = self._done.get()
             if item is None:
                 return
-            attempt, code = item
-            try:
-                self._complete(attempt, code)
-            except Exception as exc:
-                self._fail(
-                    attempt, f"internal error in the task runner: {type(exc).__name__}: {exc}"
-                )
+            self._complete(*item)
 
     def _fail(self, attempt: _Attempt, error: str) -> None:
         self._complete(attempt, None, error=error)
@@ -469,7 +463,10 @@ class TaskRunner:
         elif reason == "CANCELLED":
             status, error = reason, "cancelled"
         elif error is None:
-            status, output, error = self._judge(attempt, code)
+            try:
+                status, output, error = self._judge(attempt, code)
+            except Exception as exc:  # the future must resolve whatever happens here
+                error = f"internal error in the task runner: {type(exc).__name__}: {exc}"
         if error is not None:
             with contextlib.suppress(OSError), _open_log(spec.log_path) as log:
                 _write_line(log, f"[workbench] {status}: {error}")

@@ -74,31 +74,82 @@ def main() -> None:
     gc.collect()
     gc.freeze()
 
-    spares: list[_Child] = []
-    running: dict[int, _Child] = {}  # pid -> child
-    by_status: dict[int, _Child] = {}  # status fd -> child
+    server = _Server(proto_in, proto_out, wake_r)
+    try:
+        server.serve()
+    finally:  # however the loop ends, no attempt outlives the worker
+        server.shutdown()
 
-    def send(msg: dict[str, Any]) -> None:
-        data = (json.dumps(msg) + "\n").encode()
-        while data:
-            data = data[os.write(proto_out, data) :]
 
-    def start(req: dict[str, Any]) -> None:
+class _Server:
+    """The worker's loop: requests in, children forked and handed them, events out."""
+
+    def __init__(self, proto_in: int, proto_out: int, wake_r: int) -> None:
+        self.proto_in, self.proto_out, self.wake_r = proto_in, proto_out, wake_r
+        self.spares: list[_Child] = []
+        self.running: dict[int, _Child] = {}  # pid -> child
+        self.by_status: dict[int, _Child] = {}  # status fd -> child
+
+    def serve(self) -> None:
+        for _ in range(SPARES):
+            self.spares.append(_fork_spare())
+        self.send({"event": "ready", "pid": os.getpid()})
+        buf = b""
         while True:
-            child = spares.pop(0) if spares else _fork_spare()
+            poller = select.poll()  # not select(): hundreds of attempts may hold fds > 1024
+            for fd in (self.proto_in, self.wake_r, *self.by_status):
+                poller.register(fd, select.POLLIN)
+            readable = [fd for fd, _ in poller.poll()]
+            for fd in readable:
+                if fd == self.wake_r:
+                    try:
+                        while os.read(fd, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+                elif fd in self.by_status:
+                    child = self.by_status.pop(fd)
+                    data = os.read(fd, 64)
+                    if data:  # empty: the program was exec'd (or died); its reaping tells
+                        child.reported = True
+                        self.send({"id": child.attempt, "event": "exit", "code": int(data)})
+            self.reap()
+            if self.proto_in in readable:
+                data = os.read(self.proto_in, 1 << 20)
+                if not data:
+                    return  # the engine is gone or done
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        self.start(json.loads(line))
+                while len(self.spares) < SPARES:
+                    self.spares.append(_fork_spare())
+
+    def send(self, msg: dict[str, Any]) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        try:
+            while data:
+                data = data[os.write(self.proto_out, data) :]
+        except OSError:  # the engine is gone: fd 0 closes too, and we shut down
+            pass
+
+    def start(self, req: dict[str, Any]) -> None:
+        while True:
+            child = self.spares.pop(0) if self.spares else _fork_spare()
             # Say which pid before handing the request over: the attempt may kill this
             # worker at once, and the engine must still know what to watch and kill.
-            send({"id": req["id"], "event": "started", "pid": child.pid})
+            self.send({"id": req["id"], "event": "started", "pid": child.pid})
             try:
                 _hand_off(child, req)
                 break
             except OSError:  # that spare died: forget it, use another
                 _close(child.status_r)
         child.attempt = req["id"]
-        running[child.pid] = child
-        by_status[child.status_r] = child
+        self.running[child.pid] = child
+        self.by_status[child.status_r] = child
 
-    def reap() -> None:
+    def reap(self) -> None:
         while True:
             try:
                 info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -112,59 +163,37 @@ def main() -> None:
             except OSError:
                 pass
             _, status = os.waitpid(pid, 0)
-            child = running.pop(pid, None)
+            child = self.running.pop(pid, None)
             if child is not None:
-                by_status.pop(child.status_r, None)
+                self.by_status.pop(child.status_r, None)
                 _close(child.status_r)
                 if not child.reported:
-                    send(
-                        {
-                            "id": child.attempt,
-                            "event": "exit",
-                            "code": os.waitstatus_to_exitcode(status),
-                        }
-                    )
+                    code = os.waitstatus_to_exitcode(status)
+                    self.send({"id": child.attempt, "event": "exit", "code": code})
             else:
-                for spare in [s for s in spares if s.pid == pid]:
-                    spares.remove(spare)
+                for spare in [s for s in self.spares if s.pid == pid]:
+                    self.spares.remove(spare)
                     _close(spare.request_w)
                     _close(spare.status_r)
 
-    for _ in range(SPARES):
-        spares.append(_fork_spare())
-    send({"event": "ready", "pid": os.getpid()})
-    buf = b""
-    while True:
-        poller = select.poll()  # not select(): hundreds of running attempts may hold fds > 1024
-        for fd in (proto_in, wake_r, *by_status):
-            poller.register(fd, select.POLLIN)
-        readable = [fd for fd, _ in poller.poll()]
-        for fd in readable:
-            if fd == wake_r:
+    def shutdown(self) -> None:
+        for spare in self.spares:
+            _close(spare.request_w)  # the spare reads EOF and exits
+        # Every attempt still running, and whatever attempts left behind that we adopted.
+        for pid in {*self.running, *_adopted()}:
+            for kill in (os.killpg, os.kill):
                 try:
-                    while os.read(wake_r, 512):
-                        pass
-                except BlockingIOError:
+                    kill(pid, signal.SIGKILL)
+                except OSError:
                     pass
-            elif fd in by_status:
-                child = by_status.pop(fd)
-                data = os.read(fd, 64)
-                if data:  # empty: the program was exec'd (or died); its reaping tells
-                    child.reported = True
-                    send({"id": child.attempt, "event": "exit", "code": int(data)})
-        reap()
-        if proto_in in readable:
-            data = os.read(proto_in, 1 << 20)
-            if not data:
-                _shutdown(spares, running, send)
-                return
-            buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                if line.strip():
-                    start(json.loads(line))
-            while len(spares) < SPARES:
-                spares.append(_fork_spare())
+        for pid, child in list(self.running.items()):
+            try:
+                _, status = os.waitpid(pid, 0)
+            except OSError:
+                continue
+            if not child.reported:
+                code = os.waitstatus_to_exitcode(status)
+                self.send({"id": child.attempt, "event": "exit", "code": code})
 
 
 def _warm_up() -> None:
@@ -256,31 +285,6 @@ def _close(fd: int) -> None:
         try:
             os.close(fd)
         except OSError:
-            pass
-
-
-def _shutdown(spares: list[_Child], running: dict[int, _Child], send: Any) -> None:
-    for spare in spares:
-        _close(spare.request_w)  # the spare reads EOF and exits
-    # Every attempt still running, and whatever attempts left behind that we adopted.
-    for pid in {*running, *_adopted()}:
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-    for pid, child in list(running.items()):
-        try:
-            _, status = os.waitpid(pid, 0)
-            if not child.reported:
-                send(
-                    {
-                        "id": child.attempt,
-                        "event": "exit",
-                        "code": os.waitstatus_to_exitcode(status),
-                    }
-                )
-        except OSError:  # already reaped, or the engine stopped reading
             pass
 
 

@@ -89,22 +89,17 @@ def test_json_escape() -> None:
 
 
 def test_uuids_are_stable_per_run_and_task() -> None:
-    again = RunContext.for_task(
-        run_id="20260101-abc",
-        task="for-loop-2[3]/train",
-        pipeline="churn",
-        pipeline_root="",
-        workspace="",
-        create_time_utc="",
-    )
-    other = RunContext.for_task(
-        run_id="20260101-abc",
-        task="for-loop-2[4]/train",
-        pipeline="churn",
-        pipeline_root="",
-        workspace="",
-        create_time_utc="",
-    )
+    def ctx(task: str) -> RunContext:
+        return RunContext.for_task(
+            run_id="20260101-abc",
+            task=task,
+            pipeline="churn",
+            pipeline_root="",
+            workspace="",
+            create_time_utc="",
+        )
+
+    again, other = ctx("for-loop-2[3]/train"), ctx("for-loop-2[4]/train")
     assert (again.job_uuid, again.task_uuid) == (CTX.job_uuid, CTX.task_uuid)
     assert other.job_uuid == CTX.job_uuid and other.task_uuid != CTX.task_uuid
 
