@@ -18,6 +18,8 @@ from typing import Any
 # "sh: 1: gsutil: not found" (dash), "bash: gsutil: command not found", "$0: line 2: ...".
 _NOT_FOUND = re.compile(r"(?m)(?:^|: )([^\s:]+): (?:command )?not found\s*$")
 
+_BASHISMS = {"[[", "function", "source", "declare", "shopt", "pushd", "popd", "typeset"}
+
 
 class MissingProgram(Exception):
     """A program the component needs is not installed on this machine."""
@@ -56,7 +58,14 @@ def diagnose_exit(code: int, log_path: Path, image: str) -> str | None:
     except OSError:
         return None
     found = _NOT_FOUND.findall(tail)
-    return missing_program_message(found[-1], image) if found else None
+    if not found:
+        return None
+    if found[-1] in _BASHISMS:
+        return (
+            f"the script uses '{found[-1]}', which this machine's sh does not know (the shell "
+            f"of image {image} does): write it for POSIX sh, or run it with bash -c"
+        )
+    return missing_program_message(found[-1], image)
 
 
 def make_output_dirs(executor_input: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """Container components through the task runner: host commands with every placeholder resolved."""
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -229,4 +230,22 @@ def test_unknown_placeholder_fails_clearly(runner: TaskRunner, tmp_path: Path) -
     assert (outcome.status, outcome.error) == (
         "FAILED",
         "cannot resolve the component's command: unknown placeholder {{$.inputs.nonsense}}",
+    )
+
+
+@dsl.container_component
+def bashism(word: str):
+    return ContainerSpec(image="busybox", command=["sh", "-ec", '[[ "$0" == x ]]'], args=[word])
+
+
+def test_a_bashism_in_sh_is_named(runner: TaskRunner, tmp_path: Path) -> None:
+    import shutil
+
+    if Path(os.path.realpath(shutil.which("sh") or "")).name not in ("dash", "sh"):
+        pytest.skip("this machine's sh understands [[ ]]")
+    outcome = runner.submit(make_spec(bashism, tmp_path, params={"word": "x"})).result(timeout=60)
+    assert outcome.status == "FAILED"
+    assert outcome.error == (
+        "the script uses '[[', which this machine's sh does not know (the shell of image "
+        "busybox does): write it for POSIX sh, or run it with bash -c"
     )
