@@ -367,3 +367,25 @@ def test_many_concurrent_attempts(runner: TaskRunner, tmp_path: Path) -> None:
     assert [o.status for o in outcomes] == ["SUCCEEDED"] * 24, [o.error for o in outcomes]
     assert outcomes[3].executor_output["parameterValues"] == {"out": "m3\n"}
     assert outcomes[1].executor_output["parameterValues"] == {"Output": 0.2}
+
+
+@dsl.component
+def hog(mb: int) -> int:
+    kept = [bytearray(1024 * 1024) for _ in range(mb)]  # never freed by the task
+    return len(kept)
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        return int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
+
+
+def test_a_leaking_task_leaves_the_worker_as_it_was(runner: TaskRunner, tmp_path: Path) -> None:
+    runner.warmup()
+    worker = runner._worker
+    assert worker is not None
+    before = _rss_kb(worker.proc.pid)
+    outcome = runner.submit(make_spec(hog, tmp_path, params={"mb": 200})).result(timeout=60)
+    assert outcome.status == "SUCCEEDED", outcome.error
+    assert outcome.executor_output["parameterValues"] == {"Output": 200}
+    assert _rss_kb(worker.proc.pid) < before + 10 * 1024
