@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import heapq
 import itertools
 import json
 import os
@@ -34,19 +33,26 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from workbench_dsl import _env
 from workbench_dsl.engine import container
 from workbench_dsl.engine.lightweight import Plan, plan_executor
 from workbench_dsl.engine.outputs import OutputError, collect_outputs
 from workbench_dsl.engine.placeholders import Resolver, RunContext
+from workbench_dsl.engine.processes import (
+    Deadlines,
+    WorkerProcess,
+    kill_tree,
+    open_log,
+    read_json,
+    write_line,
+)
 from workbench_dsl.engine.requirements import LayerCache, RequirementError, python_path
 from workbench_dsl.engine.task_api import OutcomeStatus, TaskOutcome, TaskSpec
 from workbench_dsl.paths import LocalRoot
 
 _PYTHON_IMAGE = re.compile(r"^(?:(?:docker\.io/)?(?:library/)?python)(?::|@|$)")
-_PKG_PARENT = str(Path(__file__).resolve().parents[2])
 
 
 @dataclass(eq=False)
@@ -59,7 +65,7 @@ class _Attempt:
     notices: list[str] = field(default_factory=list)
     plan: Plan | None = None
     executor_input: dict[str, Any] = field(default_factory=dict)
-    worker: _Worker | None = None
+    worker: WorkerProcess | None = None
     pid: int | None = None
     sent: bool = False  # the worker has its request
     reason: OutcomeStatus | None = None  # TIMED_OUT or CANCELLED once we decided to kill it
@@ -84,7 +90,7 @@ class TaskRunner:
         self._lock = threading.RLock()
         self._attempts: dict[int, _Attempt] = {}
         self._ids = itertools.count(1)
-        self._worker: _Worker | None = None
+        self._worker: WorkerProcess | None = None
         self._closed = False
         self._run_times: dict[str, str] = {}
         self._tmp = Path(tempfile.mkdtemp(prefix="workbench-runner-"))
@@ -100,7 +106,7 @@ class TaskRunner:
             target=self._finish_loop, name="runner-finish", daemon=True
         )
         self._finisher.start()
-        self._deadlines = _Deadlines(self._on_deadline)
+        self._deadlines: Deadlines[_Attempt] = Deadlines(self._on_deadline)
 
     # -- public API ---------------------------------------------------------------
 
@@ -223,14 +229,14 @@ class TaskRunner:
                 attempt.installer = proc
                 killed = attempt.reason is not None
             if killed:
-                _kill_tree(proc.pid)
+                kill_tree(proc.pid)
 
         try:
-            with _open_log(attempt.spec.log_path) as log:
+            with open_log(attempt.spec.log_path) as log:
                 layer = self._layers.ensure(
                     attempt.plan.requirements,
                     missing,
-                    log=lambda text: _write_line(log, text),
+                    log=lambda text: write_line(log, text),
                     started=started,
                     cancelled=lambda: attempt.reason is not None,
                 )
@@ -363,15 +369,15 @@ class TaskRunner:
             create_time_utc=created,
         )
 
-    def _get_worker(self) -> _Worker:
+    def _get_worker(self) -> WorkerProcess:
         with self._lock:
             if self._worker is None or not self._worker.alive:
-                self._worker = _Worker(self, self._tmp)
+                self._worker = WorkerProcess(self, self._tmp)
             return self._worker
 
-    # -- events from the worker ----------------------------------------------------------
+    # -- events from the worker (WorkerEvents: called by its reader thread) ---------------
 
-    def _on_started(self, attempt_id: int, pid: int) -> None:
+    def on_started(self, attempt_id: int, pid: int) -> None:
         with self._lock:
             attempt = self._attempts.get(attempt_id)
             if attempt is None:
@@ -379,15 +385,15 @@ class TaskRunner:
             attempt.pid = pid
             killed = attempt.reason is not None
         if killed:
-            _kill_tree(pid)
+            kill_tree(pid)
 
-    def _on_exit(self, attempt_id: int, code: int) -> None:
+    def on_exit(self, attempt_id: int, code: int) -> None:
         with self._lock:
             attempt = self._attempts.get(attempt_id)
         if attempt is not None:
             self._done.put((attempt, code))
 
-    def _on_worker_died(self, worker: _Worker) -> None:
+    def on_worker_died(self, worker: WorkerProcess) -> None:
         with self._lock:
             if self._worker is worker:
                 self._worker = None
@@ -413,7 +419,7 @@ class TaskRunner:
                     os.kill(attempt.pid, 0)
                 except ProcessLookupError:
                     attempts.remove(attempt)
-                    result = _read_json(attempt.scratch / "result.json")
+                    result = read_json(attempt.scratch / "result.json")
                     code = 0 if result.get("ok") else (1 if "error" in result else None)
                     self._done.put((attempt, code))
                 except PermissionError:
@@ -433,9 +439,9 @@ class TaskRunner:
                 attempt.reason = reason
             pid, installer = attempt.pid, attempt.installer
         if installer is not None:
-            _kill_tree(installer.pid)
+            kill_tree(installer.pid)
         if pid is not None:
-            _kill_tree(pid)
+            kill_tree(pid)
         # Not started yet: _launch, the install thread or _on_started sees the reason.
 
     def _finish_loop(self) -> None:
@@ -468,8 +474,8 @@ class TaskRunner:
             except Exception as exc:  # the future must resolve whatever happens here
                 error = f"internal error in the task runner: {type(exc).__name__}: {exc}"
         if error is not None:
-            with contextlib.suppress(OSError), _open_log(spec.log_path) as log:
-                _write_line(log, f"[workbench] {status}: {error}")
+            with contextlib.suppress(OSError), open_log(spec.log_path) as log:
+                write_line(log, f"[workbench] {status}: {error}")
         shutil.rmtree(attempt.scratch, ignore_errors=True)
         attempt.future.set_result(
             TaskOutcome(
@@ -485,7 +491,7 @@ class TaskRunner:
     def _judge(
         self, attempt: _Attempt, code: int | None
     ) -> tuple[OutcomeStatus, dict[str, Any], str | None]:
-        result = _read_json(attempt.scratch / "result.json")
+        result = read_json(attempt.scratch / "result.json")
         if code == 0:
             try:
                 return "SUCCEEDED", collect_outputs(attempt.executor_input), None
@@ -511,166 +517,3 @@ class TaskRunner:
             if found:
                 return "FAILED", {}, found
         return "FAILED", {}, f"exited with code {code}"
-
-
-class _Worker:
-    """The engine's handle on one warm worker process and its reader thread."""
-
-    def __init__(self, runner: TaskRunner, tmp: Path) -> None:
-        self._runner = runner
-        self._wlock = threading.Lock()
-        self.alive = True
-        env = dict(os.environ)
-        env["PYTHONPATH"] = python_path([_PKG_PARENT], env.get("PYTHONPATH"))
-        # As in the pod's command line: kfp then skips importing its client (and the
-        # kubernetes models), which halves the worker's memory and so each fork's cost.
-        env["_KFP_RUNTIME"] = "true"
-        self._err_path = Path(tempfile.mkstemp(prefix="worker-", suffix=".err", dir=tmp)[1])
-        with open(self._err_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "workbench_dsl.engine.worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                cwd=tmp,
-                env=env,
-                start_new_session=True,  # Ctrl-C reaches the engine, which decides
-            )
-        self._reader = threading.Thread(target=self._read, name="runner-worker", daemon=True)
-        self._reader.start()
-
-    def send(self, request: dict[str, Any]) -> None:
-        data = (json.dumps(request) + "\n").encode()
-        assert self.proc.stdin is not None
-        with self._wlock:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            msg = json.loads(line)
-            event = msg.get("event")
-            if event == "started":
-                self._runner._on_started(msg["id"], msg["pid"])
-            elif event == "exit":
-                self._runner._on_exit(msg["id"], msg["code"])
-        self.alive = False
-        self.proc.wait()
-        self._runner._on_worker_died(self)
-
-    def death_note(self) -> str:
-        code = self.proc.returncode
-        try:
-            tail = self._err_path.read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            tail = ""
-        last = tail.splitlines()[-1] if tail else ""
-        return f" (worker exit code {code}{': ' + last[:200] if last else ''})"
-
-    def stop(self) -> None:
-        """Close its input: the worker kills what still runs and exits."""
-        self.alive = False
-        with contextlib.suppress(OSError), self._wlock:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            _kill_tree(self.proc.pid)
-            self.proc.wait()
-        self._reader.join(timeout=5)
-
-
-class _Deadlines:
-    """One thread that fires a callback when an attempt's timeout passes."""
-
-    def __init__(self, fire: Any) -> None:
-        self._fire = fire
-        self._heap: list[tuple[float, int, _Attempt]] = []
-        self._seq = itertools.count()
-        self._cond = threading.Condition()
-        self._stopped = False
-        self._thread: threading.Thread | None = None
-
-    def add(self, when: float, attempt: _Attempt) -> None:
-        with self._cond:
-            heapq.heappush(self._heap, (when, next(self._seq), attempt))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="runner-deadlines", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
-                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._cond.wait(timeout)
-                if self._stopped:
-                    return
-                _, _, attempt = heapq.heappop(self._heap)
-            if not attempt.done:
-                self._fire(attempt)
-
-
-def _kill_tree(pid: int) -> None:
-    """SIGKILL a process group and every descendant that left it (setsid, daemons)."""
-    victims = _descendants(pid)
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
-    for p in [pid, *victims]:
-        with contextlib.suppress(OSError):
-            os.kill(p, signal.SIGKILL)
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name may hold spaces and parentheses: split after the last ')'.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _open_log(path: Path) -> IO[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "a", encoding="utf-8")
-
-
-def _write_line(log: IO[str], text: str) -> None:
-    if text:
-        log.write(text + "\n")
-        log.flush()
