@@ -112,6 +112,7 @@ _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "runtime_image": (str,),
         "service_account": (str,),
         "artifact_store": (str,),
+        "artifact_secret": (str,),
     },
     "engine": {"max_parallel": (int,)},
 }

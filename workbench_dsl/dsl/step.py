@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
-from workbench_dsl.config import Config, load_config
+from workbench_dsl.config import Config, Profile, load_config
 from workbench_dsl.dsl._options import StepOptions
 from workbench_dsl.dsl._where import caller_location, function_location
 from workbench_dsl.errors import ConfigError, PipelineDefinitionError
@@ -124,6 +124,10 @@ class Step(Generic[P, R]):
             pip_index_urls=list(preset.pip_index_urls) or None,
         )
 
+    def _pod_profile(self, profile: Profile) -> Profile:
+        """The compute of this step's own pod; launchers whose work runs elsewhere shrink it."""
+        return profile
+
     # -- calling inside a pipeline ---------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> PipelineTask:
@@ -150,7 +154,7 @@ class Step(Generic[P, R]):
             profile = self.config.profile(self.options.profile)
         except ConfigError as e:
             raise ConfigError(f"{function_location(self.fn)}: {self.name}: {e}") from None
-        apply_options(task, self.options, profile)
+        apply_options(task, self.options, self._pod_profile(profile))
         return task
 
 

@@ -1,0 +1,270 @@
+"""The sweeper interface: a search space, an objective and trial counts in; the best trial out.
+
+Both implementations (``local``: an Optuna study in separate processes;
+``kubernetes``: a Katib Experiment) read the same :class:`SweepSettings`, built
+from the JSON a ``@sweep`` step carries, and return the same
+:class:`SweepResult`, so the launcher writes the same outputs either way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+#: Katib's algorithm names, the ones a sweep accepts (kubeflow/katib katib-config.yaml).
+ALGORITHMS = (
+    "random",
+    "grid",
+    "tpe",
+    "multivariate-tpe",
+    "cmaes",
+    "sobol",
+    "bayesianoptimization",
+)
+#: Early-stopping rules that run the same way locally and on Katib.
+EARLY_STOPPING = ("medianstop",)
+#: Settings of each early-stopping rule and their Katib defaults.
+EARLY_STOPPING_SETTINGS: dict[str, dict[str, int]] = {
+    "medianstop": {"min_trials_required": 3, "start_step": 4},
+}
+GOALS = ("maximize", "minimize")
+PARAM_TYPES = ("uniform", "loguniform", "integer", "categorical", "grid")
+#: What a trial's state is called in the ``trials`` dataset, whichever backend ran it.
+STATES = ("succeeded", "pruned", "failed", "running")
+
+
+class SweepFailed(Exception):
+    """The sweep could not produce a best trial (too many failures, none succeeded, ...)."""
+
+
+class TrialPruned(Exception):
+    """Raised inside a trial when early stopping decides it should stop."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched parameter, as the step's JSON carries it."""
+
+    name: str
+    type: str
+    low: float | int | None = None
+    high: float | int | None = None
+    step: float | int | None = None
+    log: bool = False
+    values: tuple[Any, ...] = ()
+
+    @classmethod
+    def from_spec(cls, name: str, spec: dict[str, Any]) -> Param:
+        kind = spec.get("type")
+        if kind not in PARAM_TYPES:
+            raise ValueError(f"parameter {name!r}: unknown type {kind!r}")
+        return cls(
+            name=name,
+            type=kind,
+            low=spec.get("low"),
+            high=spec.get("high"),
+            step=spec.get("step"),
+            log=bool(spec.get("log", False)) or kind == "loguniform",
+            values=tuple(spec.get("values") or ()),
+        )
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` when the range or values cannot be searched."""
+        what = f"parameter {self.name!r}"
+        if self.discrete:
+            if not self.values:
+                raise ValueError(f"{what}: values is empty")
+            return
+        if not isinstance(self.low, int | float) or not isinstance(self.high, int | float):
+            raise ValueError(f"{what}: low and high must be numbers")
+        if self.low >= self.high:
+            raise ValueError(f"{what}: empty range, low must be less than high")
+        if self.log and self.low <= 0:
+            raise ValueError(
+                f"{what}: low must be positive, the log of a non-positive bound is undefined"
+            )
+        if self.step is not None and self.step <= 0:
+            raise ValueError(f"{what}: step must be positive")
+
+    @property
+    def discrete(self) -> bool:
+        return self.type in ("categorical", "grid")
+
+    def grid_values(self) -> list[Any] | None:
+        """Every value the parameter takes, or None when it is continuous."""
+        if self.discrete:
+            return list(self.values)
+        if self.type == "integer":
+            assert self.low is not None and self.high is not None
+            return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        if self.type == "uniform" and self.step:
+            assert self.low is not None and self.high is not None
+            n = math.floor((float(self.high) - float(self.low)) / float(self.step) + 1e-9)
+            return [round(float(self.low) + i * float(self.step), 12) for i in range(n + 1)]
+        return None
+
+    def coerce(self, text: str) -> Any:
+        """The typed value of an assignment Katib hands a trial as text."""
+        if self.discrete:
+            for v in self.values:
+                if str(v) == text:
+                    return v
+            raise ValueError(f"parameter {self.name!r}: {text!r} is not one of {self.values}")
+        if self.type == "integer":
+            return int(float(text))
+        return float(text)
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """An early-stopping rule by Katib's name and its settings."""
+
+    algorithm: str
+    settings: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Everything a sweeper needs to know about the search."""
+
+    objective: str
+    goal: str
+    algorithm: str
+    params: tuple[Param, ...]
+    max_trials: int
+    parallel_trials: int
+    max_failed_trials: int | None = None
+    early_stopping: EarlyStopping | None = None
+    seed: int | None = None
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SweepSettings:
+        es = config.get("early_stopping")
+        return cls(
+            objective=config["objective"],
+            goal=config["goal"],
+            algorithm=config["algorithm"],
+            params=tuple(Param.from_spec(n, s) for n, s in config["space"].items()),
+            max_trials=int(config["max_trials"]),
+            parallel_trials=int(config["parallel_trials"]),
+            max_failed_trials=config.get("max_failed_trials"),
+            early_stopping=EarlyStopping(es["algorithm"], dict(es.get("settings", {})))
+            if es
+            else None,
+            seed=config.get("seed"),
+        )
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad setting (for settings not made by ``@sweep``)."""
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(
+                f"unknown algorithm {self.algorithm!r} (known: {', '.join(ALGORITHMS)})"
+            )
+        if self.goal not in GOALS:
+            raise ValueError(f"goal must be 'maximize' or 'minimize' (got {self.goal!r})")
+        if not self.objective:
+            raise ValueError("objective must name a metric the trial returns")
+        if not self.params:
+            raise ValueError("the search space is empty")
+        if self.max_trials < 1 or self.parallel_trials < 1:
+            raise ValueError("max_trials and parallel_trials must be 1 or more")
+        if self.max_failed_trials is not None and self.max_failed_trials < 0:
+            raise ValueError("max_failed_trials must be 0 or more")
+        if self.early_stopping and self.early_stopping.algorithm not in EARLY_STOPPING:
+            raise ValueError(
+                f"unknown early_stopping {self.early_stopping.algorithm!r} "
+                f"(known: {', '.join(EARLY_STOPPING)})"
+            )
+        for p in self.params:
+            p.validate()
+            if self.algorithm == "grid" and p.grid_values() is None:
+                raise ValueError(
+                    f"algorithm='grid' needs a finite set of values, but {p.name!r} is continuous"
+                )
+
+    def grid_size(self) -> int | None:
+        """How many points the grid has (None when a parameter is continuous)."""
+        size = 1
+        for p in self.params:
+            values = p.grid_values()
+            if values is None:
+                return None
+            size *= len(values)
+        return size
+
+    def total_trials(self) -> int:
+        """``max_trials``, or fewer when a grid has fewer points."""
+        if self.algorithm == "grid":
+            size = self.grid_size()
+            if size is not None:
+                return min(self.max_trials, size)
+        return self.max_trials
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.goal == "maximize" else a < b
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the ``trials`` dataset shows it."""
+
+    number: int
+    name: str
+    state: str
+    params: dict[str, Any]
+    value: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    duration_s: float | None = None
+    error: str | None = None
+    #: Where the trial's model output was written (local path or object-store URI).
+    model_uri: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SweepResult:
+    """The best trial and every trial, in the order they started."""
+
+    best: TrialRecord
+    trials: list[TrialRecord]
+
+
+#: Runs one trial: the assigned parameters and the trial's record in, its metrics out.
+RunTrial = Callable[[dict[str, Any], TrialRecord], dict[str, Any]]
+
+
+class Sweeper(Protocol):
+    """A sweeper runs trials until the settings say stop, then names the best.
+
+    ``trial`` is what each trial runs: a :data:`RunTrial` callable locally, a
+    Katib trial template on a cluster.
+    """
+
+    def run(self, settings: SweepSettings, trial: Any, /, **options: Any) -> SweepResult: ...
+
+
+def objective_value(metrics: Any, objective: str) -> float:
+    """The objective from a trial's result, or a one-line error saying what was wrong."""
+    if not isinstance(metrics, dict):
+        raise ValueError(
+            f"the trial function must return a dict of metrics (got {type(metrics).__name__})"
+        )
+    if objective not in metrics:
+        got = ", ".join(sorted(map(str, metrics))) or "nothing"
+        raise ValueError(f"the trial returned no {objective!r} metric (got: {got})")
+    value = metrics[objective]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            value = float(value)  # numpy and torch scalars
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"metric {objective!r} must be a number (got {type(metrics[objective]).__name__})"
+            ) from None
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"metric {objective!r} is {value}, not a finite number")
+    return value

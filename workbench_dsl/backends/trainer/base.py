@@ -1,0 +1,142 @@
+"""The trainer interface: run one training program as a (possibly distributed) job.
+
+A :class:`TrainJobSpec` says what every process runs (``python -m <module>``)
+and how many of them (``nodes`` x ``procs_per_node``), plus the compute each
+node needs on a cluster. ``local.LocalTrainer`` runs it as local processes
+wired as a torch.distributed job; ``kubernetes.KubernetesTrainer`` creates a
+Kubeflow Trainer v2 TrainJob. Both raise :class:`TrainingFailed` with the
+failing rank's error, and both leave nothing running when they return.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+
+#: What the ``torch`` extra is called, for error messages.
+TORCH_EXTRA = "pip install 'workbench-dsl[torch]'"
+#: A line rank 0 prints on a cluster with the function's result as JSON; the
+#: trainer takes it out of the log stream and hands it back to the launcher.
+RESULT_MARKER = "WORKBENCH_RESULT "
+
+
+class TrainingFailed(Exception):
+    """A rank (or the TrainJob) failed; the message is the user's error in one line."""
+
+    def __init__(
+        self, message: str, *, rank: int | None = None, error_type: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.error_type = error_type
+
+
+class TrainingTimedOut(TrainingFailed):
+    """The job ran past its timeout and was stopped."""
+
+
+class TorchMissing(ImportError):
+    """Distributed training was asked for but PyTorch is not installed."""
+
+
+def require_torch(what: str) -> None:
+    """Fail with the fix when torch cannot be imported (checked without importing it)."""
+    try:
+        found = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise TorchMissing(
+            f"{what} runs torch.distributed and needs PyTorch, which is not installed here: "
+            f"{TORCH_EXTRA}"
+        )
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Compute for one node (Kubernetes quantities, as in a compute profile)."""
+
+    cpu: str | None = None
+    memory: str | None = None
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
+    accelerator: str | None = None
+    accelerator_count: int = 0
+
+    def requests_and_limits(self) -> tuple[dict[str, str], dict[str, str]]:
+        requests: dict[str, str] = {}
+        limits: dict[str, str] = {}
+        if self.cpu:
+            requests["cpu"] = self.cpu
+            limits["cpu"] = self.cpu_limit or self.cpu
+        elif self.cpu_limit:
+            limits["cpu"] = self.cpu_limit
+        if self.memory:
+            requests["memory"] = self.memory
+            limits["memory"] = self.memory_limit or self.memory
+        elif self.memory_limit:
+            limits["memory"] = self.memory_limit
+        if self.accelerator and self.accelerator_count:
+            limits[self.accelerator] = str(self.accelerator_count)
+            requests[self.accelerator] = str(self.accelerator_count)
+        return requests, limits
+
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str
+    operator: str = "Equal"
+    value: str | None = None
+    effect: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """An environment variable read from a Kubernetes Secret's key."""
+
+    name: str
+    secret: str
+    key: str
+
+
+@dataclass(frozen=True)
+class TrainJobSpec:
+    """One training job.
+
+    Attributes:
+        name: The step's name (used in resource names and log prefixes).
+        module: The Python module every process runs (``python -m module``).
+        nodes: Nodes (pods on a cluster; groups of processes locally).
+        procs_per_node: Processes per node (one per GPU, typically).
+        env: Extra environment for every process.
+        timeout: Seconds before the job is stopped and fails, or None.
+        runtime: The Trainer runtime to reference (cluster).
+        launcher: ``"torchrun"`` or ``"python"``: how a node starts its processes (cluster).
+        image: The trainer container image (cluster; None keeps the runtime's).
+        resources: Compute per node (cluster).
+        node_selector: Node labels the pods need (cluster).
+        tolerations: Taints the pods tolerate (cluster).
+        labels: Labels for the pods (cluster).
+        annotations: Annotations for the pods (cluster).
+        secret_env: Variables read from Secrets (object-store credentials, cluster).
+    """
+
+    name: str
+    module: str
+    nodes: int = 1
+    procs_per_node: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    runtime: str = "torch-distributed"
+    launcher: str = "torchrun"
+    image: str | None = None
+    resources: Resources = field(default_factory=Resources)
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    secret_env: tuple[SecretEnv, ...] = ()
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * self.procs_per_node

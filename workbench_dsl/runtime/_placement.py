@@ -1,0 +1,24 @@
+"""Where a launcher runs its work: here (local engine, or no cluster around) or on Kubernetes."""
+
+from __future__ import annotations
+
+import os
+
+from workbench_dsl import _env
+
+#: Force a placement: "local" or "kubernetes" (for debugging a compiled component by hand).
+FORCE = "WORKBENCH_BACKEND"
+
+
+def on_cluster() -> bool:
+    """True when the launcher should create cluster resources (TrainJob, Katib Experiment).
+
+    Under the local engine never. Elsewhere only inside a Kubernetes pod, so a
+    compiled component run by plain ``kfp.local`` on a laptop still runs locally.
+    """
+    forced = os.environ.get(FORCE)
+    if forced in ("local", "kubernetes"):
+        return forced == "kubernetes"
+    if _env.running_locally():
+        return False
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
