@@ -1,0 +1,381 @@
+"""``workbench runs``: list, show, logs, resume and cancel local runs (the run store)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+import typer
+
+from workbench_dsl.cli._common import handle_errors, print_json
+from workbench_dsl.errors import UsageError
+
+ORDER = 30
+
+runs_app = typer.Typer(
+    name="runs",
+    help="Local runs: list, show, logs, resume, cancel.",
+    no_args_is_help=True,
+)
+
+
+def _store() -> Any:
+    from workbench_dsl.engine.store import RunStore
+    from workbench_dsl.paths import local_root
+
+    root = local_root()
+    if not root.runs_db.exists():
+        root.ensure()
+    return RunStore(root.runs_db)
+
+
+def run_status(row: Any) -> str:
+    """The run's status; a RUNNING run whose engine is gone shows as INTERRUPTED."""
+    from workbench_dsl.engine.store import pid_alive
+
+    status = str(row["status"])
+    if status == "RUNNING" and row["host"] == socket.gethostname() and not pid_alive(row["pid"]):
+        return "INTERRUPTED"
+    return status
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts).isoformat(timespec="seconds")
+
+
+def _duration(row: Any) -> float | None:
+    if row["started_at"] is None:
+        return None
+    end = row["finished_at"] or (time.time() if row["status"] == "RUNNING" else None)
+    return None if end is None else round(end - row["started_at"], 3)
+
+
+def _fmt_duration(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s < 60:
+        return f"{s:.1f}s"
+    m, sec = divmod(int(s), 60)
+    return f"{m}m{sec:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
+
+
+@handle_errors
+def list_command(
+    json_out: bool = typer.Option(False, "--json", help="Print a JSON list."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs (newest first)."),
+) -> None:
+    """List local runs, newest first."""
+    store = _store()
+    rows = store.list_runs(limit)
+    items = [
+        {
+            "run_id": r["run_id"],
+            "pipeline": r["pipeline"],
+            "status": run_status(r),
+            "created_at": _iso(r["created_at"]),
+            "duration_s": _duration(r),
+            "cost": round(float(r["cost"] or 0.0), 6),
+            "error": r["error"],
+        }
+        for r in rows
+    ]
+    if json_out:
+        print_json(items)
+        return
+    if not items:
+        typer.echo("no runs yet (start one with: workbench run PIPELINE)")
+        return
+    _table(
+        ["RUN", "PIPELINE", "STATUS", "STARTED", "DURATION", "COST"],
+        [
+            [
+                i["run_id"],
+                i["pipeline"],
+                i["status"],
+                (i["created_at"] or "").replace("T", " "),
+                _fmt_duration(i["duration_s"]),
+                f"${i['cost']:.4f}" if i["cost"] else "-",
+            ]
+            for i in items
+        ],
+    )
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in rows:
+        typer.echo("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _read_line(path: str | None) -> str | None:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(400).strip().replace("\n", " ") or None
+    except OSError:
+        return None
+
+
+def run_details(store: Any, row: Any) -> dict[str, Any]:
+    """Everything ``runs show`` prints, as one JSON-ready dict."""
+    run_id = row["run_id"]
+    status = run_status(row)
+    tasks = []
+    for t in store.tasks(run_id):
+        if t["kind"] not in ("container", "importer", "stub"):
+            continue
+        line = t["status_line"]
+        if t["status"] == "RUNNING" and status == "RUNNING":
+            line = _read_line(t["status_file"]) or line
+        tasks.append(
+            {
+                "name": t["task"],
+                "status": t["status"],
+                "cached": bool(t["cached"]),
+                "reused": bool(t["reused"]),
+                "attempts": int(t["attempts"] or 0),
+                "duration_s": round(float(t["duration_s"] or 0.0), 3),
+                "cost_per_hour": float(t["cost_per_hour"] or 0.0),
+                "cost": round(float(t["cost"] or 0.0), 8),
+                "error": t["error"],
+                "log_path": t["log_path"],
+                "status_line": line,
+                "component": t["component"],
+                "outputs": json.loads(t["outputs_json"]) if t["outputs_json"] else None,
+            }
+        )
+    attempts = [
+        {
+            "task": a["task"],
+            "attempt": a["attempt"],
+            "status": a["status"],
+            "duration_s": a["duration_s"],
+            "exit_code": a["exit_code"],
+            "error": a["error"],
+            "log_path": a["log_path"],
+        }
+        for a in store.attempts(run_id)
+    ]
+    return {
+        "run_id": run_id,
+        "pipeline": row["pipeline"],
+        "status": status,
+        "source": row["source"],
+        "created_at": _iso(row["created_at"]),
+        "finished_at": _iso(row["finished_at"]),
+        "duration_s": _duration(row),
+        "parameters": store.run_parameters(run_id),
+        "outputs": json.loads(row["outputs_json"]) if row["outputs_json"] else {},
+        "cost": round(float(row["cost"] or 0.0), 8) or round(sum(t["cost"] for t in tasks), 8),
+        "error": row["error"],
+        "tasks": tasks,
+        "attempts": attempts,
+    }
+
+
+@handle_errors
+def show_command(
+    run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Show a run: its tasks, attempts, cache hits, durations, cost, errors and logs."""
+    store = _store()
+    d = run_details(store, store.find_run(run))
+    if json_out:
+        print_json(d)
+        return
+    typer.echo(f"run {d['run_id']}  pipeline {d['pipeline']}  {d['status']}")
+    typer.echo(
+        f"started {(d['created_at'] or '').replace('T', ' ')}  duration "
+        f"{_fmt_duration(d['duration_s'])}  cost ${d['cost']:.4f}"
+    )
+    if d["parameters"]:
+        typer.echo(
+            "parameters: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in d["parameters"].items())
+        )
+    rows = []
+    for t in d["tasks"]:
+        how = "cached" if t["cached"] else ("earlier" if t["reused"] else "")
+        note = t["error"] or t["status_line"] or ""
+        rows.append(
+            [
+                t["name"],
+                t["status"],
+                how,
+                str(t["attempts"]),
+                _fmt_duration(t["duration_s"]) if t["attempts"] else "-",
+                f"${t['cost']:.4f}" if t["cost"] else "-",
+                note[:100],
+            ]
+        )
+    if rows:
+        _table(["TASK", "STATUS", "CACHE", "ATTEMPTS", "DURATION", "COST", "NOTE"], rows)
+    if d["outputs"]:
+        typer.echo("outputs:")
+        for k, v in d["outputs"].items():
+            shown = v.get("uri") if isinstance(v, dict) and "uri" in v else json.dumps(v)
+            typer.echo(f"  {k} = {shown}")
+    failed = [t for t in d["tasks"] if t["status"] == "FAILED"]
+    for t in failed:
+        typer.echo(f"✗ {t['name']}: {t['error']}")
+        if t["log_path"]:
+            typer.echo(f"  log: {t['log_path']}")
+
+
+def _task_matches(store: Any, run_id: str, task: str) -> list[str]:
+    names = [t["task"] for t in store.tasks(run_id) if t["kind"] in ("container", "stub")]
+    if task in names:
+        return [task]
+    found = [n for n in names if n.startswith(task) or n.rsplit("/", 1)[-1] == task]
+    if not found:
+        raise UsageError(f"run {run_id} has no task {task!r} (tasks: {', '.join(names[:10])})")
+    return found
+
+
+@handle_errors
+def logs_command(
+    run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
+    task: str | None = typer.Argument(None, metavar="[TASK]", help="Only this task's logs."),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep printing while the run goes on."
+    ),
+) -> None:
+    """Print the logs of a run's tasks (every attempt, in the order they started)."""
+    store = _store()
+    row = store.find_run(run)
+    run_id = row["run_id"]
+    wanted = set(_task_matches(store, run_id, task)) if task else None
+    printed: dict[str, int] = {}
+    last_header: list[str | None] = [None]
+
+    def emit_new() -> None:
+        for a in store.attempts(run_id):
+            if wanted is not None and a["task"] not in wanted:
+                continue
+            path = a["log_path"]
+            if not path:
+                continue
+            try:
+                with open(path, "rb") as f:
+                    f.seek(printed.get(path, 0))
+                    data = f.read()
+            except OSError:
+                continue
+            if not data:
+                continue
+            header = f"==> {a['task']} (attempt {a['attempt']}) <=="
+            if last_header[0] != header:
+                sys.stdout.write(("\n" if last_header[0] else "") + header + "\n")
+                last_header[0] = header
+            sys.stdout.write(data.decode("utf-8", errors="replace"))
+            sys.stdout.flush()
+            printed[path] = printed.get(path, 0) + len(data)
+
+    emit_new()
+    if not follow:
+        if not printed:
+            typer.echo("(no logs yet)", err=True)
+        return
+    try:
+        while True:
+            current = store.get_run(run_id)
+            done = current is None or run_status(current) != "RUNNING"
+            time.sleep(0.3)
+            emit_new()
+            if done:
+                break
+    except KeyboardInterrupt:
+        pass
+
+
+@handle_errors
+def resume_command(
+    run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the result."),
+    max_parallel: int | None = typer.Option(None, "--max-parallel", metavar="N"),
+) -> None:
+    """Finish a stopped run (killed, cancelled or failed); completed tasks are not run again."""
+    from workbench_dsl.cli.run import exit_code, print_summary, summary_json
+    from workbench_dsl.engine import execute, progress
+
+    if max_parallel is not None and max_parallel < 1:
+        raise UsageError("--max-parallel must be 1 or more")
+    view = progress.for_terminal(json_out)
+    try:
+        summary = execute.resume(run, max_parallel=max_parallel, observers=[view])
+    finally:
+        stop = getattr(view, "stop", None)
+        if stop is not None:
+            stop()
+    if json_out:
+        print_json(summary_json(summary))
+    else:
+        print_summary(summary)
+    raise typer.Exit(exit_code(summary.status))
+
+
+@handle_errors
+def cancel_command(
+    run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
+    wait: float = typer.Option(30.0, "--wait", help="Seconds to wait for the engine to stop."),
+) -> None:
+    """Cancel a running run: its tasks are stopped and it can be resumed later."""
+    store = _store()
+    row = store.find_run(run)
+    run_id = row["run_id"]
+    status = run_status(row)
+    if status in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        typer.echo(f"run {run_id} already ended ({status})", err=True)
+        return
+    if status == "RUNNING" and row["host"] != socket.gethostname():
+        raise UsageError(f"run {run_id} runs on host {row['host']}; cancel it there")
+    if status == "RUNNING":
+        try:
+            os.kill(int(row["pid"]), signal.SIGTERM)
+        except ProcessLookupError:
+            status = "INTERRUPTED"
+        else:
+            deadline = time.time() + wait
+            while time.time() < deadline:
+                current = store.get_run(run_id)
+                if current is not None and current["status"] != "RUNNING":
+                    typer.echo(f"run {run_id} {current['status']}", err=True)
+                    return
+                time.sleep(0.1)
+            raise UsageError(
+                f"run {run_id}: the engine (pid {row['pid']}) did not stop in {wait:g}s"
+            )
+    # The engine is gone (killed): mark what it left behind.
+    with store.tx() as c:
+        c.execute(
+            "UPDATE runs SET status='CANCELLED', error='cancelled', finished_at=? WHERE run_id=?",
+            (time.time(), run_id),
+        )
+        c.execute(
+            "UPDATE tasks SET status='CANCELLED' WHERE run_id=? AND status='RUNNING'", (run_id,)
+        )
+        c.execute(
+            "UPDATE attempts SET status='LOST', error='the engine stopped during this attempt'"
+            " WHERE run_id=? AND status='RUNNING'",
+            (run_id,),
+        )
+    typer.echo(f"run {run_id} CANCELLED (its engine had already stopped)", err=True)
+
+
+runs_app.command("list")(list_command)
+runs_app.command("show")(show_command)
+runs_app.command("logs")(logs_command)
+runs_app.command("resume")(resume_command)
+runs_app.command("cancel")(cancel_command)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(runs_app, name="runs")

@@ -1,0 +1,64 @@
+"""Cache keys: what makes two task executions the same, so the second can reuse the first.
+
+The key is the sha256 of a canonical JSON document holding
+
+* the component's interface (input and output definitions),
+* its executor (image, command, args, env as written in the spec) and the
+  environment the platform document adds (``fieldPathAsEnv`` values),
+* the resolved, typed input parameter values,
+* for each input artifact, its *content digest* (sha256 of the file or
+  tree), its type and its metadata -- never its name or URI, so a renamed or
+  re-produced identical artifact still hits and a changed one never does
+  (kubeflow/pipelines#7939, #11615). A remote artifact that cannot be hashed
+  here is keyed by its URI.
+
+The same key decides, on ``workbench runs resume``, whether a task that
+completed before the interruption is still valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+KEY_VERSION = 1
+
+
+def artifact_identity(art: dict[str, Any]) -> dict[str, Any]:
+    ident: dict[str, Any] = {
+        "type": (art.get("type") or {}).get("schemaTitle"),
+        "metadata": art.get("metadata") or {},
+    }
+    if art.get("sha256"):
+        ident["sha256"] = art["sha256"]
+    elif art.get("absent"):
+        ident["absent"] = True
+    else:
+        ident["uri"] = art.get("uri")
+    return ident
+
+
+def task_key(
+    component: dict[str, Any],
+    executor: dict[str, Any],
+    extra_env: dict[str, str],
+    params: dict[str, Any],
+    artifacts: dict[str, list[dict[str, Any]]],
+) -> str:
+    """The cache key of one task execution."""
+    container = dict(executor.get("container") or {})
+    container.pop("resources", None)  # where it runs, not what it computes
+    doc = {
+        "v": KEY_VERSION,
+        "interface": {
+            "inputs": component.get("inputDefinitions") or {},
+            "outputs": component.get("outputDefinitions") or {},
+        },
+        "executor": {**executor, "container": container} if container else executor,
+        "env": extra_env,
+        "parameters": params,
+        "artifacts": {k: [artifact_identity(a) for a in v] for k, v in artifacts.items()},
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

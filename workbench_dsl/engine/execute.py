@@ -1,0 +1,214 @@
+"""Start or resume a run: the engine's entry points (the CLI and the Python API call these).
+
+``start`` takes compiled PipelineSpec text (or a dict) and parameters, checks
+them, refuses what cannot run here before anything starts, records the run
+and executes it; ``resume`` picks a stopped run up from the run store.
+Both return a :class:`~workbench_dsl.engine.scheduler.RunSummary`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from workbench_dsl.engine import params as ptypes
+from workbench_dsl.engine import platform as plat
+from workbench_dsl.engine.events import Observers, RunInfo
+from workbench_dsl.engine.scheduler import (
+    RunOptions,
+    RunSummary,
+    Scheduler,
+    install_signal_handlers,
+)
+from workbench_dsl.engine.spec import PipelineSpec
+from workbench_dsl.engine.store import RunStore
+from workbench_dsl.errors import UsageError
+from workbench_dsl.paths import LocalRoot, local_root
+
+
+def default_max_parallel() -> int:
+    """Enough attempts at once that sleeping or I/O-bound tasks are never held back."""
+    return max(8, 4 * (os.cpu_count() or 1))
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _runner(root: LocalRoot) -> Any:
+    from workbench_dsl.engine.runner import TaskRunner
+
+    return TaskRunner(root)  # the scheduler warms it up at the first task that runs
+
+
+def prepare(
+    source: str | dict[str, Any], params: dict[str, Any] | None, *, from_cli: bool
+) -> tuple[PipelineSpec, dict[str, Any], plat.PlatformPlan]:
+    """Parse the spec, type the parameters, and read the platform document (no side effects).
+
+    Raises:
+        UsageError: bad spec, bad parameters, or settings a local run must refuse.
+    """
+    spec = PipelineSpec.parse(source)
+    typed = ptypes.pipeline_arguments(spec.input_definitions, dict(params or {}), from_cli=from_cli)
+    missing_arts = [
+        n for n, d in spec.input_artifact_definitions.items() if not d.get("isOptional")
+    ]
+    if missing_arts:
+        raise UsageError(
+            f"pipeline input artifact(s) {', '.join(missing_arts)} cannot be given to a local "
+            f"run; pass a path as a string parameter and use dsl.importer"
+        )
+    plan = plat.plan(spec, typed)
+    if plan.refusals:
+        more = f" (and {len(plan.refusals) - 1} more)" if len(plan.refusals) > 1 else ""
+        raise UsageError(f"cannot run {spec.name!r} locally: {plan.refusals[0]}{more}")
+    return spec, typed, plan
+
+
+def start(
+    source: str | dict[str, Any],
+    params: dict[str, Any] | None = None,
+    *,
+    from_cli: bool = False,
+    root: LocalRoot | None = None,
+    cache: bool = True,
+    max_parallel: int | None = None,
+    observers: Iterable[Any] = (),
+    origin: str | None = None,
+    runner: Any = None,
+) -> RunSummary:
+    """Run a compiled pipeline to its end.
+
+    Args:
+        source: Compiled YAML/JSON text, or the PipelineSpec as a dict.
+        params: Pipeline parameters: ``-p`` strings (``from_cli``) or Python values.
+        root: The local root (default: ``WORKBENCH_HOME`` or the project's ``.workbench``).
+        cache: Use cached results where the pipeline enables caching.
+        max_parallel: Most attempts at once (default :func:`default_max_parallel`).
+        observers: :class:`~workbench_dsl.engine.events.RunObserver` s.
+        origin: What the user ran (a path or module ref), kept with the run.
+        runner: A started ``TaskRunner`` to use (closed at the end); made here if None.
+    """
+    root = (root or local_root()).ensure()
+    spec, typed, plan = prepare(source, params, from_cli=from_cli)
+    options = RunOptions(cache=cache, max_parallel=max(1, max_parallel or default_max_parallel()))
+    run_id = new_run_id()
+    store = RunStore(root.runs_db)
+    text = spec.text
+    store.create_run(
+        run_id,
+        spec.name,
+        text,
+        hashlib.sha256(text.encode()).hexdigest(),
+        typed,
+        {"cache": options.cache, "max_parallel": options.max_parallel},
+        origin,
+    )
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _execute(
+        spec, typed, plan, root, store, run_id, options, observers, created, False, runner
+    )
+
+
+def resume(
+    run_ref: str,
+    *,
+    root: LocalRoot | None = None,
+    max_parallel: int | None = None,
+    observers: Iterable[Any] = (),
+    runner: Any = None,
+) -> RunSummary:
+    """Finish a stopped run (killed, cancelled or failed) without redoing completed tasks."""
+    root = (root or local_root()).ensure()
+    store = RunStore(root.runs_db)
+    row = store.find_run(run_ref)
+    run_id = row["run_id"]
+    spec = PipelineSpec.parse(row["spec_text"])
+    typed = store.run_parameters(run_id)
+    plan = plat.plan(spec, typed)
+    opts = json.loads(row["options_json"] or "{}")
+    options = RunOptions(
+        cache=bool(opts.get("cache", True)),
+        max_parallel=max(
+            1, max_parallel or int(opts.get("max_parallel") or default_max_parallel())
+        ),
+    )
+    store.claim_for_resume(run_id)
+    created = datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with store.tx() as c:  # attempts the killed engine left open
+        c.execute(
+            "UPDATE attempts SET status='LOST', error='the engine stopped during this attempt'"
+            " WHERE run_id=? AND status='RUNNING'",
+            (run_id,),
+        )
+    return _execute(
+        spec, typed, plan, root, store, run_id, options, observers, created, True, runner
+    )
+
+
+def _execute(
+    spec: PipelineSpec,
+    typed: dict[str, Any],
+    plan: plat.PlatformPlan,
+    root: LocalRoot,
+    store: RunStore,
+    run_id: str,
+    options: RunOptions,
+    observers: Iterable[Any],
+    created: str,
+    resumed: bool,
+    runner: Any,
+) -> RunSummary:
+    obs = Observers(list(observers))
+    runner = runner or _runner(root)
+    scheduler = Scheduler(
+        spec=spec,
+        root=root,
+        run_id=run_id,
+        params=typed,
+        store=store,
+        runner=runner,
+        observers=obs,
+        options=options,
+        platform=plan,
+        created_utc=created,
+        resumed=resumed,
+    )
+    restore = install_signal_handlers(scheduler)
+    summary: RunSummary | None = None
+    try:
+        summary = scheduler.run()
+    except BaseException as e:
+        store.finish_run(run_id, "FAILED", f"internal error: {type(e).__name__}: {e}", {}, 0.0)
+        raise
+    finally:
+        restore()
+        runner.close()
+    error = None
+    if summary.failures:
+        f = summary.failures[0]
+        error = f"{f['task']}: {f['error']}"
+    elif summary.status == "CANCELLED":
+        error = scheduler.cancel_reason or "cancelled"
+    store.finish_run(run_id, summary.status, error, summary.outputs, summary.cost)
+    store.close()
+    obs.run_end(
+        RunInfo(
+            run_id,
+            spec.name,
+            typed,
+            str(root.root),
+            resumed,
+            status=summary.status,
+            outputs=summary.outputs,
+            error=error,
+            duration_s=summary.duration_s,
+        )
+    )
+    return summary

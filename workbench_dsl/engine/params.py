@@ -1,0 +1,220 @@
+"""Parameter values typed by KFP's ``ParameterType``: from ``-p`` strings, defaults and outputs.
+
+KFP carries every parameter as a protobuf ``Value``, so an integer default is
+written ``5.0`` and a container component's output comes back as the text of
+its output file. The component still expects an ``int``, a ``list``, a
+``bool``; this module gives it one, and says in one line what is wrong when a
+value does not fit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from workbench_dsl.errors import UsageError
+
+INTEGER = "NUMBER_INTEGER"
+DOUBLE = "NUMBER_DOUBLE"
+STRING = "STRING"
+BOOLEAN = "BOOLEAN"
+LIST = "LIST"
+STRUCT = "STRUCT"
+TASK_FINAL_STATUS = "TASK_FINAL_STATUS"
+
+_WORDS = {
+    INTEGER: "an integer",
+    DOUBLE: "a number",
+    STRING: "a string",
+    BOOLEAN: "true or false",
+    LIST: "a JSON list",
+    STRUCT: "a JSON object",
+}
+
+_TRUE = {"true", "1", "yes", "y", "on"}
+_FALSE = {"false", "0", "no", "n", "off"}
+
+
+class ParameterTypeError(ValueError):
+    """A value that does not fit its declared parameter type."""
+
+
+def describe(ptype: str) -> str:
+    return _WORDS.get(ptype, ptype.lower())
+
+
+def from_text(text: str, ptype: str) -> Any:
+    """Parse a ``-p NAME=VALUE`` string as a value of ``ptype``."""
+    if ptype == STRING:
+        return text
+    s = text.strip()
+    if ptype == INTEGER:
+        try:
+            return int(s)
+        except ValueError:
+            try:
+                f = float(s)
+            except ValueError:
+                raise ParameterTypeError(f"expects {describe(ptype)}, got {text!r}") from None
+            return _int_of_float(f, text)
+    if ptype == DOUBLE:
+        try:
+            return float(s)
+        except ValueError:
+            raise ParameterTypeError(f"expects {describe(ptype)}, got {text!r}") from None
+    if ptype == BOOLEAN:
+        low = s.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ParameterTypeError(f"expects {describe(ptype)}, got {text!r}")
+    if ptype in (LIST, STRUCT):
+        try:
+            value = json.loads(s)
+        except json.JSONDecodeError as e:
+            raise ParameterTypeError(
+                f"expects {describe(ptype)}, got {text!r} (invalid JSON: {e.msg})"
+            ) from None
+        return coerce(value, ptype)
+    raise ParameterTypeError(f"cannot be set (type {ptype})")
+
+
+def _int_of_float(f: float, shown: Any) -> int:
+    if math.isfinite(f) and f == int(f):
+        return int(f)
+    raise ParameterTypeError(f"expects {describe(INTEGER)}, got {shown!r}")
+
+
+def coerce(value: Any, ptype: str | None) -> Any:
+    """``value`` as the Python type a component with ``ptype`` expects.
+
+    Accepts what KFP itself produces for that type (``5.0`` for an integer, the
+    text ``"true"`` for a boolean from a container's output file, JSON text for
+    a list) and raises :class:`ParameterTypeError` for anything else.
+    """
+    if value is None or ptype is None:
+        return value
+    if ptype == STRING:
+        if isinstance(value, str):
+            return value
+        # A list or dict flowing into a string input: KFP passes its JSON text.
+        if isinstance(value, (list, dict, bool)):
+            return json.dumps(value)
+        if isinstance(value, float) and value == int(value):
+            return str(int(value))
+        return str(value)
+    if ptype == INTEGER:
+        if isinstance(value, bool):
+            raise ParameterTypeError(f"expects {describe(ptype)}, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            return _int_of_float(value, value)
+        if isinstance(value, str):
+            return from_text(value, ptype)
+        raise ParameterTypeError(f"expects {describe(ptype)}, got {type(value).__name__}")
+    if ptype == DOUBLE:
+        if isinstance(value, bool):
+            raise ParameterTypeError(f"expects {describe(ptype)}, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            return from_text(value, ptype)
+        raise ParameterTypeError(f"expects {describe(ptype)}, got {type(value).__name__}")
+    if ptype == BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            return from_text(value, ptype)
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        raise ParameterTypeError(f"expects {describe(ptype)}, got {value!r}")
+    if ptype == LIST:
+        if isinstance(value, str):
+            return from_text(value, ptype)
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        raise ParameterTypeError(f"expects {describe(ptype)}, got {type(value).__name__}")
+    if ptype == STRUCT:
+        if isinstance(value, str):
+            return from_text(value, ptype)
+        if isinstance(value, dict):
+            return value
+        raise ParameterTypeError(f"expects {describe(ptype)}, got {type(value).__name__}")
+    return value
+
+
+def default_of(definition: dict[str, Any]) -> tuple[bool, Any]:
+    """``(has_default, value)`` of an input definition, typed (``5.0`` -> ``5``)."""
+    if "defaultValue" not in definition:
+        return False, None
+    ptype = definition.get("parameterType")
+    try:
+        return True, coerce(definition["defaultValue"], ptype)
+    except ParameterTypeError:
+        return True, definition["defaultValue"]
+
+
+def is_optional(definition: dict[str, Any]) -> bool:
+    return bool(definition.get("isOptional")) or "defaultValue" in definition
+
+
+def pipeline_arguments(
+    definitions: dict[str, Any], given: dict[str, Any], *, from_cli: bool
+) -> dict[str, Any]:
+    """Type the run's parameters by the pipeline's inputs; apply defaults; check names.
+
+    Args:
+        definitions: ``root.inputDefinitions.parameters``.
+        given: Values by name: raw strings from ``-p`` (``from_cli``) or Python values.
+        from_cli: Parse strings as ``-p`` values (JSON for lists and dicts).
+
+    Raises:
+        UsageError: an unknown or missing parameter, or a value of the wrong type.
+    """
+    unknown = sorted(set(given) - set(definitions))
+    if unknown:
+        known = ", ".join(sorted(definitions)) or "none"
+        what = "parameter" if len(unknown) == 1 else "parameters"
+        raise UsageError(
+            f"unknown {what} {', '.join(repr(u) for u in unknown)} (pipeline parameters: {known})"
+        )
+    out: dict[str, Any] = {}
+    missing = []
+    for name, definition in definitions.items():
+        ptype = str(definition.get("parameterType", STRING))
+        if name in given:
+            value = given[name]
+            try:
+                if from_cli and isinstance(value, str):
+                    out[name] = from_text(value, ptype)
+                else:
+                    out[name] = coerce(value, ptype)
+            except ParameterTypeError as e:
+                raise UsageError(f"parameter {name!r} {e}") from None
+            continue
+        has_default, default = default_of(definition)
+        if has_default:
+            out[name] = default
+        elif not definition.get("isOptional"):
+            missing.append(f"{name} ({describe(ptype)})")
+    if missing:
+        what = "parameter" if len(missing) == 1 else "parameters"
+        raise UsageError(f"missing required {what}: {', '.join(missing)}; give -p NAME=VALUE")
+    return out
+
+
+def output_value(raw: Any, ptype: str | None) -> Any:
+    """An output parameter as its declared type (container outputs arrive as file text)."""
+    if ptype == STRING or ptype is None:
+        if isinstance(raw, str) or raw is None:
+            return raw
+        return coerce(raw, STRING)
+    if isinstance(raw, str) and ptype in (LIST, STRUCT):
+        try:
+            return coerce(json.loads(raw), ptype)
+        except json.JSONDecodeError:
+            raise ParameterTypeError(f"expects {describe(ptype)}, got {raw[:80]!r}") from None
+    return coerce(raw, ptype)

@@ -1,0 +1,259 @@
+"""The kfp-kubernetes platform document, read for a local run.
+
+Each setting falls in one of three groups:
+
+* **honored**: ``activeDeadlineSeconds`` (the attempt's timeout), ``fieldPathAsEnv``
+  (labels and annotations the task reads from its own pod metadata are set
+  from ``podMetadata``; the pod's name, namespace, node and IP get local
+  stand-ins), the workspace (``pipelineConfig.workspace``: a directory per
+  run), and the DSL's ``workbench.dev/cost-per-hour`` annotation (task cost);
+* **ignored, said once per run**: scheduling and pod cosmetics -- node
+  selectors and affinity, tolerations, image pull secrets and policy, extra
+  labels and annotations, shared memory, resource requests and limits;
+* **refused before anything runs**: what a task would read or share and
+  cannot have here -- a mounted PVC, a secret or config map (as env or
+  volume) that is not optional. Running without them would give a wrong
+  result rather than an error, so the run does not start.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench_dsl.engine.spec import PipelineSpec, component_ref, is_dag
+
+PROFILE_LABEL = "workbench.dev/profile"
+COST_ANNOTATION = "workbench.dev/cost-per-hour"
+
+_IGNORED = {
+    "nodeSelector": "node selectors",
+    "nodeAffinity": "node affinity",
+    "tolerations": "tolerations",
+    "imagePullSecret": "image pull secrets",
+    "imagePullPolicy": "image pull policy",
+    "enabledSharedMemory": "shared memory size",
+    "emptyDirMounts": "emptyDir volumes",
+    "genericEphemeralVolume": "ephemeral volumes",
+    "securityContext": "security context",
+}
+_REFUSED_KINDS = {
+    "pvcMount": "mounts a PersistentVolumeClaim",
+    "secretAsEnv": "reads a Kubernetes secret as environment variables",
+    "secretAsVolume": "mounts a Kubernetes secret",
+    "configMapAsEnv": "reads a config map as environment variables",
+    "configMapAsVolume": "mounts a config map",
+}
+
+
+@dataclass
+class ExecutorPlatform:
+    """What the platform document means for one executor locally."""
+
+    timeout: float | None = None
+    cost_per_hour: float = 0.0
+    field_env: dict[str, str] = field(default_factory=dict)  # env var -> fieldPath
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def env_for(self, pod_name: str) -> dict[str, str]:
+        """The environment ``fieldPathAsEnv`` gives the task."""
+        return {k: _field_value(p, self, pod_name) for k, p in self.field_env.items()}
+
+
+@dataclass
+class PlatformPlan:
+    executors: dict[str, ExecutorPlatform] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+
+    def for_executor(self, label: str) -> ExecutorPlatform:
+        return self.executors.get(label) or ExecutorPlatform()
+
+
+def _field_value(path: str, ex: ExecutorPlatform, pod_name: str) -> str:
+    p = path.replace('"', "'").strip()
+    for prefix, table in (
+        ("metadata.labels['", ex.labels),
+        ("metadata.annotations['", ex.annotations),
+    ):
+        if p.startswith(prefix) and p.endswith("']"):
+            return table.get(p[len(prefix) : -2], "")
+    return {
+        "metadata.name": pod_name,
+        "metadata.namespace": "local",
+        "metadata.uid": pod_name,
+        "spec.nodeName": socket.gethostname(),
+        "spec.serviceAccountName": "default",
+        "status.hostIP": "127.0.0.1",
+        "status.podIP": "127.0.0.1",
+    }.get(p, "")
+
+
+def _tasks_by_executor(spec: PipelineSpec) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    dags = [spec.root.get("dag") or {}]
+    dags += [c["dag"] for c in spec.components.values() if is_dag(c)]
+    for dag in dags:
+        for name, task in (dag.get("tasks") or {}).items():
+            comp = spec.components.get(component_ref(task)) or {}
+            label = comp.get("executorLabel")
+            if label:
+                out.setdefault(label, []).append(name)
+    return out
+
+
+def _name_of(entry: dict[str, Any], key: str, params: dict[str, Any]) -> str | None:
+    """The secret/config map/PVC name of an entry, when it can be known before the run."""
+    if entry.get(key):
+        return str(entry[key])
+    p = entry.get(f"{key}Parameter") or {}
+    if "runtimeValue" in p:
+        v = (p["runtimeValue"] or {}).get("constant")
+        return None if v in (None, "") else str(v)
+    if "componentInputParameter" in p:
+        v = params.get(p["componentInputParameter"])
+        return None if v in (None, "") else str(v)
+    if "taskOutputParameter" in p:
+        producer = p["taskOutputParameter"].get("producerTask", "?")
+        return f"<output of {producer}>"
+    return None
+
+
+def plan(spec: PipelineSpec, params: dict[str, Any]) -> PlatformPlan:
+    """Read the platform document (and resource requests) for a local run."""
+    result = PlatformPlan()
+    tasks = _tasks_by_executor(spec)
+    ignored: dict[str, set[str]] = {}
+    execs = (spec.platform.get("deploymentSpec") or {}).get("executors") or {}
+    for label, cfg in execs.items():
+        who = ", ".join(sorted(set(tasks.get(label, [label]))))
+        ex = ExecutorPlatform()
+        meta = cfg.get("podMetadata") or {}
+        ex.labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+        ex.annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+        try:
+            ex.cost_per_hour = float(ex.annotations.get(COST_ANNOTATION, 0) or 0)
+        except ValueError:
+            ex.cost_per_hour = 0.0
+        for item in cfg.get("fieldPathAsEnv") or []:
+            if item.get("name") and item.get("fieldPath"):
+                ex.field_env[str(item["name"])] = str(item["fieldPath"])
+        if cfg.get("activeDeadlineSeconds") not in (None, "", 0, "0"):
+            ex.timeout = float(cfg["activeDeadlineSeconds"])
+        read = {p for p in ex.field_env.values()}
+        extra = [
+            k for k in ex.labels if k != PROFILE_LABEL and f"metadata.labels['{k}']" not in read
+        ] + [
+            k
+            for k in ex.annotations
+            if k != COST_ANNOTATION and f"metadata.annotations['{k}']" not in read
+        ]
+        if extra:
+            ignored.setdefault("pod labels and annotations", set()).add(who)
+        for key, entries in cfg.items():
+            if key in ("podMetadata", "fieldPathAsEnv", "activeDeadlineSeconds"):
+                continue
+            if key in _REFUSED_KINDS:
+                _check_mounts(key, entries, who, params, result)
+            elif key in _IGNORED:
+                if _has_value(entries, params):
+                    ignored.setdefault(_IGNORED[key], set()).add(who)
+            else:
+                ignored.setdefault(f"'{key}'", set()).add(who)
+        result.executors[label] = ex
+    _resources(spec, execs, tasks, ignored)
+    for what, whos in sorted(ignored.items()):
+        result.notices.append(
+            f"ignored locally: Kubernetes {what} (tasks: {', '.join(sorted(whos))})"
+        )
+    pc = spec.platform.get("pipelineConfig") or {}
+    for key in pc:
+        if key != "workspace":
+            result.notices.append(f"ignored locally: pipelineConfig.{key}")
+    return result
+
+
+def _has_value(entries: Any, params: dict[str, Any]) -> bool:
+    """False for settings whose only value is an unset optional parameter."""
+    items = entries if isinstance(entries, list) else [entries]
+    for e in items:
+        if not isinstance(e, dict):
+            return True
+        refs = [v for v in e.values() if isinstance(v, dict) and "componentInputParameter" in v]
+        if refs and all(
+            params.get(r["componentInputParameter"]) in (None, "", [], {}) for r in refs
+        ):
+            continue
+        secret_ref = e.get("secretNameParameter")
+        if (
+            isinstance(secret_ref, dict)
+            and "componentInputParameter" in secret_ref
+            and params.get(secret_ref["componentInputParameter"]) in (None, "")
+        ):
+            continue
+        return True
+    return False
+
+
+def _check_mounts(
+    key: str, entries: Any, who: str, params: dict[str, Any], result: PlatformPlan
+) -> None:
+    what = {"pvcMount": "PVC", "secretAsEnv": "secret", "secretAsVolume": "secret"}.get(
+        key, "config map"
+    )
+    name_key = {
+        "pvcMount": "pvcName",
+        "secretAsEnv": "secretName",
+        "secretAsVolume": "secretName",
+    }.get(key, "configMapName")
+    for e in entries if isinstance(entries, list) else [entries]:
+        if not isinstance(e, dict):
+            continue
+        name = _name_of(e, name_key, params)
+        if name is None and key == "pvcMount":
+            name = e.get("constant")
+        if e.get("optional"):
+            if name:
+                result.notices.append(
+                    f"optional {what} {name!r} is not available locally; task {who} runs without it"
+                )
+            continue
+        detail = ""
+        if key in ("secretAsEnv", "configMapAsEnv"):
+            envs = [k.get("envVar") for k in e.get("keyToEnv") or [] if k.get("envVar")]
+            if envs:
+                detail = f" (env {', '.join(envs)})"
+        elif e.get("mountPath"):
+            detail = f" at {e['mountPath']}"
+        verb = _REFUSED_KINDS[key].split(" a ")[0]
+        label = f"{what} {name!r}" if name else what
+        result.refusals.append(
+            f"task {who} {verb} {label}{detail}, which a local run cannot provide; run it on "
+            f"a cluster, or pass the data as a parameter or artifact"
+        )
+
+
+def _resources(
+    spec: PipelineSpec,
+    platform_execs: dict[str, Any],
+    tasks: dict[str, list[str]],
+    ignored: dict[str, set[str]],
+) -> None:
+    for label, ex in spec.executors.items():
+        res = (ex.get("container") or {}).get("resources") or {}
+        if not res:
+            continue
+        labels = ((platform_execs.get(label) or {}).get("podMetadata") or {}).get("labels") or {}
+        who = ", ".join(sorted(set(tasks.get(label, [label]))))
+        # The DSL writes every step's compute profile as resources; that is no news.
+        if (
+            PROFILE_LABEL in labels
+            and not res.get("accelerator")
+            and not res.get("resourceAcceleratorType")
+        ):
+            continue
+        ignored.setdefault("resource requests and limits (cpu, memory, accelerators)", set()).add(
+            who
+        )

@@ -1,0 +1,465 @@
+"""The run store: runs, tasks, attempts, parameters, artifacts and the cache in SQLite (WAL).
+
+One file, ``<root>/runs.db``, shared by every engine on the machine: several
+runs at once, the CLI reading while they write. Each write is one short
+transaction (``BEGIN IMMEDIATE`` so writers queue instead of deadlocking),
+with a generous busy timeout. An attempt's outputs are committed -- task row,
+attempt row, artifact rows, cache entry -- in one transaction, after its
+artifacts are safely in the content-addressed store, so a SIGKILL at any
+moment leaves either the whole attempt or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from workbench_dsl.errors import UsageError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs(
+    run_id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    source TEXT,
+    spec_text TEXT NOT NULL,
+    spec_sha256 TEXT,
+    options_json TEXT NOT NULL DEFAULT '{}',
+    pid INTEGER,
+    host TEXT,
+    error TEXT,
+    outputs_json TEXT,
+    cost REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+CREATE TABLE IF NOT EXISTS run_parameters(
+    run_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value_json TEXT NOT NULL,
+    PRIMARY KEY(run_id, name)
+);
+CREATE TABLE IF NOT EXISTS tasks(
+    run_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0,
+    parent TEXT,
+    kind TEXT NOT NULL,
+    component TEXT,
+    executor TEXT,
+    status TEXT NOT NULL,
+    cached INTEGER NOT NULL DEFAULT 0,
+    reused INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at REAL,
+    finished_at REAL,
+    duration_s REAL,
+    cost_per_hour REAL NOT NULL DEFAULT 0,
+    cost REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    log_path TEXT,
+    status_file TEXT,
+    status_line TEXT,
+    input_key TEXT,
+    cache_key TEXT,
+    inputs_json TEXT,
+    outputs_json TEXT,
+    PRIMARY KEY(run_id, task)
+);
+CREATE TABLE IF NOT EXISTS attempts(
+    run_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    duration_s REAL,
+    exit_code INTEGER,
+    error TEXT,
+    log_path TEXT,
+    workdir TEXT,
+    PRIMARY KEY(run_id, task, attempt)
+);
+CREATE TABLE IF NOT EXISTS artifacts(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    name TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    size INTEGER,
+    sha256 TEXT,
+    type TEXT,
+    metadata_json TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id, task);
+CREATE TABLE IF NOT EXISTS cache(
+    key TEXT PRIMARY KEY,
+    pipeline TEXT,
+    task TEXT,
+    component TEXT,
+    run_id TEXT,
+    outputs_json TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_hit REAL,
+    hits INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+TERMINAL_RUN = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunStore:
+    """Access to ``runs.db``; one instance per thread that writes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(
+            str(path), timeout=60.0, isolation_level=None, check_same_thread=False
+        )
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA busy_timeout=60000")
+        self._init()
+
+    def _init(self) -> None:
+        mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
+        for _ in range(100):
+            if str(mode).lower() == "wal":
+                break
+            try:
+                mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError:  # another process holds a lock: wait
+                time.sleep(0.05)
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA foreign_keys=OFF")
+        have = self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if have is None:
+            with self.tx() as c:
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (``BEGIN IMMEDIATE``)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        run_id: str,
+        pipeline: str,
+        spec_text: str,
+        spec_sha256: str,
+        params: dict[str, Any],
+        options: dict[str, Any],
+        source: str | None,
+    ) -> None:
+        now = time.time()
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO runs(run_id, pipeline, status, created_at, started_at, source,"
+                " spec_text, spec_sha256, options_json, pid, host) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    pipeline,
+                    "RUNNING",
+                    now,
+                    now,
+                    source,
+                    spec_text,
+                    spec_sha256,
+                    _dumps(options),
+                    os.getpid(),
+                    socket.gethostname(),
+                ),
+            )
+            c.executemany(
+                "INSERT INTO run_parameters(run_id, name, value_json) VALUES(?,?,?)",
+                [(run_id, k, json.dumps(v)) for k, v in params.items()],
+            )
+
+    def claim_for_resume(self, run_id: str) -> sqlite3.Row:
+        """Mark a run RUNNING under this process; refuse while another engine runs it."""
+        with self.tx() as c:
+            row = c.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                raise UsageError(f"no run {run_id!r}")
+            if row["status"] == "SUCCEEDED":
+                raise UsageError(f"run {run_id} already succeeded; nothing to resume")
+            if (
+                row["status"] == "RUNNING"
+                and row["host"] == socket.gethostname()
+                and row["pid"] != os.getpid()
+                and pid_alive(row["pid"])
+            ):
+                raise UsageError(
+                    f"run {run_id} is still running (engine pid {row['pid']}); "
+                    f"cancel it first with: workbench runs cancel {run_id}"
+                )
+            c.execute(
+                "UPDATE runs SET status='RUNNING', pid=?, host=?, error=NULL, finished_at=NULL"
+                " WHERE run_id=?",
+                (os.getpid(), socket.gethostname(), run_id),
+            )
+            return row
+
+    def finish_run(
+        self, run_id: str, status: str, error: str | None, outputs: dict[str, Any], cost: float
+    ) -> None:
+        with self.tx() as c:
+            c.execute(
+                "UPDATE runs SET status=?, error=?, outputs_json=?, cost=?, finished_at=?"
+                " WHERE run_id=?",
+                (status, error, _dumps(outputs), cost, time.time(), run_id),
+            )
+
+    def run_parameters(self, run_id: str) -> dict[str, Any]:
+        rows = self.conn.execute(
+            "SELECT name, value_json FROM run_parameters WHERE run_id=?", (run_id,)
+        ).fetchall()
+        return {r["name"]: json.loads(r["value_json"]) for r in rows}
+
+    def get_run(self, run_id: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+
+    def find_run(self, prefix: str) -> sqlite3.Row:
+        """The run whose id is ``prefix`` or starts with it (unique), else a UsageError."""
+        prefix = prefix.strip()
+        if not prefix:
+            raise UsageError("give a run id (or a unique prefix of one)")
+        exact = self.get_run(prefix)
+        if exact is not None:
+            return exact
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.conn.execute(
+            "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 6",
+            (like,),
+        ).fetchall()
+        if not rows:
+            raise UsageError(f"no run matches {prefix!r} (see: workbench runs list)")
+        if len(rows) > 1:
+            ids = ", ".join(r["run_id"] for r in rows[:5])
+            raise UsageError(f"{prefix!r} matches several runs ({ids}); give more of the id")
+        return rows[0]
+
+    def list_runs(self, limit: int = 20) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT run_id, pipeline, status, created_at, started_at, finished_at, error, cost,"
+            " pid, host FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def set_run_pid(self, run_id: str, pid: int | None) -> None:
+        with self.tx() as c:
+            c.execute("UPDATE runs SET pid=? WHERE run_id=?", (pid, run_id))
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    def upsert_task(self, run_id: str, task: str, fields: dict[str, Any]) -> None:
+        with self.tx() as c:
+            _upsert(c, run_id, task, fields)
+
+    def upsert_tasks(self, run_id: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
+        if not rows:
+            return
+        with self.tx() as c:
+            for task, fields in rows:
+                _upsert(c, run_id, task, fields)
+
+    def start_attempt(
+        self,
+        run_id: str,
+        task: str,
+        attempt: int,
+        log_path: str,
+        workdir: str,
+        task_fields: dict[str, Any],
+    ) -> None:
+        now = time.time()
+        with self.tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO attempts(run_id, task, attempt, status, started_at,"
+                " log_path, workdir) VALUES(?,?,?,?,?,?,?)",
+                (run_id, task, attempt, "RUNNING", now, log_path, workdir),
+            )
+            _upsert(c, run_id, task, task_fields)
+
+    def finish_attempt(
+        self,
+        run_id: str,
+        task: str,
+        attempt: int,
+        status: str,
+        duration_s: float,
+        exit_code: int | None,
+        error: str | None,
+        task_fields: dict[str, Any] | None = None,
+        artifacts: list[dict[str, Any]] | None = None,
+        cache_entry: dict[str, Any] | None = None,
+    ) -> None:
+        """Close an attempt; with ``task_fields`` etc., commit its outputs in the same transaction."""
+        now = time.time()
+        with self.tx() as c:
+            c.execute(
+                "UPDATE attempts SET status=?, finished_at=?, duration_s=?, exit_code=?, error=?"
+                " WHERE run_id=? AND task=? AND attempt=?",
+                (status, now, duration_s, exit_code, error, run_id, task, attempt),
+            )
+            if task_fields:
+                _upsert(c, run_id, task, task_fields)
+            for a in artifacts or []:
+                c.execute(
+                    "INSERT INTO artifacts(run_id, task, name, uri, size, sha256, type,"
+                    " metadata_json, created_at) VALUES(?,?,?,?,?,?,?,?,?)",
+                    (
+                        run_id,
+                        task,
+                        a["name"],
+                        a["uri"],
+                        a.get("size"),
+                        a.get("sha256"),
+                        (a.get("type") or {}).get("schemaTitle"),
+                        _dumps(a.get("metadata") or {}),
+                        now,
+                    ),
+                )
+            if cache_entry:
+                c.execute(
+                    "INSERT OR REPLACE INTO cache(key, pipeline, task, component, run_id,"
+                    " outputs_json, created_at, hits) VALUES(?,?,?,?,?,?,?,0)",
+                    (
+                        cache_entry["key"],
+                        cache_entry.get("pipeline"),
+                        task,
+                        cache_entry.get("component"),
+                        run_id,
+                        _dumps(cache_entry["outputs"]),
+                        now,
+                    ),
+                )
+
+    def tasks(self, run_id: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM tasks WHERE run_id=? ORDER BY started_at IS NULL, started_at, seq, task",
+            (run_id,),
+        ).fetchall()
+
+    def completed_tasks(self, run_id: str) -> dict[str, sqlite3.Row]:
+        rows = self.conn.execute(
+            "SELECT * FROM tasks WHERE run_id=? AND status='SUCCEEDED' AND outputs_json IS NOT NULL",
+            (run_id,),
+        ).fetchall()
+        return {r["task"]: r for r in rows}
+
+    def attempts(self, run_id: str, task: str | None = None) -> list[sqlite3.Row]:
+        if task is None:
+            return self.conn.execute(
+                "SELECT * FROM attempts WHERE run_id=? ORDER BY started_at, task, attempt",
+                (run_id,),
+            ).fetchall()
+        return self.conn.execute(
+            "SELECT * FROM attempts WHERE run_id=? AND task=? ORDER BY attempt", (run_id, task)
+        ).fetchall()
+
+    def artifacts(self, run_id: str) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM artifacts WHERE run_id=? ORDER BY id", (run_id,)
+        ).fetchall()
+
+    # -- cache ------------------------------------------------------------------------------
+
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT outputs_json FROM cache WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row["outputs_json"])
+
+    def cache_hit(self, key: str) -> None:
+        with self.tx() as c:
+            c.execute("UPDATE cache SET hits=hits+1, last_hit=? WHERE key=?", (time.time(), key))
+
+    def cache_drop(self, key: str) -> None:
+        with self.tx() as c:
+            c.execute("DELETE FROM cache WHERE key=?", (key,))
+
+    def cache_list(self) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM cache ORDER BY created_at DESC").fetchall()
+
+    def cache_clear(self) -> int:
+        with self.tx() as c:
+            n = c.execute("SELECT COUNT(*) FROM cache").fetchone()[0]
+            c.execute("DELETE FROM cache")
+        return int(n)
+
+
+_JSON_COLS = {"inputs_json", "outputs_json"}
+
+
+def _encode(col: str, value: Any) -> Any:
+    if col in _JSON_COLS and value is not None and not isinstance(value, str):
+        return _dumps(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _upsert(c: sqlite3.Connection, run_id: str, task: str, fields: dict[str, Any]) -> None:
+    """Update a task row's given columns, inserting the row first if it is new."""
+    if fields:
+        sets = ", ".join(f"{k}=?" for k in fields)
+        cur = c.execute(
+            f"UPDATE tasks SET {sets} WHERE run_id=? AND task=?",
+            [*(_encode(k, v) for k, v in fields.items()), run_id, task],
+        )
+        if cur.rowcount:
+            return
+    row = {"kind": "container", "status": "PENDING", **fields}
+    cols = ["run_id", "task", *row]
+    c.execute(
+        f"INSERT INTO tasks({', '.join(cols)}) VALUES({', '.join('?' * len(cols))})",
+        [run_id, task, *(_encode(k, v) for k, v in row.items())],
+    )
