@@ -1,0 +1,147 @@
+"""Model endpoints with canary rollouts: local KServe model servers, or KServe InferenceServices.
+
+One small interface, two implementations, each imported only when used:
+
+* :mod:`.local` — a KServe ``ModelServer`` process per endpoint on 127.0.0.1,
+  V1 and V2 protocols, ``/metrics``; the stable and canary revisions are both
+  loaded in it and requests are split by the canary share at one URL.
+  Endpoints outlive the pipeline run and are recorded in the run store.
+* :mod:`.kubernetes` — an ``InferenceService`` built with the KServe SDK models:
+  ``canaryTrafficPercent`` for the split, promote and rollback as patches.
+  See https://kserve.github.io/website/latest/modelserving/v1beta1/rollout/canary/
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from workbench_dsl.paths import LocalRoot
+
+PROTOCOLS = ("v1", "v2")
+AUTH_MODES = ("none", "token")
+#: KServe names InferenceServices as DNS-1035 labels (it appends -predictor-00001).
+_ENDPOINT = re.compile(r"^[a-z]([-a-z0-9]{0,43}[a-z0-9])?$")
+
+
+class DeployError(Exception):
+    """A deployment that did not happen; the message says why (a model's load error, ...)."""
+
+
+def check_endpoint_name(name: str) -> str | None:
+    """None when ``name`` is a valid endpoint name, else why not."""
+    if not isinstance(name, str) or not _ENDPOINT.match(name):
+        return (
+            f"endpoint name {name!r} must be lowercase letters, digits and '-', start with a "
+            f"letter and be at most 45 characters (for example 'churn')"
+        )
+    return None
+
+
+def token_hash(token: str) -> str:
+    """How a bearer token is stored: its SHA-256 (tokens are random, so no salt is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    """One deployment of a model version to an endpoint.
+
+    Attributes:
+        endpoint: The endpoint's name (a URL path segment and a Kubernetes name).
+        model_uri: What is deployed, as the registry names it (``models:/churn/3``).
+        storage: Where its files are: a local directory, or a ``s3://``/``gs://`` URI.
+        flavor: The model's MLflow flavor (``sklearn``, ``pytorch``, ``pyfunc``, ...).
+        canary_percent: The share of requests the new revision gets when the
+            endpoint already serves one (the first revision always gets 100).
+        predictor_source: Source of a user predictor (a ``predict(model, instances)``
+            function or a class with ``load`` and ``predict``), or None for the flavor's own.
+        predictor_name: Its name in that source.
+    """
+
+    endpoint: str
+    model_uri: str
+    storage: str
+    flavor: str = "pyfunc"
+    canary_percent: int = 10
+    protocol: str = "v2"
+    min_replicas: int = 1
+    max_replicas: int = 1
+    auth: str = "none"
+    predictor_source: str | None = None
+    predictor_name: str | None = None
+    resources: dict[str, dict[str, str]] = field(default_factory=dict)
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = field(default_factory=list)
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """Where the endpoint answers and which revision the deployment made.
+
+    ``token`` is set only when this deployment created the endpoint's bearer
+    token: it is shown once and stored hashed.
+    """
+
+    url: str
+    revision: str
+    token: str | None = None
+    unchanged: bool = False
+    canary: bool = False
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """An endpoint as ``workbench endpoints list`` shows it."""
+
+    name: str
+    url: str
+    protocol: str
+    state: str
+    stable: str | None
+    canary: str | None
+    canary_percent: int
+    auth: str
+    revisions: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "protocol": self.protocol,
+            "state": self.state,
+            "stable": self.stable,
+            "canary": self.canary,
+            "canary_percent": self.canary_percent,
+            "auth": self.auth,
+            "revisions": self.revisions,
+        }
+
+
+class Deployer(Protocol):
+    """What the deploy step and ``workbench endpoints`` need."""
+
+    def deploy(self, spec: DeploySpec) -> DeployResult: ...
+
+    def promote(self, name: str) -> EndpointInfo: ...
+
+    def rollback(self, name: str) -> EndpointInfo: ...
+
+
+def local_deployer(root: LocalRoot | None = None) -> Any:
+    """The local deployer for ``root`` (default: this process's local root)."""
+    from workbench_dsl.backends.deployer.local import LocalDeployer
+    from workbench_dsl.paths import local_root
+
+    return LocalDeployer(root or local_root())
+
+
+def kserve_deployer(namespace: str, api_client: Any = None, image: str | None = None) -> Any:
+    """The KServe deployer for ``namespace`` (``api_client``: a ``kubernetes.client.ApiClient``)."""
+    from workbench_dsl.backends.deployer.kubernetes import KServeDeployer
+
+    return KServeDeployer(namespace, api_client=api_client, image=image)

@@ -1,0 +1,234 @@
+"""Inside a local model server: the canary split, request checks and per-revision metrics.
+
+The endpoint is one KServe model (named after the endpoint) whose ``predict``
+picks a revision per request: exactly ``canary_percent`` of every 100
+requests go to the canary, spread evenly, the rest to the stable revision.
+Bad input (malformed body, wrong shape, an error the model raises on the
+values) is a 400 with the model's message; bodies over the size limit are a
+413; with ``auth="token"`` the inference routes need ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from kserve import Model
+from kserve.errors import InvalidInput, ModelNotReady
+from kserve.protocol.infer_type import InferRequest
+from kserve.utils.utils import get_predict_input, get_predict_response
+from prometheus_client import Counter, Histogram
+
+from workbench_dsl.backends.deployer import token_hash
+from workbench_dsl.backends.deployer._predictors import Predictor
+
+REVISION_HEADER = "x-workbench-revision"
+
+REQUESTS = Counter(
+    "workbench_endpoint_requests_total",
+    "Prediction requests by revision and outcome.",
+    ["endpoint", "revision", "outcome"],
+)
+LATENCY = Histogram(
+    "workbench_endpoint_predict_seconds",
+    "Time in the revision's predict, by revision.",
+    ["endpoint", "revision"],
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Input errors a model raises on the values it was given: the client's fault (400).
+_INPUT_ERRORS = (ValueError, TypeError, KeyError, IndexError)
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Which revisions serve and how requests are split (replaced whole, never mutated)."""
+
+    stable: tuple[str, Predictor] | None = None
+    canary: tuple[str, Predictor] | None = None
+    canary_percent: int = 0
+
+    def names(self) -> dict[str, Any]:
+        return {
+            "stable": self.stable[0] if self.stable else None,
+            "canary": self.canary[0] if self.canary else None,
+            "canary_percent": self.canary_percent if self.canary else 0,
+        }
+
+
+class RouterModel(Model):
+    """The endpoint's KServe model: picks the stable or canary revision for each request."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, return_response_headers=True)
+        self.routing = Routing()
+        self._count = 0
+        self.ready = False
+
+    def set_routing(self, routing: Routing) -> None:
+        self.routing = routing
+        self._count = 0
+        self.ready = routing.stable is not None
+
+    def pick(self) -> tuple[str, Predictor]:
+        r = self.routing
+        if r.stable is None:
+            raise ModelNotReady(self.name, "no revision is serving")
+        if r.canary is not None and r.canary_percent > 0:
+            # Runs on the event loop thread only: the counter needs no lock.
+            n = self._count
+            self._count = n + 1
+            p = r.canary_percent
+            if ((n + 1) * p) // 100 != (n * p) // 100:
+                return r.canary
+        return r.stable
+
+    def predict(  # type: ignore[override]
+        self,
+        payload: dict[str, Any] | InferRequest,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> Any:
+        revision, predictor = self.pick()
+        if response_headers is not None:
+            response_headers[REVISION_HEADER] = revision
+        instances = _instances(payload, predictor)
+        try:
+            with LATENCY.labels(self.name, revision).time():
+                result = predictor.predict(instances)
+        except _INPUT_ERRORS as e:
+            REQUESTS.labels(self.name, revision, "bad_input").inc()
+            raise InvalidInput(f"{type(e).__name__}: {e}") from None
+        except Exception:
+            REQUESTS.labels(self.name, revision, "error").inc()
+            raise
+        REQUESTS.labels(self.name, revision, "ok").inc()
+        response = get_predict_response(payload, result, self.name)
+        if isinstance(payload, InferRequest):
+            response.model_version = revision
+        return response
+
+
+def _instances(payload: dict[str, Any] | InferRequest, predictor: Predictor) -> Any:
+    if isinstance(payload, dict):
+        key = "instances" if "instances" in payload else "inputs"
+        instances = payload.get(key)
+        if not isinstance(instances, list):
+            raise InvalidInput(
+                'expected a JSON object {"instances": [...]} (V1) with a list of instances'
+            )
+        if predictor.takes_list:
+            return instances
+    elif not payload.inputs:
+        raise InvalidInput("the V2 request has no inputs")
+    try:
+        values = get_predict_input(payload)
+    except _INPUT_ERRORS as e:
+        raise InvalidInput(f"{type(e).__name__}: {e}") from None
+    if predictor.takes_list and hasattr(values, "tolist"):
+        return values.tolist()
+    return values
+
+
+class Guard:
+    """ASGI middleware: request size limit and bearer-token check, before any parsing.
+
+    Health, readiness, ``/metrics`` and the server's own control routes stay
+    open (the control routes check their own admin secret).
+    """
+
+    OPEN = ("/metrics", "/v2/health", "/_workbench/")
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, state: Any) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.state = state  # has .token_hash (None: no auth), replaced on reload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        expected = self.state.token_hash
+        if expected and path not in ("/", "") and not path.startswith(self.OPEN):
+            given = _bearer(scope)
+            if given is None or not hmac.compare_digest(token_hash(given), expected):
+                await _reply(
+                    send,
+                    401,
+                    "this endpoint needs Authorization: Bearer <token>"
+                    if given is None
+                    else "invalid token",
+                    {"www-authenticate": "Bearer"},
+                )
+                return
+        length = _content_length(scope)
+        if length is not None and length > self.max_bytes:
+            await _reply(send, 413, _too_large(length, self.max_bytes))
+            return
+        if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
+            # No Content-Length (chunked): read up to the limit, then replay.
+            body = bytearray()
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > self.max_bytes:
+                    await _reply(send, 413, _too_large(None, self.max_bytes))
+                    return
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if sent:
+                    return await receive()
+                sent = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", []):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large(length: int | None, limit: int) -> str:
+    size = f" of {length} bytes" if length is not None else ""
+    return f"request body{size} is over the limit of {limit} bytes"
+
+
+async def _reply(
+    send: Send, status: int, error: str, headers: dict[str, str] | None = None
+) -> None:
+    body = json.dumps({"error": error}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

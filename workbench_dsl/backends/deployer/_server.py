@@ -1,0 +1,215 @@
+"""The model server process of one endpoint: ``python -m workbench_dsl.backends.deployer._server``.
+
+``local NAME`` serves the recorded endpoint NAME on 127.0.0.1 (its port from the
+run store): a KServe ``ModelServer``'s REST server (V1, V2, health,
+``/metrics``) with the endpoint's stable and canary revisions loaded, and two
+control routes the deployer uses to change the split without a restart:
+``GET /_workbench/status`` and ``POST /_workbench/routing`` (the latter needs
+the admin secret the deployer wrote beside the endpoint's log). kserve binds
+0.0.0.0 by default; this binds 127.0.0.1 only.
+
+``pod`` serves one revision in a KServe InferenceService's custom container
+(0.0.0.0:8080, the model under ``/mnt/models``): there Knative splits traffic.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI reads the control routes'
+# annotations at run time, and ``Request`` is imported inside the function.
+import asyncio
+import hmac
+import logging
+import os
+import sys
+from typing import Any
+
+#: Bodies above this are refused with 413 (override: WORKBENCH_MAX_REQUEST_BYTES).
+DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+ADMIN_HEADER = "x-workbench-admin"
+
+
+class ServerState:
+    """What the control routes change: loaded revisions, the routing, the token hash."""
+
+    def __init__(self, name: str, store: Any, router: Any) -> None:
+        self.name = name
+        self.store = store
+        self.router = router
+        self.loaded: dict[str, Any] = {}
+        self.token_hash: str | None = None
+        self.lock = asyncio.Lock()
+
+    def refresh_auth(self) -> None:
+        row = self.store.get(self.name)
+        self.token_hash = row.token_hash if row is not None and row.auth == "token" else None
+
+    def load(self, revision: str) -> Any:
+        from workbench_dsl.backends.deployer._predictors import load_revision
+
+        if revision in self.loaded:
+            return self.loaded[revision]
+        row = self.store.revision(self.name, revision)
+        if row is None:
+            raise LookupError(f"no revision {revision} of endpoint {self.name}")
+        predictor = load_revision(row.storage, row.flavor, row.predictor_source, row.predictor_name)
+        self.loaded[revision] = predictor
+        return predictor
+
+    def apply(self, stable: str | None, canary: str | None, percent: int) -> None:
+        """Load what is missing, then switch atomically; a load error changes nothing."""
+        from workbench_dsl.backends.deployer._router import Routing
+
+        routing = Routing(
+            stable=(stable, self.load(stable)) if stable else None,
+            canary=(canary, self.load(canary)) if canary else None,
+            canary_percent=int(percent) if canary else 0,
+        )
+        self.router.set_routing(routing)
+        keep = {stable, canary}
+        for rev in list(self.loaded):
+            if rev not in keep:
+                del self.loaded[rev]
+
+
+def serve_local(name: str) -> int:
+    """Serve the recorded endpoint ``name`` until SIGTERM."""
+    from workbench_dsl.backends.deployer._store import EndpointStore
+    from workbench_dsl.paths import local_root
+
+    root = local_root()
+    store = EndpointStore(root.runs_db)
+    row = store.get(name)
+    if row is None:
+        print(f"no endpoint {name!r} recorded in {root.runs_db}", file=sys.stderr)
+        return 2
+    admin_file = root.endpoints / name / "admin.token"
+    admin = admin_file.read_text(encoding="utf-8").strip()
+    error_file = root.endpoints / name / "startup.error"
+    error_file.unlink(missing_ok=True)
+
+    _server, rest, app, router = _build(name, row.port, host="127.0.0.1")
+    state = ServerState(name, store, router)
+    state.refresh_auth()
+    try:
+        state.apply(row.stable, row.canary, row.canary_percent)
+    except Exception as e:
+        error_file.write_text(f"{type(e).__name__}: {e}", encoding="utf-8")
+        raise
+    _add_control_routes(app, state, admin)
+    _add_guard(app, state)
+    asyncio.run(rest.start())
+    return 0
+
+
+def serve_in_pod() -> int:
+    """Serve one revision inside a KServe custom container (Knative splits the traffic)."""
+    from workbench_dsl.backends.deployer._predictors import load_revision
+    from workbench_dsl.backends.deployer._router import Routing
+
+    name = os.environ["WORKBENCH_ENDPOINT"]
+    revision = os.environ.get("K_REVISION", f"{name}-predictor")
+    predictor = load_revision(
+        os.environ.get("WORKBENCH_MODEL_DIR", "/mnt/models"),
+        os.environ.get("WORKBENCH_FLAVOR", "pyfunc"),
+        os.environ.get("WORKBENCH_PREDICTOR_SOURCE") or None,
+        os.environ.get("WORKBENCH_PREDICTOR_NAME") or None,
+    )
+    # A pod must listen on all interfaces: the cluster's network reaches it there.
+    _server, rest, app, router = _build(name, int(os.environ.get("PORT", "8080")), host="0.0.0.0")
+    router.set_routing(Routing(stable=(revision, predictor)))
+
+    class _NoAuth:
+        token_hash = None
+
+    _add_guard(app, _NoAuth())
+    asyncio.run(rest.start())
+    return 0
+
+
+def _build(name: str, port: int, *, host: str) -> tuple[Any, Any, Any, Any]:
+    import kserve.model_server
+    from kserve import ModelServer
+    from kserve.protocol.rest.server import RESTServer
+
+    from workbench_dsl.backends.deployer._router import RouterModel
+
+    server = ModelServer(
+        http_port=port,
+        enable_grpc=False,  # its 0.0.0.0:8081 would clash between endpoints
+        workers=1,
+        grace_period=3,
+        enable_latency_logging=False,
+    )
+    router = RouterModel(name)
+    server.register_model(router)
+    rest = RESTServer(
+        "kserve.model_server:app",
+        server.dataplane,
+        server.model_repository_extension,
+        port,
+        grace_period=3,
+    )
+    rest.config.host = host  # kserve hard-codes 0.0.0.0
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if os.environ.get("WORKBENCH_ACCESS_LOG", "") in ("", "0"):
+        # A line per request (uvicorn's access log, kserve's timings) grows the log
+        # without bound and costs throughput; /metrics has the numbers.
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+    return server, rest, kserve.model_server.app, router
+
+
+def _add_guard(app: Any, state: Any) -> None:
+    from workbench_dsl.backends.deployer._router import Guard
+
+    limit = int(os.environ.get("WORKBENCH_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES))
+    app.add_middleware(Guard, max_bytes=limit, state=state)
+
+
+def _add_control_routes(app: Any, state: ServerState, admin: str) -> None:
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    async def status() -> dict[str, Any]:
+        return {
+            "endpoint": state.name,
+            "pid": os.getpid(),
+            "ready": state.router.ready,
+            **state.router.routing.names(),
+        }
+
+    async def routing(request: Request) -> Any:
+        if not hmac.compare_digest(request.headers.get(ADMIN_HEADER, ""), admin):
+            return JSONResponse({"error": "admin secret required"}, status_code=403)
+        body = await request.json()
+        async with state.lock:
+            try:
+                await asyncio.to_thread(
+                    state.apply,
+                    body.get("stable"),
+                    body.get("canary"),
+                    int(body.get("canary_percent") or 0),
+                )
+            except Exception as e:
+                return JSONResponse({"error": f"{type(e).__name__}: {e}".strip()}, status_code=422)
+            state.refresh_auth()
+        return await status()
+
+    app.add_api_route("/_workbench/status", status, methods=["GET"])
+    app.add_api_route("/_workbench/routing", routing, methods=["POST"])
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "local":
+        return serve_local(argv[1])
+    if argv == ["pod"]:
+        return serve_in_pod()
+    print(
+        "usage: python -m workbench_dsl.backends.deployer._server (local NAME | pod)",
+        file=sys.stderr,
+    )
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,250 @@
+"""The endpoint records: tables of their own in the run store's SQLite file (``runs.db``).
+
+``endpoints`` holds each endpoint's port, protocol, auth, traffic split and
+process; ``endpoint_revisions`` every revision deployed to it. WAL mode and a
+busy timeout let the engine, the deploy step, the servers and the CLI share
+the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS endpoints (
+    name TEXT PRIMARY KEY,
+    port INTEGER NOT NULL,
+    protocol TEXT NOT NULL,
+    auth TEXT NOT NULL DEFAULT 'none',
+    token_hash TEXT,
+    stable TEXT,
+    canary TEXT,
+    canary_percent INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'stopped',
+    pid INTEGER,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS endpoint_revisions (
+    endpoint TEXT NOT NULL REFERENCES endpoints(name) ON DELETE CASCADE,
+    revision TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    model_uri TEXT NOT NULL,
+    storage TEXT NOT NULL,
+    flavor TEXT NOT NULL,
+    predictor_source TEXT,
+    predictor_name TEXT,
+    state TEXT NOT NULL,
+    error TEXT,
+    run_id TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (endpoint, revision)
+);
+"""
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    name: str
+    port: int
+    protocol: str
+    auth: str
+    token_hash: str | None
+    stable: str | None
+    canary: str | None
+    canary_percent: int
+    state: str
+    pid: int | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class RevisionRow:
+    endpoint: str
+    revision: str
+    seq: int
+    model_uri: str
+    storage: str
+    flavor: str
+    predictor_source: str | None
+    predictor_name: str | None
+    state: str
+    error: str | None
+    run_id: str | None
+    created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "model_uri": self.model_uri,
+            "flavor": self.flavor,
+            "predictor": self.predictor_name,
+            "state": self.state,
+            "error": self.error,
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+        }
+
+
+class EndpointStore:
+    """Reads and writes the endpoint tables of one ``runs.db``."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self._ready = False
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        self.db.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.db, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(_SCHEMA)
+                self._ready = True
+            conn.execute("PRAGMA foreign_keys = ON")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken at once (BEGIN IMMEDIATE), so read-then-write is atomic."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- endpoints -------------------------------------------------------------------
+
+    def get(self, name: str, conn: sqlite3.Connection | None = None) -> EndpointRow | None:
+        if conn is None:
+            with self.connect() as c:
+                return self.get(name, c)
+        row = conn.execute(
+            f"SELECT {_ENDPOINT_COLS} FROM endpoints WHERE name = ?", (name,)
+        ).fetchone()
+        return EndpointRow(*row) if row else None
+
+    def all(self) -> list[EndpointRow]:
+        with self.connect() as conn:
+            rows = conn.execute(f"SELECT {_ENDPOINT_COLS} FROM endpoints ORDER BY name").fetchall()
+        return [EndpointRow(*r) for r in rows]
+
+    def create(
+        self, conn: sqlite3.Connection, *, name: str, port: int, protocol: str, auth: str
+    ) -> EndpointRow:
+        now = time.time()
+        conn.execute(
+            "INSERT INTO endpoints (name, port, protocol, auth, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (name, port, protocol, auth, now, now),
+        )
+        row = self.get(name, conn)
+        assert row is not None
+        return row
+
+    def update(self, name: str, conn: sqlite3.Connection | None = None, **fields: Any) -> None:
+        if conn is None:
+            with self.connect() as c:
+                return self.update(name, c, **fields)
+        fields["updated_at"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        conn.execute(f"UPDATE endpoints SET {cols} WHERE name = ?", (*fields.values(), name))
+        return None
+
+    def used_ports(self, conn: sqlite3.Connection) -> set[int]:
+        return {r[0] for r in conn.execute("SELECT port FROM endpoints")}
+
+    # -- revisions -------------------------------------------------------------------
+
+    def add_revision(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        endpoint: str,
+        model_uri: str,
+        storage: str,
+        flavor: str,
+        predictor_source: str | None,
+        predictor_name: str | None,
+        run_id: str | None,
+    ) -> RevisionRow:
+        seq = conn.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM endpoint_revisions WHERE endpoint = ?",
+            (endpoint,),
+        ).fetchone()[0]
+        revision = f"{endpoint}-predictor-{seq:05d}"
+        conn.execute(
+            "INSERT INTO endpoint_revisions (endpoint, revision, seq, model_uri, storage, "
+            "flavor, predictor_source, predictor_name, state, run_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loading', ?, ?)",
+            (
+                endpoint,
+                revision,
+                seq,
+                model_uri,
+                storage,
+                flavor,
+                predictor_source,
+                predictor_name,
+                run_id,
+                time.time(),
+            ),
+        )
+        row = self.revision(endpoint, revision, conn)
+        assert row is not None
+        return row
+
+    def revision(
+        self, endpoint: str, revision: str, conn: sqlite3.Connection | None = None
+    ) -> RevisionRow | None:
+        if conn is None:
+            with self.connect() as c:
+                return self.revision(endpoint, revision, c)
+        row = conn.execute(
+            f"SELECT {_REVISION_COLS} FROM endpoint_revisions WHERE endpoint = ? AND revision = ?",
+            (endpoint, revision),
+        ).fetchone()
+        return RevisionRow(*row) if row else None
+
+    def revisions(self, endpoint: str) -> list[RevisionRow]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                f"SELECT {_REVISION_COLS} FROM endpoint_revisions WHERE endpoint = ? "
+                f"ORDER BY seq DESC",
+                (endpoint,),
+            ).fetchall()
+        return [RevisionRow(*r) for r in rows]
+
+    def set_revision_state(
+        self, endpoint: str, revision: str, state: str, error: str | None = None
+    ) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "UPDATE endpoint_revisions SET state = ?, error = ? "
+                "WHERE endpoint = ? AND revision = ?",
+                (state, error, endpoint, revision),
+            )
+
+
+_ENDPOINT_COLS = (
+    "name, port, protocol, auth, token_hash, stable, canary, canary_percent, state, pid, "
+    "created_at, updated_at"
+)
+_REVISION_COLS = (
+    "endpoint, revision, seq, model_uri, storage, flavor, predictor_source, predictor_name, "
+    "state, error, run_id, created_at"
+)

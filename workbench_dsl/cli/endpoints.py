@@ -1,0 +1,262 @@
+"""``workbench endpoints``: the model endpoints deployed by ``@serve`` / ``deploy`` steps.
+
+Local endpoints are KServe model servers on 127.0.0.1 that outlive the run;
+``up`` starts the recorded ones again (after a reboot, say), ``stop`` frees the
+port. ``--namespace`` acts on a cluster's InferenceServices instead (kube config).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from workbench_dsl.cli._common import handle_errors, print_json
+
+ORDER = 62
+
+endpoints_app = typer.Typer(
+    name="endpoints",
+    help="Model endpoints: list, predict, promote or roll back a canary, stop, up.",
+    no_args_is_help=True,
+)
+
+NAMESPACE_HELP = "Act on the KServe InferenceService in this namespace (cluster) instead"
+
+
+def _local() -> Any:
+    from workbench_dsl.backends.deployer import local_deployer
+
+    return local_deployer()
+
+
+def _deployer(namespace: str | None) -> Any:
+    from workbench_dsl.backends.deployer import kserve_deployer
+
+    return kserve_deployer(namespace) if namespace else _local()
+
+
+def _errors(fn: Any) -> Any:
+    """Deployment problems are the user's to act on: one line, exit 1."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from workbench_dsl.backends.deployer import DeployError
+        from workbench_dsl.errors import JobFailed
+
+        try:
+            return fn(*args, **kwargs)
+        except DeployError as e:
+            from workbench_dsl.backends.deployer.local import EndpointNotFound
+            from workbench_dsl.errors import UsageError
+
+            raise (UsageError if isinstance(e, EndpointNotFound) else JobFailed)(str(e)) from None
+
+    return handle_errors(wrapper)
+
+
+def _print_endpoint(info: Any) -> None:
+    split = f"{info.stable} 100%" if info.stable else "no revision serving"
+    if info.canary:
+        split = f"{info.stable} {100 - info.canary_percent}%, canary {info.canary} {info.canary_percent}%"
+    auth = "  (bearer token)" if info.auth == "token" else ""
+    typer.echo(f"{info.name}  {info.state}  {info.url}{auth}\n    {split}")
+
+
+@endpoints_app.command("list")
+@_errors
+def list_endpoints(
+    namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List endpoints: URL, state, revisions and the canary split."""
+    infos = _deployer(namespace).list()
+    if as_json:
+        print_json([i.to_json() for i in infos])
+        return
+    if not infos:
+        typer.echo("no endpoints (a @serve or deploy step creates them)")
+        return
+    for info in infos:
+        _print_endpoint(info)
+
+
+@endpoints_app.command("show")
+@_errors
+def show_endpoint(
+    name: str = typer.Argument(..., metavar="NAME"),
+    namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show one endpoint and every revision deployed to it."""
+    info = _deployer(namespace).get(name)
+    if as_json:
+        print_json(info.to_json())
+        return
+    _print_endpoint(info)
+    for r in info.revisions:
+        error = f"  {r['error']}" if r.get("error") else ""
+        typer.echo(f"    {r['revision']}  {r['state']}  {r['model_uri']}{error}")
+
+
+def _body(data: str, protocol: str) -> Any:
+    text = Path(data[1:]).read_text(encoding="utf-8") if data.startswith("@") else data
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        from workbench_dsl.errors import UsageError
+
+        raise UsageError(f"--data is not JSON: {e}") from None
+    if isinstance(value, dict):
+        return value  # a whole V1 or V2 request
+    if not isinstance(value, list):
+        value = [value]
+    if protocol == "v1":
+        return {"instances": value}
+    flat, shape = _flatten(value)
+    kinds = {type(x) for x in flat}
+    datatype = "BYTES" if str in kinds else "FP64" if float in kinds else "INT64"
+    if kinds == {bool}:
+        datatype = "BOOL"
+    return {"inputs": [{"name": "input-0", "shape": shape, "datatype": datatype, "data": flat}]}
+
+
+def _flatten(value: Any) -> tuple[list[Any], list[int]]:
+    shape = []
+    probe = value
+    while isinstance(probe, list):
+        shape.append(len(probe))
+        probe = probe[0] if probe else None
+    flat: list[Any] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, list):
+            for item in v:
+                walk(item)
+        else:
+            flat.append(v)
+
+    walk(value)
+    return flat, shape
+
+
+@endpoints_app.command("predict")
+@_errors
+def predict(
+    name: str = typer.Argument(..., metavar="NAME"),
+    data: str = typer.Option(
+        ...,
+        "--data",
+        "-d",
+        help="JSON: a list of instances ([[1.0, 2.0]]), a whole V1/V2 request, or @file.json",
+    ),
+    token: str | None = typer.Option(
+        None, "--token", envvar="WORKBENCH_ENDPOINT_TOKEN", help="Bearer token (auth='token')."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole JSON reply."),
+) -> None:
+    """Send a prediction request to a local endpoint and print the reply."""
+    from workbench_dsl.errors import JobFailed
+
+    deployer = _local()
+    info = deployer.get(name)
+    if info.state != "running":
+        raise JobFailed(
+            f"endpoint {name} is not running; start it with `workbench endpoints up {name}`"
+        )
+    status, reply, revision = deployer.predict(name, _body(data, info.protocol), token=token)
+    if status >= 400:
+        detail = reply.get("error", reply) if isinstance(reply, dict) else reply
+        raise JobFailed(f"HTTP {status}: {detail}")
+    if as_json:
+        print_json(reply)
+    else:
+        outputs = reply.get("predictions") if isinstance(reply, dict) else None
+        if outputs is None and isinstance(reply, dict) and reply.get("outputs"):
+            outputs = [o.get("data") for o in reply["outputs"]]
+            outputs = outputs[0] if len(outputs) == 1 else outputs
+        typer.echo(json.dumps(outputs if outputs is not None else reply))
+    typer.echo(f"served by {revision}", err=True)
+
+
+@endpoints_app.command("promote")
+@_errors
+def promote(
+    name: str = typer.Argument(..., metavar="NAME"),
+    namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Send all traffic to the canary: it becomes the stable revision."""
+    info = _deployer(namespace).promote(name)
+    print_json(info.to_json()) if as_json else _print_endpoint(info)
+
+
+@endpoints_app.command("rollback")
+@_errors
+def rollback(
+    name: str = typer.Argument(..., metavar="NAME"),
+    namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Drop the canary: all traffic back to the stable revision."""
+    info = _deployer(namespace).rollback(name)
+    print_json(info.to_json()) if as_json else _print_endpoint(info)
+
+
+@endpoints_app.command("stop")
+@_errors
+def stop(
+    names: list[str] = typer.Argument(None, metavar="NAME...", help="Endpoints to stop."),
+    all_: bool = typer.Option(False, "--all", help="Stop every local endpoint."),
+    namespace: str | None = typer.Option(
+        None, "--namespace", help="Delete the InferenceService in this namespace instead"
+    ),
+) -> None:
+    """Stop endpoint servers and free their ports (records stay: `up` starts them again)."""
+    from workbench_dsl.errors import UsageError
+
+    deployer = _deployer(namespace)
+    if all_ and not namespace:
+        names = [i.name for i in deployer.list()]
+    if not names:
+        raise UsageError("name the endpoints to stop, or pass --all")
+    for name in names:
+        deployer.stop(name)
+        typer.echo(f"stopped {name}")
+
+
+@endpoints_app.command("up")
+@_errors
+def up(
+    names: list[str] = typer.Argument(None, metavar="[NAME...]", help="Default: every endpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Start the recorded local endpoints that are not running (same port, same revisions)."""
+    infos = _local().up(names or None)
+    if as_json:
+        print_json([i.to_json() for i in infos])
+        return
+    if not infos:
+        typer.echo("no endpoints to start")
+    for info in infos:
+        _print_endpoint(info)
+
+
+@endpoints_app.command("token")
+@_errors
+def token(name: str = typer.Argument(..., metavar="NAME")) -> None:
+    """Make a new bearer token for a local endpoint (shown once; the old one stops working)."""
+    new = _local().rotate_token(name)
+    typer.echo(new)
+    typer.echo(
+        f"the endpoint {name} now needs: Authorization: Bearer <this token> "
+        f"(stored hashed; it is not shown again)",
+        err=True,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(endpoints_app)
