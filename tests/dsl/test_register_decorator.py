@@ -91,9 +91,11 @@ def test_config_carries_gate_approval_and_registry(tmp_path: Path) -> None:
     from workbench_dsl.compile.loader import import_module
 
     module = import_module(str(tmp_path / "steps.py"))
-    source = module.check.component.component_spec.implementation.container.command[-1]
-    line = next(ln for ln in source.splitlines() if "return launch(" in ln)
-    cfg = json.loads(eval(line.strip()[len("return launch(") : -len(", locals())")])[2])
+    from workbench_dsl.backends.lineage.launchers import parse
+
+    launcher = parse(module.check.component.component_spec.implementation.container.command[-1])
+    assert launcher is not None and launcher.kind == "register"
+    cfg = launcher.config
     assert cfg == {
         "alias": None,
         "approval": "manual",

@@ -34,10 +34,11 @@ class Scorer:
 
 
 def _launch_config(component: Any) -> dict[str, Any]:
-    program = component.component_spec.implementation.container.command[-1]
-    line = next(ln for ln in program.splitlines() if "return launch(" in ln)
-    args = eval(line.strip()[len("return launch(") : -len(", locals())")])
-    return json.loads(args[2])  # type: ignore[no-any-return]
+    from workbench_dsl.backends.lineage.launchers import parse
+
+    launcher = parse(component.component_spec.implementation.container.command[-1])
+    assert launcher is not None and launcher.kind == "serve"
+    return launcher.config
 
 
 def test_plain_predictors_stay_callable() -> None:

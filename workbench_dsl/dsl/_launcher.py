@@ -5,7 +5,7 @@ lightweight components whose program holds
 
 * the user's function source, as a string literal, and
 * a generated wrapper with the step's component interface, whose body calls
-  ``workbench_dsl.runtime.<kind>.launch(source, name, config_json, locals())``.
+  ``workbench_dsl.runtime.<kind>.launch(source, name, config_json, arguments)``.
 
 KFP's own component factory builds the spec from the wrapper, so the compiled
 YAML is KFP's and the local engine runs it like any other lightweight
@@ -127,9 +127,11 @@ def build_launcher(
     doc = inspect.getdoc(fn)
     if doc:
         lines.append(f"    {json.dumps(doc)}")
+    # The arguments are taken before the import, so they hold the parameters only.
     lines += [
+        "    _workbench_arguments = dict(locals())",
         f"    from workbench_dsl.runtime.{kind} import launch",
-        f"    return launch({source!r}, {fn_name!r}, {config_json!r}, locals())",
+        f"    return launch({source!r}, {fn_name!r}, {config_json!r}, _workbench_arguments)",
         "",
     ]
     wrapper_src = "\n".join(lines)

@@ -22,8 +22,9 @@ from kfp.dsl import *
 from typing import *
 
 def predict(model_uri: str) -> NamedTuple('Outputs', [('url', str), ('revision', str)]):
+    _workbench_arguments = dict(locals())
     from workbench_dsl.runtime.serve import launch
-    return launch('def predict(model, instances):\\n    return model.predict(instances)\\n', 'predict', '{"canary_percent":10,"endpoint":"churn"}', locals())
+    return launch('def predict(model, instances):\\n    return model.predict(instances)\\n', 'predict', '{"canary_percent":10,"endpoint":"churn"}', _workbench_arguments)
 """
 
 
