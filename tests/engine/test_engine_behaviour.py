@@ -128,10 +128,27 @@ def test_status_line_cost_and_runs_show(run_kfp: Any, workbench_home: Path) -> N
         kubernetes.add_pod_label(t, "workbench.dev/profile", "cpu-small")
         return t.output
 
-    rec = Recorder()
-    s = run_kfp(p, observers=[rec])
+    class WhileRunning(BaseObserver):
+        """What another process (`workbench runs show`) sees while the task still runs."""
+
+        seen: list[str | None] = []
+
+        def on_task_status(self, task: str, line: str) -> None:
+            from workbench_dsl.cli.runs import _read_line
+
+            rows = RunStore(workbench_home / "runs.db").tasks(self.run_id)
+            row = next(r for r in rows if r["task"] == task)
+            assert row["status"] == "RUNNING"
+            self.seen.append(_read_line(row["status_file"]) if row["status_file"] else None)
+
+        def on_run_start(self, run: RunInfo) -> None:
+            self.run_id = run.run_id
+
+    rec, live = Recorder(), WhileRunning()
+    s = run_kfp(p, observers=[rec, live])
     assert s.status == "SUCCEEDED"
     assert ("status", ("busy", "3/10 trials, best 0.93")) in rec.events
+    assert live.seen == ["3/10 trials, best 0.93"]
     assert not s.notices  # the DSL's own label and annotation are no news
     row = RunStore(workbench_home / "runs.db").tasks(s.run_id)[0]
     assert row["status_line"] == "3/10 trials, best 0.93"

@@ -34,6 +34,7 @@ class RunInfo:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     duration_s: float = 0.0
+    origin: str | None = None
 
 
 @dataclass

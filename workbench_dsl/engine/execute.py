@@ -112,7 +112,7 @@ def start(
     )
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return _execute(
-        spec, typed, plan, root, store, run_id, options, observers, created, False, runner
+        spec, typed, plan, root, store, run_id, options, observers, created, False, runner, origin
     )
 
 
@@ -148,7 +148,18 @@ def resume(
             (run_id,),
         )
     return _execute(
-        spec, typed, plan, root, store, run_id, options, observers, created, True, runner
+        spec,
+        typed,
+        plan,
+        root,
+        store,
+        run_id,
+        options,
+        observers,
+        created,
+        True,
+        runner,
+        row["source"],
     )
 
 
@@ -164,8 +175,12 @@ def _execute(
     created: str,
     resumed: bool,
     runner: Any,
+    origin: str | None = None,
 ) -> RunSummary:
-    obs = Observers(list(observers))
+    from workbench_dsl.engine.lineage_observer import lineage_observer
+
+    # Every run emits OpenLineage events (a local file by default; see docs/lineage.md).
+    obs = Observers([*observers, lineage_observer()])
     runner = runner or _runner(root)
     scheduler = Scheduler(
         spec=spec,
@@ -179,6 +194,7 @@ def _execute(
         platform=plan,
         created_utc=created,
         resumed=resumed,
+        origin=origin,
     )
     restore = install_signal_handlers(scheduler)
     summary: RunSummary | None = None
@@ -209,6 +225,7 @@ def _execute(
             outputs=summary.outputs,
             error=error,
             duration_s=summary.duration_s,
+            origin=origin,
         )
     )
     return summary

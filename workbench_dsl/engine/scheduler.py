@@ -96,8 +96,10 @@ class Scheduler:
         platform: PlatformPlan,
         created_utc: str,
         resumed: bool = False,
+        origin: str | None = None,
     ) -> None:
         self.spec = spec
+        self.origin = origin
         self.root = root
         self.run_id = run_id
         self.params = params
@@ -148,7 +150,14 @@ class Scheduler:
         for n in self.platform.notices:
             self.notice(n)
         self.obs.run_start(
-            RunInfo(self.run_id, self.spec.name, self.params, str(self.root.root), self.resumed)
+            RunInfo(
+                self.run_id,
+                self.spec.name,
+                self.params,
+                str(self.root.root),
+                self.resumed,
+                origin=self.origin,
+            )
         )
         watcher = threading.Thread(target=self._watch_status, name="wb-status", daemon=True)
         watcher.start()
@@ -645,6 +654,10 @@ class Scheduler:
         node.log_path = str(log)
         if node.started is None:
             node.started = time.time()
+        # Known before the attempt's row is written, so `runs show` from another process
+        # can read a running task's status line (e.g. "waiting for approval: ...").
+        with self._status_lock:
+            self.status_files[node.qname] = status_file
         self.store.start_attempt(
             self.run_id,
             node.qname,
@@ -656,8 +669,6 @@ class Scheduler:
         node.status = RUNNING
         self.records[node.qname]["status"] = RUNNING
         self.dirty.pop(node.qname, None)  # the attempt's row above is newer
-        with self._status_lock:
-            self.status_files[node.qname] = status_file
         self.running[node.qname] = node
         if attempt == 1 or node.retries_done == 0:
             self.obs.task_start(self._task_info(node))

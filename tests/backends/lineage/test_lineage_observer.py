@@ -56,12 +56,12 @@ def _compile(tmp_path: Path) -> str:
 @pytest.mark.timeout(120)
 def test_a_local_run_is_traceable_from_endpoint_to_dataset(tmp_path: Path) -> None:
     from workbench_dsl.engine import execute
-    from workbench_dsl.engine.lineage_observer import LineageObserver
 
     text = _compile(tmp_path)
-    first = execute.start(text, {"rows": 7}, observers=[LineageObserver()])
+    # Every run emits lineage: the engine adds the observer itself.
+    first = execute.start(text, {"rows": 7})
     assert first.status == "SUCCEEDED"
-    second = execute.start(text, {"rows": 7}, observers=[LineageObserver()])  # all cached
+    second = execute.start(text, {"rows": 7})  # all cached
     assert second.status == "SUCCEEDED"
 
     events = [json.loads(x) for x in local_root().lineage_events.read_text().splitlines()]
