@@ -27,6 +27,10 @@ RUN_DIR = "WORKBENCH_RUN_DIR"
 #: A file the task may overwrite with one short line of progress; the engine
 #: shows it in its live view and in ``workbench runs show``.
 STATUS_FILE = "WORKBENCH_STATUS_FILE"
+#: Set (to "1") in the environment of a process a task starts on purpose to outlive
+#: the run, such as a local endpoint's server: the engine's task runner, which
+#: otherwise ends whatever attempts leave behind when it closes, spares it.
+DETACHED = "WORKBENCH_DETACHED"
 
 
 def running_locally() -> bool:

@@ -41,6 +41,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from workbench_dsl import _env
+
 SPARES = 2
 _owned: set[int] = set()  # the worker's own fds: every child closes them
 
@@ -179,8 +181,10 @@ class _Server:
     def shutdown(self) -> None:
         for spare in self.spares:
             _close(spare.request_w)  # the spare reads EOF and exits
-        # Every attempt still running, and whatever attempts left behind that we adopted.
-        for pid in {*self.running, *_adopted()}:
+        # Every attempt still running, and whatever attempts left behind that we adopted,
+        # except processes started on purpose to outlive the run (a local endpoint).
+        adopted = [p for p in _adopted() if p not in self.running and not _detached(p)]
+        for pid in {*self.running, *adopted}:
             for kill in (os.killpg, os.kill):
                 try:
                     kill(pid, signal.SIGKILL)
@@ -297,6 +301,15 @@ def _become_subreaper() -> None:
         libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER (Linux)
     except (OSError, AttributeError):
         pass
+
+
+def _detached(pid: int) -> bool:
+    """Whether a process was started with ``WORKBENCH_DETACHED=1`` (see ``_env.DETACHED``)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f"{_env.DETACHED}=1".encode() in f.read().split(b"\0")
+    except OSError:
+        return False
 
 
 def _adopted() -> list[int]:

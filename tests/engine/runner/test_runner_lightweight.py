@@ -1,6 +1,7 @@
 """Lightweight Python components through the task runner: outputs, errors, isolation, kills."""
 
 import os
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -268,6 +269,32 @@ def test_a_daemon_that_left_the_session_ends_with_the_runner(tmp_path: Path) -> 
     while pid_alive(daemon) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(daemon)  # ... but not the runner
+
+
+@dsl.component
+def starts_a_service(pidfile: str) -> str:
+    import os
+    import subprocess
+
+    env = {**os.environ, "WORKBENCH_DETACHED": "1"}
+    service = subprocess.Popen(["sleep", "60"], start_new_session=True, env=env)
+    with open(pidfile, "w") as f:
+        f.write(str(service.pid))
+    return "serving"
+
+
+def test_a_process_started_to_outlive_the_run_survives_the_runner(tmp_path: Path) -> None:
+    # A local endpoint's server is such a process (WORKBENCH_DETACHED=1, see _env.DETACHED).
+    pidfile = tmp_path / "service.pid"
+    with TaskRunner(_root(tmp_path)) as runner:
+        spec = make_spec(starts_a_service, tmp_path, params={"pidfile": str(pidfile)})
+        assert runner.submit(spec).result(timeout=60).status == "SUCCEEDED"
+        service = _wait_pid(pidfile)
+    try:
+        time.sleep(0.5)
+        assert pid_alive(service)
+    finally:
+        os.kill(service, signal.SIGKILL)
 
 
 @dsl.component

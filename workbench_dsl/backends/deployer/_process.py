@@ -46,6 +46,7 @@ def spawn_server(root: LocalRoot, name: str) -> subprocess.Popen[bytes]:
         f.write(secrets.token_urlsafe(24))
     env = {k: v for k, v in os.environ.items() if k not in _TASK_VARIABLES}
     env[_env.HOME] = str(root.root)
+    env[_env.DETACHED] = "1"  # the engine's task runner must not end it with the run
     env["PYTHONUNBUFFERED"] = "1"
     with open(d / "server.log", "ab") as log:
         proc = subprocess.Popen(
