@@ -17,9 +17,13 @@ from workbench_dsl.compile.loader import find_pipelines, import_module
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden"
-SOURCES = sorted((REPO / "pipelines").glob("*.py")) + sorted(
-    (REPO / "tests" / "dsl" / "pipelines").glob("*.py")
-)
+#: golden folder -> the modules compiled into it
+FOLDERS = {
+    "pipelines": REPO / "pipelines",
+    "recipes": REPO / "recipes",
+    "dsl": REPO / "tests" / "dsl" / "pipelines",
+}
+SOURCES = [p for folder in FOLDERS.values() for p in sorted(folder.glob("*.py"))]
 _VERSION = [
     (re.compile(r"kfp==\d+\.\d+\.\d+\S*?(?=['\"\s\\])"), "kfp==<SDK>"),
     (re.compile(r"sdkVersion: kfp-\S+"), "sdkVersion: kfp-<SDK>"),
@@ -45,7 +49,7 @@ def test_golden(source: Path) -> None:
     module = import_module(str(source))
     pipelines = find_pipelines(module)
     assert pipelines, f"{source} defines no pipeline"
-    folder = GOLDEN / ("pipelines" if source.parent == REPO / "pipelines" else "dsl")
+    folder = GOLDEN / next(k for k, v in FOLDERS.items() if source.parent == v)
     for attr, obj in sorted(pipelines.items()):
         name = source.stem if len(pipelines) == 1 else f"{source.stem}.{attr}"
         golden = folder / f"{name}.yaml"

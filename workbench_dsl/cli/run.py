@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,36 +115,67 @@ def run_command(
     ),
 ) -> None:
     """Run a pipeline locally: tasks in parallel, cached, resumable."""
+    summary = execute_ref(
+        pipeline,
+        parse_params(param),
+        json_out=json_out,
+        no_cache=no_cache,
+        max_parallel=max_parallel,
+    )
+    finish(summary, json_out)
+
+
+def execute_ref(
+    pipeline: str,
+    params: dict[str, str],
+    *,
+    json_out: bool,
+    no_cache: bool,
+    max_parallel: int | None,
+    with_view: Callable[[Any], list[Any]] | None = None,
+) -> Any:
+    """Compile (if needed) and run ``pipeline`` with progress on stderr; the run's summary.
+
+    ``with_view(view)``, when given, returns more observers for the run, made with the
+    progress view so they can print through it; each one's ``close()`` runs at the end.
+    """
     from workbench_dsl.engine import execute, progress
+    from workbench_dsl.engine.runner import TaskRunner
     from workbench_dsl.paths import local_root
 
-    params = parse_params(param)
     parallel = max_parallel_for(pipeline, max_parallel)
     root = local_root().ensure()
-    from workbench_dsl.engine.runner import TaskRunner
-
     runner = TaskRunner(root)
     if not is_compiled_file(pipeline):
         runner.warmup()  # kfp imports in the worker while the module compiles
     view = progress.for_terminal(json_out)
+    extra = with_view(view) if with_view is not None else []
     try:
         text = pipeline_text(pipeline)
-        summary = execute.start(
+        return execute.start(
             text,
             params,
             from_cli=True,
             root=root,
             cache=not no_cache,
             max_parallel=parallel,
-            observers=[view],
+            observers=[view, *extra],
             origin=pipeline,
             runner=runner,
         )
     finally:
         runner.close()  # already closed after a run; here for errors before it starts
+        for o in extra:
+            close = getattr(o, "close", None)
+            if close is not None:
+                close()
         stop = getattr(view, "stop", None)
         if stop is not None:
             stop()
+
+
+def finish(summary: Any, json_out: bool) -> None:
+    """Print the run's result (JSON or for a person) and exit with its code."""
     if json_out:
         print_json(summary_json(summary))
         if summary.failures:
