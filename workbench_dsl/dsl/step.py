@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
+from workbench_dsl import _env
 from workbench_dsl.config import Config, Profile, load_config
 from workbench_dsl.dsl._options import StepOptions
 from workbench_dsl.dsl._where import caller_location, function_location
@@ -155,6 +156,12 @@ class Step(Generic[P, R]):
         except ConfigError as e:
             raise ConfigError(f"{function_location(self.fn)}: {self.name}: {e}") from None
         apply_options(task, self.options, self._pod_profile(profile))
+        if self.kind != "develop":
+            # A launcher reports its own lineage on a cluster, where no engine names the
+            # pipeline and task for it (locally the engine's values replace these).
+            context = pipeline_context.Pipeline.get_default_pipeline()
+            task.set_env_variable(_env.PIPELINE, str(context.name))
+            task.set_env_variable(_env.TASK, str(task.name))
         return task
 
 

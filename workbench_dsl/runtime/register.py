@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from workbench_dsl import _env
 from workbench_dsl.errors import JobFailed
+from workbench_dsl.runtime._lineage import reporting
 
 
 class RegisterOutputs(NamedTuple):
@@ -49,6 +50,7 @@ class RegisterSettings:
         return cls(**{k: v for k, v in cfg.items() if k in known})
 
 
+@reporting("register")
 def launch(source: str, fn_name: str, config_json: str, args: dict[str, Any]) -> RegisterOutputs:
     """Run the user's evaluation function and register the model it evaluated."""
     from workbench_dsl.runtime._user import load_function

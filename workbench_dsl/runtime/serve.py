@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from workbench_dsl import _env
 from workbench_dsl.errors import JobFailed
+from workbench_dsl.runtime._lineage import reporting
 
 #: The step options a caller may give as inputs (the prebuilt ``deploy``'s interface).
 OVERRIDABLE = ("endpoint", "canary_percent", "protocol", "min_replicas", "max_replicas", "auth")
@@ -27,6 +28,7 @@ class ServeOutputs(NamedTuple):
     revision: str
 
 
+@reporting("serve")
 def launch(source: str, fn_name: str, config_json: str, args: dict[str, Any]) -> ServeOutputs:
     """Deploy ``args['model_uri']`` with the step's settings (inputs override them)."""
     del source, fn_name  # the predictor's source travels in the config

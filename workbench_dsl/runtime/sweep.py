@@ -28,12 +28,14 @@ from workbench_dsl.backends.sweeper.base import (
     TrialPruned,
     TrialRecord,
 )
+from workbench_dsl.runtime._lineage import reporting
 from workbench_dsl.runtime._placement import on_cluster
 from workbench_dsl.runtime._user import load_function
 
 _METADATA = "_workbench_metadata.json"
 
 
+@reporting("sweep")
 def launch(source: str, name: str, config_json: str, kwargs: dict[str, Any]) -> Any:
     """Run the sweep of trial function ``name``; return ``(best_params, best_value)``."""
     config = json.loads(config_json)

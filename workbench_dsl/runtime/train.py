@@ -30,6 +30,7 @@ from workbench_dsl.runtime._invocation import (
     dumps,
     split_arguments,
 )
+from workbench_dsl.runtime._lineage import reporting
 from workbench_dsl.runtime._placement import on_cluster
 from workbench_dsl.runtime._user import load_function
 
@@ -37,6 +38,7 @@ RANK_MODULE = "workbench_dsl.runtime._rank"
 POD_MODULE = "workbench_dsl.runtime._pod"
 
 
+@reporting("train")
 def launch(source: str, name: str, config_json: str, kwargs: dict[str, Any]) -> Any:
     """Run the training function ``name`` defined by ``source`` with the task's arguments."""
     config = json.loads(config_json)

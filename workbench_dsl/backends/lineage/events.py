@@ -58,13 +58,21 @@ class LineageRecorder:
     Args:
         settings: Where events go (default: :func:`load_settings`).
         emitter: The emitter to use (default: one built from ``settings``).
+        name_by_uri: Name every artifact after its URI (a step reporting on a cluster).
     """
 
     def __init__(
-        self, settings: LineageSettings | None = None, emitter: Emitter | None = None
+        self,
+        settings: LineageSettings | None = None,
+        emitter: Emitter | None = None,
+        *,
+        name_by_uri: bool = False,
     ) -> None:
         self.settings = settings or load_settings()
         self.emitter = emitter or Emitter(self.settings)
+        # On a cluster each pod reports only its own task, so a consumer cannot learn the
+        # name its producer gave an artifact: both sides name it after its URI instead.
+        self.name_by_uri = name_by_uri
         self.namespace = self.settings.namespace
         self._runs: dict[str, _RunState] = {}
         self._lock = threading.Lock()
@@ -113,6 +121,11 @@ class LineageRecorder:
             ]
 
         self.emitter.submit(build)
+
+    def attach(self, run_id: str, pipeline: str) -> None:
+        """Know a pipeline run that another process reports (a step on a cluster)."""
+        with self._lock:
+            self._runs.setdefault(run_id, _RunState(pipeline=pipeline))
 
     def task_started(
         self,
@@ -187,7 +200,7 @@ class LineageRecorder:
                     info=info,
                     error=error,
                     found=found,
-                    external=kind == "importer",
+                    external=kind == "importer" or self.name_by_uri,
                 )
             )
             return events
