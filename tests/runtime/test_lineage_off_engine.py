@@ -11,7 +11,7 @@ from workbench_dsl import Dataset, Input, Model, Output, train
 from workbench_dsl.runtime._lineage import run_id_from_pod
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends" / "lineage"))
-from ol_schema import validate_event  # noqa: E402
+from ol_schema import validate_event
 
 
 @train
