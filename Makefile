@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum 
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test lint typecheck pytest fast golden clean
+.PHONY: help setup browser demo test lint typecheck pytest fast golden clean
 
 help:
 	@echo "make demo   run the train-deploy recipe locally (sets up .venv first)"
@@ -27,6 +27,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# The dashboard's browser tests drive Debian's chromium and chromedriver. Installing
+# them needs root and apt-get; elsewhere those tests skip and say why.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing chromium and chromium-driver (Debian) for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium chromium-driver >/dev/null) \
+	  || echo "could not install chromium: the browser tests will be skipped"; \
+	else echo "chromium is not installed (needs root and apt-get): the browser tests will be skipped"; fi
+
 demo: $(STAMP)
 	$(BIN)/workbench recipe run train-deploy --approve
 
@@ -37,7 +48,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -10,7 +10,7 @@ import typer
 from workbench_dsl.cli._common import handle_errors, print_json
 
 if TYPE_CHECKING:
-    from workbench_dsl.backends.lineage.graph import LineageGraph, Node
+    from workbench_dsl.backends.lineage.graph import LineageGraph
 
 ORDER = 70
 
@@ -71,19 +71,9 @@ def lineage_command(
 
 
 def _overview(graph: LineageGraph, as_json: bool) -> None:
-    latest: dict[tuple[str, str], Node] = {}
-    for n in sorted(graph.nodes.values(), key=lambda n: n.time):
-        if n.kind in ("model_version", "endpoint", "dataset"):
-            latest[(n.kind, n.name)] = n
-    runs = sorted((n for n in graph.nodes.values() if n.kind == "pipeline"), key=lambda n: n.time)[
-        -10:
-    ]
-    groups = {
-        "model_versions": [n for (k, _), n in latest.items() if k == "model_version"],
-        "endpoints": [n for (k, _), n in latest.items() if k == "endpoint"],
-        "datasets": [n for (k, _), n in latest.items() if k == "dataset"],
-        "runs": runs,
-    }
+    from workbench_dsl.backends.lineage.report import overview
+
+    groups = overview(graph)
     if as_json:
         print_json({k: [n.to_json() for n in v] for k, v in groups.items()})
         return

@@ -25,11 +25,9 @@ models_app = typer.Typer(
 
 def open_cli_registry(tracking_uri: str | None) -> Any:
     """The registry a command talks to: the option, then workbench.toml, then the local one."""
-    from workbench_dsl.backends.registry import open_registry
-    from workbench_dsl.config import load_config
+    from workbench_dsl.backends.registry import open_configured_registry
 
-    uri = tracking_uri or load_config().get("registry", "tracking_uri")
-    return open_registry(uri)
+    return open_configured_registry(tracking_uri)
 
 
 def _when(ts: float | None) -> str:
@@ -40,17 +38,9 @@ def _when(ts: float | None) -> str:
 
 def version_json(v: Any) -> dict[str, Any]:
     """One version with its approval state and the run that produced it."""
-    from workbench_dsl.backends.approvals import Approval
+    from workbench_dsl.backends.approvals import version_view
 
-    out = v.to_json()
-    approval = Approval.from_version(v)
-    out["approval"] = approval.to_json() if approval.state != "none" else None
-    out["produced_by"] = {
-        "run_id": v.tags.get("workbench.run_id") or None,
-        "pipeline": v.tags.get("workbench.pipeline") or None,
-        "step": v.tags.get("workbench.step") or None,
-    }
-    return out
+    return version_view(v)
 
 
 @models_app.command("list")

@@ -8,7 +8,6 @@ import signal
 import socket
 import sys
 import time
-from datetime import datetime
 from typing import Any
 
 import typer
@@ -25,6 +24,13 @@ runs_app = typer.Typer(
 )
 
 
+def run_status(row: Any) -> str:
+    """The run's status; a RUNNING run whose engine is gone shows as INTERRUPTED."""
+    from workbench_dsl.engine.run_view import run_status as status_of
+
+    return status_of(row)
+
+
 def _store() -> Any:
     from workbench_dsl.engine.store import RunStore
     from workbench_dsl.paths import local_root
@@ -35,25 +41,16 @@ def _store() -> Any:
     return RunStore(root.runs_db)
 
 
-def run_status(row: Any) -> str:
-    """The run's status; a RUNNING run whose engine is gone shows as INTERRUPTED."""
-    from workbench_dsl.engine.store import pid_alive
-
-    status = str(row["status"])
-    if status == "RUNNING" and row["host"] == socket.gethostname() and not pid_alive(row["pid"]):
-        return "INTERRUPTED"
-    return status
-
-
 def _iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts).isoformat(timespec="seconds")
+    from workbench_dsl.engine.run_view import iso
+
+    return iso(ts)
 
 
 def _duration(row: Any) -> float | None:
-    if row["started_at"] is None:
-        return None
-    end = row["finished_at"] or (time.time() if row["status"] == "RUNNING" else None)
-    return None if end is None else round(end - row["started_at"], 3)
+    from workbench_dsl.engine.run_view import run_duration
+
+    return run_duration(row)
 
 
 def _fmt_duration(s: float | None) -> str:
@@ -114,79 +111,14 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
         typer.echo("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
-def _read_line(path: str | None) -> str | None:
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(400).strip().replace("\n", " ") or None
-    except OSError:
-        return None
-
-
-def run_details(store: Any, row: Any) -> dict[str, Any]:
-    """Everything ``runs show`` prints, as one JSON-ready dict."""
-    run_id = row["run_id"]
-    status = run_status(row)
-    tasks = []
-    for t in store.tasks(run_id):
-        if t["kind"] not in ("container", "importer", "stub"):
-            continue
-        line = t["status_line"]
-        if t["status"] == "RUNNING" and status == "RUNNING":
-            line = _read_line(t["status_file"]) or line
-        tasks.append(
-            {
-                "name": t["task"],
-                "status": t["status"],
-                "cached": bool(t["cached"]),
-                "reused": bool(t["reused"]),
-                "attempts": int(t["attempts"] or 0),
-                "duration_s": round(float(t["duration_s"] or 0.0), 3),
-                "cost_per_hour": float(t["cost_per_hour"] or 0.0),
-                "cost": round(float(t["cost"] or 0.0), 8),
-                "error": t["error"],
-                "log_path": t["log_path"],
-                "status_line": line,
-                "component": t["component"],
-                "outputs": json.loads(t["outputs_json"]) if t["outputs_json"] else None,
-            }
-        )
-    attempts = [
-        {
-            "task": a["task"],
-            "attempt": a["attempt"],
-            "status": a["status"],
-            "duration_s": a["duration_s"],
-            "exit_code": a["exit_code"],
-            "error": a["error"],
-            "log_path": a["log_path"],
-        }
-        for a in store.attempts(run_id)
-    ]
-    return {
-        "run_id": run_id,
-        "pipeline": row["pipeline"],
-        "status": status,
-        "source": row["source"],
-        "created_at": _iso(row["created_at"]),
-        "finished_at": _iso(row["finished_at"]),
-        "duration_s": _duration(row),
-        "parameters": store.run_parameters(run_id),
-        "outputs": json.loads(row["outputs_json"]) if row["outputs_json"] else {},
-        "cost": round(float(row["cost"] or 0.0), 8) or round(sum(t["cost"] for t in tasks), 8),
-        "error": row["error"],
-        "tasks": tasks,
-        "attempts": attempts,
-    }
-
-
 @handle_errors
 def show_command(
     run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Show a run: its tasks, attempts, cache hits, durations, cost, errors and logs."""
+    from workbench_dsl.engine.run_view import run_details
+
     store = _store()
     d = run_details(store, store.find_run(run))
     if json_out:

@@ -47,31 +47,9 @@ def _kfp_target(target: str, **opts: Any) -> KfpSchedules | None:
 
 
 def _local_view(s: Schedule, store: ScheduleStore, ticks: int = 0) -> dict[str, Any]:
-    from datetime import timedelta
+    from workbench_dsl.schedule.view import local_view
 
-    from workbench_dsl.schedule import cron
-
-    data = s.to_json()
-    now = cron.now_utc()
-    data["next_ticks"] = (
-        []
-        if s.paused
-        else [
-            cron.iso(t)
-            for t in cron.ticks_between(
-                s.cron,
-                s.timezone,
-                max(now, cron.parse_iso(s.start_after)),
-                now + timedelta(days=3660),
-                limit=max(ticks, 1),
-            )
-        ]
-    )
-    rows = store.ticks(s.id, limit=max(ticks, 1))
-    data["recent"] = [
-        {k: r[k] for k in ("tick", "status", "run_id", "reason", "log")} for r in rows
-    ]
-    return data
+    return local_view(s, store, ticks)
 
 
 # -- schedule add ----------------------------------------------------------------------------
@@ -286,18 +264,14 @@ def show_command(
 
 
 def _set_paused(name: str, paused: bool, target: str, as_json: bool, **opts: Any) -> None:
-    from workbench_dsl.schedule import cron
+    from workbench_dsl.schedule.view import set_paused
 
     kfp = _kfp_target(target, **opts)
     if kfp is not None:
         data = kfp.pause(name) if paused else kfp.resume(name)
     else:
-        store = _store()
-        fields: dict[str, Any] = {"paused": paused}
-        if not paused:
-            # Ticks that fell while paused are not run: the schedule picks up from now.
-            fields["start_after"] = cron.iso(cron.now_utc())
-        data = _local_view(store.update(name, **fields), store, 1)
+        # Resuming picks up from now: ticks that fell while paused are not run.
+        data = set_paused(_store(), name, paused)
     _done(data, as_json, f"{'paused' if paused else 'resumed'} {name}")
 
 

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS runs(
     cost REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+CREATE INDEX IF NOT EXISTS runs_pipeline_created ON runs(pipeline, created_at);
+CREATE INDEX IF NOT EXISTS runs_status_created ON runs(status, created_at);
 CREATE TABLE IF NOT EXISTS run_parameters(
     run_id TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -105,6 +107,7 @@ CREATE TABLE IF NOT EXISTS artifacts(
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id, task);
+CREATE INDEX IF NOT EXISTS artifacts_name_created ON artifacts(name, created_at);
 CREATE TABLE IF NOT EXISTS cache(
     key TEXT PRIMARY KEY,
     pipeline TEXT,
@@ -173,6 +176,23 @@ class RunStore:
                     "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+        else:
+            self._add_missing_indexes()
+
+    def _add_missing_indexes(self) -> None:
+        """Indexes added after a store was created (paged, filtered lists in ``workbench ui``)."""
+        have = {
+            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")
+        }
+        missing = [
+            stmt.strip()
+            for stmt in _SCHEMA.split(";")
+            if stmt.strip().startswith("CREATE INDEX") and stmt.split()[5] not in have
+        ]
+        if missing:
+            with self.tx() as c:
+                for stmt in missing:
+                    c.execute(stmt)
 
     def close(self) -> None:
         self.conn.close()

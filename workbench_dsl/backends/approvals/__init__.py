@@ -241,6 +241,20 @@ def pending(registry: Registry) -> list[Approval]:
     return [Approval.from_version(v) for v in registry.find_versions(TAG_STATE, PENDING)]
 
 
+def version_view(v: VersionInfo) -> dict[str, Any]:
+    """One version as ``workbench models show`` and ``workbench ui`` show it: its registry
+    record, its approval (None when it never needed one) and the run that produced it."""
+    out = v.to_json()
+    approval = Approval.from_version(v)
+    out["approval"] = approval.to_json() if approval.state != "none" else None
+    out["produced_by"] = {
+        "run_id": v.tags.get(TAG_RUN_ID) or None,
+        "pipeline": v.tags.get(TAG_PIPELINE) or None,
+        "step": v.tags.get(TAG_STEP) or None,
+    }
+    return out
+
+
 def _version(registry: Registry, model: str, version: str) -> VersionInfo:
     try:
         return registry.get_version(model, version)

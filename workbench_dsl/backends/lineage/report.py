@@ -49,6 +49,23 @@ def lineage_report(graph: LineageGraph, target: str, depth: int = 50) -> dict[st
     return report
 
 
+def overview(graph: LineageGraph, runs: int = 10) -> dict[str, list[Node]]:
+    """What lineage knows about: the latest version of each model version, endpoint and
+    dataset, and the ``runs`` most recent pipeline runs (``workbench lineage`` with no
+    target, and the dashboard's lineage page)."""
+    latest: dict[tuple[str, str], Node] = {}
+    for n in sorted(graph.nodes.values(), key=lambda n: n.time):
+        if n.kind in ("model_version", "endpoint", "dataset"):
+            latest[(n.kind, n.name)] = n
+    recent = sorted((n for n in graph.nodes.values() if n.kind == "pipeline"), key=lambda n: n.time)
+    return {
+        "model_versions": [n for (k, _), n in latest.items() if k == "model_version"],
+        "endpoints": [n for (k, _), n in latest.items() if k == "endpoint"],
+        "datasets": [n for (k, _), n in latest.items() if k == "dataset"],
+        "runs": recent[-runs:] if runs else [],
+    }
+
+
 _KIND_WORDS = {
     "model_version": "model version",
     "endpoint": "endpoint",

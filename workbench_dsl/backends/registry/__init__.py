@@ -166,6 +166,18 @@ def open_registry(tracking_uri: str | None = None, *, root: LocalRoot | None = N
     return MlflowRegistry(local_tracking_uri(root), artifact_location=local_artifact_location(root))
 
 
+def open_configured_registry(
+    tracking_uri: str | None = None, *, root: LocalRoot | None = None
+) -> Registry:
+    """The registry people act on: ``tracking_uri``, else ``[registry] tracking_uri`` in
+    workbench.toml, else the local SQLite one under ``root`` (what ``workbench models``,
+    ``workbench approve`` and ``workbench ui`` use)."""
+    from workbench_dsl.config import load_config
+
+    uri = tracking_uri or load_config().get("registry", "tracking_uri")
+    return open_registry(uri, root=root)
+
+
 def ui_command(root: LocalRoot) -> str:
     """The command that opens the MLflow UI on the local registry."""
     db = Path(root.mlflow_db)
