@@ -134,12 +134,13 @@ def test_status_line_cost_and_runs_show(run_kfp: Any, workbench_home: Path) -> N
         seen: list[str | None] = []
 
         def on_task_status(self, task: str, line: str) -> None:
-            from workbench_dsl.cli.runs import _read_line
+            from workbench_dsl.engine.run_view import run_details
 
-            rows = RunStore(workbench_home / "runs.db").tasks(self.run_id)
-            row = next(r for r in rows if r["task"] == task)
-            assert row["status"] == "RUNNING"
-            self.seen.append(_read_line(row["status_file"]) if row["status_file"] else None)
+            store = RunStore(workbench_home / "runs.db")
+            details = run_details(store, store.find_run(self.run_id))
+            shown = next(t for t in details["tasks"] if t["name"] == task)
+            assert shown["status"] == "RUNNING"
+            self.seen.append(shown["status_line"])
 
         def on_run_start(self, run: RunInfo) -> None:
             self.run_id = run.run_id
