@@ -100,3 +100,12 @@ def test_unknown_endpoint_is_exit_2(workbench_home: Path) -> None:
     result = runner.invoke(app, ["endpoints", "promote", "nope"])
     assert result.exit_code == 2 and "no endpoint named 'nope'" in result.output
     assert runner.invoke(app, ["endpoints", "list"]).stdout.strip().startswith("no endpoints")
+
+
+def test_stop_all_with_no_endpoints_is_not_an_error(workbench_home: Path) -> None:
+    result = runner.invoke(app, ["endpoints", "stop", "--all"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "no local endpoints"
+    result = runner.invoke(app, ["endpoints", "stop"])
+    assert result.exit_code == 2
+    assert "name the endpoints to stop, or pass --all" in result.stderr

@@ -221,6 +221,9 @@ def stop(
     deployer = _deployer(namespace)
     if all_ and not namespace:
         names = [i.name for i in deployer.list()]
+        if not names:
+            typer.echo("no local endpoints")
+            return
     if not names:
         raise UsageError("name the endpoints to stop, or pass --all")
     for name in names:
