@@ -155,7 +155,22 @@ def load_pipeline(ref: str) -> Any:
             f"with {target}:NAME"
         )
     if len(pipelines) > 1:
+        outer = _outermost(pipelines)
+        if len(outer) == 1:  # the others are only used inside it
+            return pipelines[outer[0]]
         names = ", ".join(sorted(pipelines))
-        first = sorted(pipelines)[0]
+        first = sorted(outer or pipelines)[0]
         raise UsageError(f"{target} has several pipelines ({names}); choose one: {target}:{first}")
     return next(iter(pipelines.values()))
+
+
+def _outermost(pipelines: dict[str, Any]) -> list[str]:
+    """The pipelines no other pipeline of the module uses as a step."""
+    used: set[str] = set()
+    for obj in pipelines.values():
+        try:
+            spec = kfp_component(obj).pipeline_spec
+        except Exception:  # it does not trace: compiling it reports why
+            continue
+        used.update(key.removeprefix("comp-") for key in spec.components)
+    return sorted(k for k, p in pipelines.items() if pipeline_name(p) not in used)
