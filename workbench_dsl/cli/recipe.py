@@ -210,14 +210,29 @@ def _next_steps(summary: Any) -> None:
         curl = out.get("curl")
         if isinstance(curl, str) and curl.startswith("curl "):
             err.write(f"try it:   {curl}\n")
-    err.write(
-        "\nlook around:\n"
-        f"  workbench runs show {summary.run_id}     the steps, their logs and cost\n"
-        "  workbench models list                  the registered versions and approvals\n"
-        "  workbench endpoints list               the endpoints and their canary split\n"
-        f"  workbench lineage run:{summary.run_id}  what came from what\n"
-        "  workbench ui                           all of it in the browser\n"
-    )
+    wb = _invocation()
+    hints = [
+        (f"{wb} runs show {summary.run_id}", "the steps, their logs and cost"),
+        (f"{wb} models list", "the registered versions and approvals"),
+        (f"{wb} endpoints list", "the endpoints and their canary split"),
+        (f"{wb} lineage run:{summary.run_id}", "what came from what"),
+        (f"{wb} ui", "all of it in the browser"),
+    ]
+    width = max(len(c) for c, _ in hints)
+    err.write("\nlook around:\n" + "".join(f"  {c.ljust(width)}  {w}\n" for c, w in hints))
+
+
+def _invocation() -> str:
+    """How to call `workbench` again: by name when it is on PATH, else by its path."""
+    import os
+    import shutil
+
+    me = os.path.realpath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    found = shutil.which("workbench")
+    if not me.endswith("workbench") or (found and os.path.realpath(found) == me):
+        return "workbench"
+    rel = os.path.relpath(sys.argv[0])
+    return rel if not rel.startswith("..") else sys.argv[0]
 
 
 @recipe_app.command("run")
