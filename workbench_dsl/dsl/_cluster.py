@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from workbench_dsl.config import Config, Preset, Profile
 from workbench_dsl.dsl._lowering import COST_ANNOTATION, PROFILE_LABEL
 from workbench_dsl.dsl._where import function_location
+from workbench_dsl.dsl.step import Step
 from workbench_dsl.errors import PipelineDefinitionError
+
+if TYPE_CHECKING:
+    from kfp.dsl.pipeline_task import PipelineTask
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def launcher_pod_profile(profile: Profile) -> Profile:
@@ -113,3 +120,19 @@ def check_no_paths(fn: Callable[..., Any], kind: str, hints: dict[str, Any]) -> 
 
 def parameters(fn: Callable[..., Any]) -> list[str]:
     return list(inspect.signature(fn).parameters)
+
+
+class ClusterWorkStep(Step[P, R]):
+    """A launcher whose work runs in other pods (``@train``'s TrainJob, ``@sweep``'s trials).
+
+    Its own pod gets no compute (the profile goes to the work pods) and the
+    object-store credentials its work pods get.
+    """
+
+    def _pod_profile(self, profile: Profile) -> Profile:
+        return launcher_pod_profile(profile)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> PipelineTask:
+        task = super().__call__(*args, **kwargs)
+        use_artifact_secret(task, self.config)
+        return task

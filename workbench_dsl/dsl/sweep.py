@@ -22,8 +22,9 @@ from workbench_dsl.backends.sweeper.base import (
     EARLY_STOPPING_SETTINGS,
     GOALS,
 )
-from workbench_dsl.config import Config, Profile
+from workbench_dsl.config import Config
 from workbench_dsl.dsl import space as _space
+from workbench_dsl.dsl._cluster import ClusterWorkStep
 from workbench_dsl.dsl._options import StepOptions
 from workbench_dsl.dsl._where import function_location
 from workbench_dsl.dsl.step import Step
@@ -32,7 +33,6 @@ from workbench_dsl.errors import PipelineDefinitionError
 
 if TYPE_CHECKING:
     from kfp.dsl.base_component import BaseComponent
-    from kfp.dsl.pipeline_task import PipelineTask
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -121,7 +121,7 @@ def _check_space(step: str, fn: Callable[..., Any], space: Any, algorithm: str) 
     return dict(space)
 
 
-class SweepStep(Step[P, R]):
+class SweepStep(ClusterWorkStep[P, R]):
     """A ``@sweep`` step: the trial function, its search space and the search settings."""
 
     kind = "sweep"
@@ -226,18 +226,6 @@ class SweepStep(Step[P, R]):
             packages=list(preset.packages) if preset else (),
             pip_index_urls=list(preset.pip_index_urls) if preset else (),
         )
-
-    def _pod_profile(self, profile: Profile) -> Profile:
-        from workbench_dsl.dsl._cluster import launcher_pod_profile
-
-        return launcher_pod_profile(profile)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> PipelineTask:
-        task = super().__call__(*args, **kwargs)
-        from workbench_dsl.dsl._cluster import use_artifact_secret
-
-        use_artifact_secret(task, self.config)
-        return task
 
 
 class _SweepDecorator(Protocol):

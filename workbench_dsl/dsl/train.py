@@ -14,14 +14,13 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from workbench_dsl.config import Config, Profile
+from workbench_dsl.config import Config
+from workbench_dsl.dsl._cluster import ClusterWorkStep
 from workbench_dsl.dsl._options import StepOptions
-from workbench_dsl.dsl.step import Step
 from workbench_dsl.errors import PipelineDefinitionError
 
 if TYPE_CHECKING:
     from kfp.dsl.base_component import BaseComponent
-    from kfp.dsl.pipeline_task import PipelineTask
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,7 +34,7 @@ def _count(step: str, name: str, value: Any) -> int:
     return value
 
 
-class TrainStep(Step[P, R]):
+class TrainStep(ClusterWorkStep[P, R]):
     """A ``@train`` step: the function plus its job shape (nodes, processes, runtime)."""
 
     kind = "train"
@@ -98,18 +97,6 @@ class TrainStep(Step[P, R]):
             packages=list(preset.packages) if preset else (),
             pip_index_urls=list(preset.pip_index_urls) if preset else (),
         )
-
-    def _pod_profile(self, profile: Profile) -> Profile:
-        from workbench_dsl.dsl._cluster import launcher_pod_profile
-
-        return launcher_pod_profile(profile)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> PipelineTask:
-        task = super().__call__(*args, **kwargs)
-        from workbench_dsl.dsl._cluster import use_artifact_secret
-
-        use_artifact_secret(task, self.config)
-        return task
 
 
 @overload
