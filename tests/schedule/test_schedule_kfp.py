@@ -103,6 +103,7 @@ def test_update_with_a_run_in_flight_never_fires_a_tick_twice(kfp: KfpApiDouble)
         if r["path"] == "/apis/v2beta1/recurringruns" and r["method"] == "POST"
     )
     assert create["trigger"]["cron_schedule"]["start_time"] == "2026-03-02T11:59:59Z"
+    assert create["description"] == f"workbench schedule: replaces recurring run {old}"
     delete = next(r for r in kfp.requests if r["method"] == "DELETE")
     assert delete["query"] == {"propagation_policy": "ORPHAN"}  # KFP 2.17: runs go on
     assert upd["replaced_deleted"] is True and upd["replaced_runs_in_flight"] == [first["run_id"]]
@@ -133,6 +134,12 @@ def test_update_on_a_pre_orphan_server_keeps_the_old_version_until_idle(
     assert not [c for c in kfp.writes() if c[0] == "DELETE"]
     upd = out(cli(kfp, "update", "nightly", "--cron", "30 * * * *"))
     assert upd["superseded_deleted"] == [] and old in kfp.recurring_runs
+    rows = out(cli(kfp, "list"))
+    assert [(x["recurring_run_id"] == old, x["superseded"]) for x in rows] == [
+        (True, True),
+        (False, False),
+    ]
+    assert out(cli(kfp, "show", "nightly"))["cron"] == "0 30 * * * *"
     kfp.finish(first["run_id"])
     out(cli(kfp, "update", "nightly", "-p", "n=3"))
     assert old not in kfp.recurring_runs and kfp.killed == []

@@ -209,6 +209,8 @@ def list_command(
     for r in rows:
         state = "paused" if r.get("paused") else "active"
         if kfp is not None:
+            if r.get("superseded"):
+                state = "superseded (kept while its runs finish)"
             typer.echo(f"{r['name']}  {r['cron']}  {state}  {r['recurring_run_id']}")
             continue
         nxt = r["next_ticks"][0] if r["next_ticks"] else "-"

@@ -52,6 +52,8 @@ IN_FLIGHT = ("RUNTIME_STATE_UNSPECIFIED", "PENDING", "RUNNING", "CANCELING", "PA
 ORPHAN_SINCE = (2, 16, 0)
 #: The API server refuses max_concurrency outside [1, 10] (api_converter.go toModelJob).
 MAX_CONCURRENCY = 10
+#: How a version made by update names the one it replaces (in its description).
+REPLACES = "workbench schedule: replaces recurring run "
 #: The API server caps page_size at 200 (list_request_util.go maxPageSize).
 PAGE_SIZE = 200
 
@@ -119,7 +121,7 @@ class KfpSchedules:
             filter=flt,
             namespace=self.conn.namespace,
         )
-        return sorted(found, key=_age)
+        return _ordered(found)
 
     def _current(self, name: str) -> Any:
         """The newest recurring run with this name (older ones are superseded versions)."""
@@ -149,6 +151,35 @@ class KfpSchedules:
         )
         runs = self._list_all(self.client.list_runs, "runs", filter=flt, **where)
         return [str(r.run_id) for r in runs]
+
+    def _catch_up_from(self, rr: Any) -> datetime | None:
+        """Where KFP's controller resumes counting ticks: the last tick it fired, else the
+        cron start_time, else the creation time (GetNextScheduledTime)."""
+        flt = json.dumps(
+            {
+                "predicates": [
+                    {
+                        "operation": "EQUALS",
+                        "key": "recurring_run_id",
+                        "string_value": rr.recurring_run_id,
+                    }
+                ]
+            }
+        )
+        where: dict[str, Any] = (
+            {"experiment_id": rr.experiment_id}
+            if rr.experiment_id
+            else {"namespace": self.conn.namespace}
+        )
+        with kfp_errors(self.conn):
+            resp = self.client.list_runs(
+                page_size=1, sort_by="scheduled_at desc", filter=flt, **where
+            )
+        last = next((_as_datetime(r.scheduled_at) for r in resp.runs or []), None)
+        cs = rr.trigger.cron_schedule if rr.trigger is not None else None
+        start = _as_datetime(cs.start_time) if cs is not None else None
+        known = [t for t in (last, start) if t is not None]
+        return max(known) if known else _as_datetime(rr.created_at)
 
     def _experiment_id(self, experiment: str | None) -> str:
         with kfp_errors(self.conn):
@@ -201,6 +232,7 @@ class KfpSchedules:
         catchup: bool,
         enabled: bool,
         start_time: datetime | None = None,
+        replaces: str | None = None,
     ) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "pipeline.yaml"
@@ -209,6 +241,7 @@ class KfpSchedules:
                 rr = self.client.create_recurring_run(
                     experiment_id=experiment_id,
                     job_name=name,
+                    description=f"{REPLACES}{replaces}" if replaces else None,
                     cron_expression=kfp_cron,
                     start_time=cron.iso(start_time) if start_time is not None else None,
                     max_concurrency=max_concurrency,
@@ -223,7 +256,16 @@ class KfpSchedules:
         out = self._list_all(
             self.client.list_recurring_runs, "recurring_runs", namespace=self.conn.namespace
         )
-        return [summary(r) for r in sorted(out, key=lambda r: (r.display_name or "", _age(r)))]
+        by_name: dict[str, list[Any]] = {}
+        for r in out:
+            by_name.setdefault(str(r.display_name or ""), []).append(r)
+        rows = []
+        for name in sorted(by_name):
+            versions = _ordered(by_name[name])
+            for i, r in enumerate(versions):
+                # an older version an update kept while its runs finish (KFP before 2.16)
+                rows.append({**summary(r), "superseded": i < len(versions) - 1})
+        return rows
 
     def show(self, name: str) -> dict[str, Any]:
         rr = self._current(name)
@@ -254,8 +296,7 @@ class KfpSchedules:
         if _mode(rr) != "DISABLE":
             return {**base, "resumed": False, "missed_ticks": 0, "will_run_missed": 0}
         now = self._server_now()
-        since = _as_datetime(rr.updated_at) or _as_datetime(rr.created_at)
-        missed = missed_ticks(base["cron"], since, now)
+        missed = missed_ticks(base["cron"], self._catch_up_from(rr), now)
         if skip_missed:
             data = self._replace(rr, found[:-1], enabled=True, start_time=now)
             return {**data, "resumed": True, "missed_ticks": missed, "will_run_missed": 0}
@@ -344,6 +385,7 @@ class KfpSchedules:
                 new_catchup,
                 enabled,
                 start_time=start_time,
+                replaces=str(old.recurring_run_id),
             )
         except WorkbenchError:
             if was_enabled:  # put the old version back as it was
@@ -390,27 +432,26 @@ class KfpSchedules:
         found = self._named(name)
         if not found:
             raise UsageError(f"no KFP recurring run named {name!r} at {self.conn.host}")
-        runs = [run for rr in found for run in self.runs_in_flight(rr)]
         orphan = self.orphan_supported()
-        info = self.info()
+        runs = [run for rr in found for run in self.runs_in_flight(rr)]
         if runs and not orphan and not force:
-            hint = (
-                "; if the server is KFP 2.16 or later, which keeps them "
-                "(propagation_policy ORPHAN), say so with --kfp-version 2.16"
-                if info.version is None
-                else ""
-            )
-            raise UsageError(
-                f"{name!r} has {len(runs)} run(s) in flight ({_few(runs)}); KFP {info.tag} "
-                f"deletes a recurring run's workflows with it (kubeflow/pipelines#12573), "
-                f"which would stop them: pause it now and delete it when they finish, or "
-                f"pass --force to stop them{hint}"
-            )
-        for rr in found:
-            if _mode(rr) != "DISABLE":
+            raise self._would_stop(name, runs)
+        enabled = [rr for rr in found if _mode(rr) != "DISABLE"]
+        with kfp_errors(self.conn):
+            for rr in enabled:
+                self.client.disable_recurring_run(rr.recurring_run_id)
+        if not orphan and not force and not runs:
+            # A tick may have started a run between the look and the disable: look again
+            # now that nothing can start one, and put things back if it did.
+            runs = [run for rr in found for run in self.runs_in_flight(rr)]
+            if runs:
                 with kfp_errors(self.conn):
-                    self.client.disable_recurring_run(rr.recurring_run_id)
+                    for rr in enabled:
+                        self.client.enable_recurring_run(rr.recurring_run_id)
+                raise self._would_stop(name, runs)
+        for rr in found:
             self._delete(rr.recurring_run_id)
+        info = self.info()
         return {
             "name": name,
             "deleted": [rr.recurring_run_id for rr in found],
@@ -420,9 +461,39 @@ class KfpSchedules:
             "kfp_version": info.tag,
         }
 
+    def _would_stop(self, name: str, runs: list[str]) -> UsageError:
+        info = self.info()
+        hint = (
+            "; if the server is KFP 2.16 or later, which keeps them (propagation_policy "
+            "ORPHAN), say so with --kfp-version 2.16"
+            if info.version is None
+            else ""
+        )
+        return UsageError(
+            f"{name!r} has {len(runs)} run(s) in flight ({_few(runs)}); KFP {info.tag} "
+            f"deletes a recurring run's workflows with it (kubeflow/pipelines#12573), which "
+            f"would stop them: pause it now and delete it when they finish, or pass --force "
+            f"to stop them{hint}"
+        )
+
     def cleanup(self, name: str) -> list[str]:
         """Delete superseded (older) versions of ``name`` that no run in flight needs."""
         return [rr.recurring_run_id for rr in self._named(name)[:-1] if self._retire(rr)]
+
+
+def _ordered(found: list[Any]) -> list[Any]:
+    """Versions of one schedule, superseded ones first, the current one last.
+
+    Each version made by update names the one it replaces in its description: creation
+    times alone cannot order two updates within one second (KFP keeps seconds)."""
+    replaced = {
+        str(rr.description)[len(REPLACES) :]
+        for rr in found
+        if str(rr.description or "").startswith(REPLACES)
+    }
+    old = [rr for rr in found if rr.recurring_run_id in replaced]
+    live = [rr for rr in found if rr.recurring_run_id not in replaced]
+    return sorted(old, key=_age) + sorted(live, key=_age)
 
 
 def missed_ticks(kfp_cron: str | None, since: datetime | None, until: datetime) -> int | None:
