@@ -191,30 +191,40 @@ def test_delete_on_a_server_of_unknown_version(kfp: KfpApiDouble) -> None:
     assert out(r)["propagation_policy"] == "ORPHAN" and rid not in kfp.recurring_runs
 
 
-def test_resume_after_missed_ticks_says_what_kfp_runs(kfp: KfpApiDouble) -> None:
+def test_resume_after_missed_ticks_starts_from_now_like_a_local_schedule(
+    kfp: KfpApiDouble,
+) -> None:
     add_hourly(kfp)
-    kfp.advance(kfp.now + HOUR)
-    for r in list(kfp.runs.values()):
-        kfp.finish(r["run_id"])
+    for run in kfp.advance(kfp.now + HOUR):  # 11:00 runs
+        kfp.finish(run["run_id"])
     out(cli(kfp, "pause", "nightly"))
     kfp.advance(kfp.now + 3 * HOUR + timedelta(minutes=5))  # 12:00, 13:00, 14:00 missed
     assert len(kfp.runs) == 1
     r = runner.invoke(app, ["schedule", "resume", "nightly", "--target", "kfp", "--host", kfp.url])
-    assert r.exit_code == 0 and "all 3 tick(s) missed while paused" in r.stdout
-    assert "--skip-missed" in r.stdout
-    started = kfp.advance(kfp.now + timedelta(minutes=1))
-    assert [s["scheduled_at"].hour for s in started][:1] == [12]  # KFP catches up
-
-
-def test_resume_skip_missed_starts_from_now_like_a_local_schedule(kfp: KfpApiDouble) -> None:
-    add_hourly(kfp)
-    out(cli(kfp, "pause", "nightly"))
-    kfp.advance(kfp.now + 3 * HOUR + timedelta(minutes=5))
-    data = out(cli(kfp, "resume", "nightly", "--skip-missed"))
-    assert (data["missed_ticks"], data["will_run_missed"], data["paused"]) == (3, 0, False)
+    assert r.exit_code == 0 and "the 3 tick(s) missed while paused do not run" in r.stdout
     assert kfp.advance(kfp.now + timedelta(minutes=50)) == []
     (nxt,) = kfp.advance(kfp.now + timedelta(minutes=10))
-    assert nxt["scheduled_at"].hour == 14
+    assert nxt["scheduled_at"].hour == 15 and kfp.killed == []
+
+
+def test_resume_run_missed_lets_kfp_catch_up(kfp: KfpApiDouble) -> None:
+    add_hourly(kfp, "--max-concurrency", "5")
+    out(cli(kfp, "pause", "nightly"))
+    kfp.advance(kfp.now + 3 * HOUR + timedelta(minutes=5))  # 11:00, 12:00, 13:00 missed
+    data = out(cli(kfp, "resume", "nightly", "--run-missed"))
+    assert (data["missed_ticks"], data["will_run_missed"], data["paused"]) == (3, 3, False)
+    started = kfp.advance(kfp.now + timedelta(minutes=1))
+    assert [s["scheduled_at"].hour for s in started] == [11, 12, 13]
+
+
+def test_resume_with_nothing_missed_just_enables(kfp: KfpApiDouble) -> None:
+    rid = add_hourly(kfp)["recurring_run_id"]
+    out(cli(kfp, "pause", "nightly"))
+    kfp.advance(kfp.now + timedelta(minutes=30))
+    kfp.requests.clear()
+    data = out(cli(kfp, "resume", "nightly"))
+    assert data["missed_ticks"] == 0 and data["recurring_run_id"] == rid
+    assert kfp.writes() == [("POST", f"/apis/v2beta1/recurringruns/{rid}:enable")]
 
 
 def test_pause_keeps_runs_in_flight_and_list(kfp: KfpApiDouble) -> None:

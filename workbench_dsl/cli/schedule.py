@@ -268,7 +268,7 @@ def show_command(
 
 
 def _set_paused(
-    name: str, paused: bool, target: str, as_json: bool, skip_missed: bool = False, **opts: Any
+    name: str, paused: bool, target: str, as_json: bool, run_missed: bool = False, **opts: Any
 ) -> None:
     from workbench_dsl.schedule.view import kfp_resume_line, set_paused
 
@@ -278,7 +278,7 @@ def _set_paused(
             data = kfp.pause(name)
             line = f"paused KFP recurring run {name} (runs in flight go on)"
         else:
-            data = kfp.resume(name, skip_missed=skip_missed)
+            data = kfp.resume(name, run_missed=run_missed)
             line = kfp_resume_line(data)
         _done(data, as_json, line)
         return
@@ -319,11 +319,11 @@ def pause_command(
 @handle_errors
 def resume_command(
     name: str = typer.Argument(..., metavar="NAME"),
-    skip_missed: bool = typer.Option(
+    run_missed: bool = typer.Option(
         False,
-        "--skip-missed",
-        help="KFP: start from now, as a local schedule does, instead of running the ticks "
-        "missed while paused (recreates the recurring run under the same name).",
+        "--run-missed",
+        help="KFP: let KFP run the ticks missed while paused (all with catch-up on, the "
+        "latest with --no-catchup) instead of starting from now as a local schedule does.",
     ),
     target: str = TARGET,
     as_json: bool = JSON,
@@ -335,15 +335,14 @@ def resume_command(
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
     kfp_version: str | None = _kfp.KFP_VERSION,
 ) -> None:
-    """Start a paused schedule again. Local: from now on (ticks missed while paused do not
-    run). KFP: it runs the ticks missed while paused (all with catch-up on, the latest with
-    --no-catchup) unless --skip-missed."""
+    """Start a paused schedule again from now: ticks missed while paused do not run (on KFP
+    it is recreated from now when ticks were missed, unless --run-missed)."""
     _set_paused(
         name,
         False,
         target,
         as_json,
-        skip_missed=skip_missed,
+        run_missed=run_missed,
         kfp_version=kfp_version,
         host=host,
         namespace=namespace,

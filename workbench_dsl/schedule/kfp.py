@@ -18,7 +18,8 @@ API server and ScheduledWorkflow controller (kubeflow/pipelines backend/src):
   so with ``--kfp-version``).
 * Re-enabling fires the ticks missed while disabled: every one with catch-up on, only
   the latest with ``no_catchup`` (``GetNextScheduledTime`` from the last fired tick).
-  ``resume --skip-missed`` gives the local meaning (from now on) by recreating it.
+  A local schedule resumes from now, so ``resume`` recreates the recurring run from now
+  when ticks were missed (``--run-missed`` keeps KFP's behaviour).
 * Cron is robfig/cron with seconds first, read in the controller's
   ``CRON_SCHEDULE_TIMEZONE`` (``cronScheduleTimezone`` in pipeline-install-config,
   "UTC" in KFP's manifests; the cluster's local zone when unset). There is no
@@ -155,6 +156,14 @@ class KfpSchedules:
     def _catch_up_from(self, rr: Any) -> datetime | None:
         """Where KFP's controller resumes counting ticks: the last tick it fired, else the
         cron start_time, else the creation time (GetNextScheduledTime)."""
+        last = self._last_fired(rr)
+        cs = rr.trigger.cron_schedule if rr.trigger is not None else None
+        start = _as_datetime(cs.start_time) if cs is not None else None
+        known = [t for t in (last, start) if t is not None]
+        return max(known) if known else _as_datetime(rr.created_at)
+
+    def _last_fired(self, rr: Any) -> datetime | None:
+        """The tick (``scheduled_at``) of ``rr``'s newest run, if it has one."""
         flt = json.dumps(
             {
                 "predicates": [
@@ -175,11 +184,7 @@ class KfpSchedules:
             resp = self.client.list_runs(
                 page_size=1, sort_by="scheduled_at desc", filter=flt, **where
             )
-        last = next((_as_datetime(r.scheduled_at) for r in resp.runs or []), None)
-        cs = rr.trigger.cron_schedule if rr.trigger is not None else None
-        start = _as_datetime(cs.start_time) if cs is not None else None
-        known = [t for t in (last, start) if t is not None]
-        return max(known) if known else _as_datetime(rr.created_at)
+        return next((_as_datetime(r.scheduled_at) for r in resp.runs or []), None)
 
     def _experiment_id(self, experiment: str | None) -> str:
         with kfp_errors(self.conn):
@@ -284,10 +289,11 @@ class KfpSchedules:
                 self.client.disable_recurring_run(rr.recurring_run_id)
         return {**summary(rr), "mode": "DISABLE", "paused": True}
 
-    def resume(self, name: str, *, skip_missed: bool = False) -> dict[str, Any]:
-        """Enable it again. KFP then fires the ticks missed while it was disabled (all of
-        them with catch-up on, the latest only with it off); ``skip_missed`` recreates it
-        to start from now instead, as a local schedule does."""
+    def resume(self, name: str, *, run_missed: bool = False) -> dict[str, Any]:
+        """Start it again from now, as a local schedule resumes: ticks missed while paused
+        do not run. KFP's own enable would run them (all with catch-up on, the latest with
+        it off), so when some were missed it is recreated from now instead; ``run_missed``
+        just enables it and lets KFP run them."""
         found = self._named(name)
         if not found:
             raise UsageError(f"no KFP recurring run named {name!r} at {self.conn.host}")
@@ -297,7 +303,7 @@ class KfpSchedules:
             return {**base, "resumed": False, "missed_ticks": 0, "will_run_missed": 0}
         now = self._server_now()
         missed = missed_ticks(base["cron"], self._catch_up_from(rr), now)
-        if skip_missed:
+        if not run_missed and missed != 0 and base["cron"]:
             data = self._replace(rr, found[:-1], enabled=True, start_time=now)
             return {**data, "resumed": True, "missed_ticks": missed, "will_run_missed": 0}
         with kfp_errors(self.conn):
@@ -371,9 +377,15 @@ class KfpSchedules:
             # Ticks after the moment the old version stopped belong to the new one; the
             # server's own record of that moment (updated_at), so clock skew cannot
             # open a gap or an overlap.
+            # Never before the last tick it fired, whatever updated_at says.
             with kfp_errors(self.conn):
                 stopped = self.client.get_recurring_run(old.recurring_run_id)
-            start_time = _as_datetime(stopped.updated_at) or self._server_now()
+            known = [
+                t
+                for t in (_as_datetime(stopped.updated_at), self._last_fired(old))
+                if t is not None
+            ]
+            start_time = max(known) if known else self._server_now()
         try:
             new = self._create(
                 str(old.display_name),

@@ -83,16 +83,17 @@ def kfp_resume_line(d: dict[str, Any]) -> str:
     missed = d.get("missed_ticks")
     n = "some" if missed is None else str(missed)
     if d.get("will_run_missed") == 0:
-        return f"resumed KFP recurring run {name} from now ({n} tick(s) missed while paused do not run)"
+        how = f" (now {d['recurring_run_id']})" if d.get("replaced") else ""
+        return (
+            f"resumed KFP recurring run {name} from now{how}: the {n} tick(s) missed while "
+            f"paused do not run, as for a local schedule (--run-missed runs them)"
+        )
     runs = (
         f"all {n} tick(s) missed while paused, one after another"
         if d.get("catchup")
         else "the latest tick missed while paused"
     )
-    return (
-        f"resumed KFP recurring run {name}: KFP now runs {runs} (unlike a local schedule, "
-        f"which starts from now; `resume --skip-missed` does that on KFP)"
-    )
+    return f"resumed KFP recurring run {name}: KFP now runs {runs} (--run-missed)"
 
 
 def kfp_delete_line(d: dict[str, Any]) -> str:
