@@ -49,6 +49,11 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def _status(e: ApiError) -> dict[str, Any]:
+    """An error as grpc-gateway v2 writes it: a google.rpc.Status."""
+    return {"code": e.code, "message": e.message, "details": []}
+
+
 def _bad(message: str) -> ApiError:
     return ApiError(400, 3, message)  # codes.InvalidArgument
 
@@ -368,26 +373,16 @@ class KfpApiDouble:
         found = find_operation(method, path)
         try:
             if found is None:
-                if path == "/apis/v2beta1/healthz":  # served beside the gateway (main.go)
-                    found = None
-                else:
-                    raise ApiError(404, 5, f"no operation {method} {path} in the v2beta1 API")
-            else:
-                found[0].check(query, body)
+                raise ApiError(404, 5, f"no operation {method} {path} in the v2beta1 API")
+            found[0].check(query, body)
         except ApiError as e:
-            if e.status == 400:
-                self.violations.append(e.message)
-            return e.status, {
-                "error": e.message,
-                "code": e.code,
-                "message": e.message,
-                "details": [],
-            }
+            self.violations.append(e.message)
+            return e.status, _status(e)
         route = self.routes.get((method, path))
         if route is not None:
             return route(method, path, query, body) if callable(route) else route
         if not self.stateful:
-            return 404, {"error": f"no route {method} {path}", "code": 5, "message": "Not Found"}
+            return 404, {"code": 5, "message": f"Not Found: no route {method} {path}"}
         if path == "/apis/v2beta1/healthz":
             return 200, {
                 "commit_sha": "unknown",
@@ -401,12 +396,7 @@ class KfpApiDouble:
             with self.lock:
                 out = self._serve(op, args, query, body)
         except ApiError as e:
-            return e.status, {
-                "error": e.message,
-                "code": e.code,
-                "message": e.message,
-                "details": [],
-            }
+            return e.status, _status(e)
         return 200, marshal(out, op.response) if op.response else {}
 
     def calls(self) -> list[tuple[str, str]]:

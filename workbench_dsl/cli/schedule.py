@@ -492,7 +492,7 @@ def _typed_for_kfp(kfp: KfpSchedules, name: str, raw: dict[str, str]) -> dict[st
     """-p values typed by the recurring run's own pipeline spec."""
     from workbench_dsl.engine.params import pipeline_arguments
     from workbench_dsl.engine.spec import PipelineSpec
-    from workbench_dsl.schedule.kfp import _spec_text
+    from workbench_dsl.schedule._kfp_read import spec_text as _spec_text
 
     spec = PipelineSpec.parse(_spec_text(kfp._current(name)))
     typed = pipeline_arguments(spec.input_definitions, raw, from_cli=True)

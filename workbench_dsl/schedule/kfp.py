@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from workbench_dsl.errors import UsageError, WorkbenchError
+from workbench_dsl.schedule import _kfp_read as _read
 from workbench_dsl.schedule import cron
+from workbench_dsl.schedule._kfp_read import missed_ticks, summary
 from workbench_dsl.schedule.kfp_client import (
     KfpConnection,
     ServerInfo,
@@ -53,8 +55,6 @@ IN_FLIGHT = ("RUNTIME_STATE_UNSPECIFIED", "PENDING", "RUNNING", "CANCELING", "PA
 ORPHAN_SINCE = (2, 16, 0)
 #: The API server refuses max_concurrency outside [1, 10] (api_converter.go toModelJob).
 MAX_CONCURRENCY = 10
-#: How a version made by update names the one it replaces (in its description).
-REPLACES = "workbench schedule: replaces recurring run "
 #: The API server caps page_size at 200 (list_request_util.go maxPageSize).
 PAGE_SIZE = 200
 
@@ -122,7 +122,7 @@ class KfpSchedules:
             filter=flt,
             namespace=self.conn.namespace,
         )
-        return _ordered(found)
+        return _read.ordered(found)
 
     def _current(self, name: str) -> Any:
         """The newest recurring run with this name (older ones are superseded versions)."""
@@ -158,9 +158,9 @@ class KfpSchedules:
         cron start_time, else the creation time (GetNextScheduledTime)."""
         last = self._last_fired(rr)
         cs = rr.trigger.cron_schedule if rr.trigger is not None else None
-        start = _as_datetime(cs.start_time) if cs is not None else None
+        start = _read.as_datetime(cs.start_time) if cs is not None else None
         known = [t for t in (last, start) if t is not None]
-        return max(known) if known else _as_datetime(rr.created_at)
+        return max(known) if known else _read.as_datetime(rr.created_at)
 
     def _last_fired(self, rr: Any) -> datetime | None:
         """The tick (``scheduled_at``) of ``rr``'s newest run, if it has one."""
@@ -184,7 +184,7 @@ class KfpSchedules:
             resp = self.client.list_runs(
                 page_size=1, sort_by="scheduled_at desc", filter=flt, **where
             )
-        return next((_as_datetime(r.scheduled_at) for r in resp.runs or []), None)
+        return next((_read.as_datetime(r.scheduled_at) for r in resp.runs or []), None)
 
     def _experiment_id(self, experiment: str | None) -> str:
         with kfp_errors(self.conn):
@@ -246,7 +246,7 @@ class KfpSchedules:
                 rr = self.client.create_recurring_run(
                     experiment_id=experiment_id,
                     job_name=name,
-                    description=f"{REPLACES}{replaces}" if replaces else None,
+                    description=f"{_read.REPLACES}{replaces}" if replaces else None,
                     cron_expression=kfp_cron,
                     start_time=cron.iso(start_time) if start_time is not None else None,
                     max_concurrency=max_concurrency,
@@ -266,7 +266,7 @@ class KfpSchedules:
             by_name.setdefault(str(r.display_name or ""), []).append(r)
         rows = []
         for name in sorted(by_name):
-            versions = _ordered(by_name[name])
+            versions = _read.ordered(by_name[name])
             for i, r in enumerate(versions):
                 # an older version an update kept while its runs finish (KFP before 2.16)
                 rows.append({**summary(r), "superseded": i < len(versions) - 1})
@@ -284,7 +284,7 @@ class KfpSchedules:
     def pause(self, name: str) -> dict[str, Any]:
         """Disable it: no new runs; runs in flight go on."""
         rr = self._current(name)
-        if _mode(rr) != "DISABLE":
+        if _read.mode(rr) != "DISABLE":
             with kfp_errors(self.conn):
                 self.client.disable_recurring_run(rr.recurring_run_id)
         return {**summary(rr), "mode": "DISABLE", "paused": True}
@@ -299,7 +299,7 @@ class KfpSchedules:
             raise UsageError(f"no KFP recurring run named {name!r} at {self.conn.host}")
         rr = found[-1]
         base = summary(rr)
-        if _mode(rr) != "DISABLE":
+        if _read.mode(rr) != "DISABLE":
             return {**base, "resumed": False, "missed_ticks": 0, "will_run_missed": 0}
         now = self._server_now()
         missed = missed_ticks(base["cron"], self._catch_up_from(rr), now)
@@ -338,7 +338,7 @@ class KfpSchedules:
         return self._replace(
             old,
             found[:-1],
-            enabled=_mode(old) != "DISABLE",
+            enabled=_read.mode(old) != "DISABLE",
             pipeline=pipeline,
             params=params,
             kfp_cron=kfp_cron,
@@ -360,16 +360,16 @@ class KfpSchedules:
         catchup: bool | None = None,
     ) -> dict[str, Any]:
         """Stop ``old`` firing, create its successor from that moment, retire ``old``."""
-        text = pipeline.text if pipeline is not None else _spec_text(old)
+        text = pipeline.text if pipeline is not None else _read.spec_text(old)
         old_params = dict((old.runtime_config and old.runtime_config.parameters) or {})
         new_params = {**old_params, **(pipeline.params if pipeline else {}), **(params or {})}
-        new_cron = kfp_cron or _cron_of(old)
+        new_cron = kfp_cron or _read.cron_of(old)
         concurrency = int(max_concurrency or old.max_concurrency or 1)
         new_catchup = catchup if catchup is not None else not bool(old.no_catchup)
         # Versions an earlier update could not delete yet (runs in flight on a pre-2.16
         # server): disable any still enabled, delete those that can go now.
         retired = [rr.recurring_run_id for rr in superseded if self._retire(rr)]
-        was_enabled = _mode(old) != "DISABLE"
+        was_enabled = _read.mode(old) != "DISABLE"
         if was_enabled:
             with kfp_errors(self.conn):
                 self.client.disable_recurring_run(old.recurring_run_id)
@@ -382,7 +382,7 @@ class KfpSchedules:
                 stopped = self.client.get_recurring_run(old.recurring_run_id)
             known = [
                 t
-                for t in (_as_datetime(stopped.updated_at), self._last_fired(old))
+                for t in (_read.as_datetime(stopped.updated_at), self._last_fired(old))
                 if t is not None
             ]
             start_time = max(known) if known else self._server_now()
@@ -420,7 +420,7 @@ class KfpSchedules:
 
     def _retire(self, rr: Any, in_flight: list[str] | None = None, disable: bool = True) -> bool:
         """Delete a superseded version if that stops no run; else leave it disabled."""
-        if disable and _mode(rr) != "DISABLE":
+        if disable and _read.mode(rr) != "DISABLE":
             with kfp_errors(self.conn):
                 self.client.disable_recurring_run(rr.recurring_run_id)
         busy = self.runs_in_flight(rr) if in_flight is None else in_flight
@@ -448,7 +448,7 @@ class KfpSchedules:
         runs = [run for rr in found for run in self.runs_in_flight(rr)]
         if runs and not orphan and not force:
             raise self._would_stop(name, runs)
-        enabled = [rr for rr in found if _mode(rr) != "DISABLE"]
+        enabled = [rr for rr in found if _read.mode(rr) != "DISABLE"]
         with kfp_errors(self.conn):
             for rr in enabled:
                 self.client.disable_recurring_run(rr.recurring_run_id)
@@ -482,127 +482,8 @@ class KfpSchedules:
             else ""
         )
         return UsageError(
-            f"{name!r} has {len(runs)} run(s) in flight ({_few(runs)}); KFP {info.tag} "
+            f"{name!r} has {len(runs)} run(s) in flight ({_read.few(runs)}); KFP {info.tag} "
             f"deletes a recurring run's workflows with it (kubeflow/pipelines#12573), which "
             f"would stop them: pause it now and delete it when they finish, or pass --force "
             f"to stop them{hint}"
         )
-
-    def cleanup(self, name: str) -> list[str]:
-        """Delete superseded (older) versions of ``name`` that no run in flight needs."""
-        return [rr.recurring_run_id for rr in self._named(name)[:-1] if self._retire(rr)]
-
-
-def _ordered(found: list[Any]) -> list[Any]:
-    """Versions of one schedule, superseded ones first, the current one last.
-
-    Each version made by update names the one it replaces in its description: creation
-    times alone cannot order two updates within one second (KFP keeps seconds)."""
-    replaced = {
-        str(rr.description)[len(REPLACES) :]
-        for rr in found
-        if str(rr.description or "").startswith(REPLACES)
-    }
-    old = [rr for rr in found if rr.recurring_run_id in replaced]
-    live = [rr for rr in found if rr.recurring_run_id not in replaced]
-    return sorted(old, key=_age) + sorted(live, key=_age)
-
-
-def missed_ticks(kfp_cron: str | None, since: datetime | None, until: datetime) -> int | None:
-    """How many ticks of a KFP cron fell in ``(since, until]``, read in UTC; None if unknown."""
-    if not kfp_cron or since is None:
-        return None
-    from croniter import croniter
-
-    expr = kfp_cron.replace("?", "*")
-    try:
-        if expr.startswith("@"):
-            it = croniter(expr, since)
-        else:
-            it = croniter(expr, since, second_at_beginning=True)
-        n = 0
-        while n < 10000 and it.get_next(datetime) <= until:
-            n += 1
-    except (ValueError, KeyError):
-        return None
-    return n
-
-
-def _few(ids: list[str], n: int = 5) -> str:
-    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
-
-
-def _mode(rr: Any) -> str:
-    return str(rr.mode) if rr.mode is not None else "MODE_UNSPECIFIED"
-
-
-def _as_datetime(v: Any) -> datetime | None:
-    if isinstance(v, datetime):
-        return v if v.tzinfo else v.replace(tzinfo=UTC)
-    if isinstance(v, str) and v:
-        try:
-            return cron.parse_iso(v)
-        except ValueError:
-            return None
-    return None
-
-
-def _age(rr: Any) -> tuple[datetime, str]:
-    return (
-        _as_datetime(rr.created_at) or datetime.min.replace(tzinfo=UTC),
-        str(rr.recurring_run_id or ""),
-    )
-
-
-def _cron_of(rr: Any) -> str:
-    trigger = rr.trigger
-    cs = trigger.cron_schedule if trigger is not None else None
-    if cs is None or not cs.cron:
-        raise UsageError(
-            f"KFP recurring run {rr.display_name!r} has no cron trigger; give --cron to update it"
-        )
-    return str(cs.cron)
-
-
-def _spec_text(rr: Any) -> str:
-    import yaml
-
-    spec = rr.pipeline_spec
-    if not spec:
-        raise UsageError(
-            f"KFP recurring run {rr.display_name!r} runs an uploaded pipeline version; give "
-            f"the PIPELINE to update it"
-        )
-    if isinstance(spec, dict) and "pipeline_spec" in spec:
-        docs = [spec["pipeline_spec"], spec.get("platform_spec") or {}]
-        return yaml.safe_dump_all([d for d in docs if d], sort_keys=False)
-    return str(yaml.safe_dump(spec, sort_keys=False))
-
-
-def summary(rr: Any) -> dict[str, Any]:
-    """A recurring run as shown. KFP leaves out fields at their default (false, 0, ""),
-    so a missing ``no_catchup`` is false: catch-up on."""
-    trigger = rr.trigger
-    cs = trigger.cron_schedule if trigger is not None else None
-    start = _as_datetime(cs.start_time) if cs is not None else None
-    return {
-        "name": rr.display_name,
-        "target": "kfp",
-        "recurring_run_id": rr.recurring_run_id,
-        "experiment_id": rr.experiment_id,
-        "cron": cs.cron if cs is not None else None,
-        "timezone": "the cluster's cronScheduleTimezone (UTC unless changed)",
-        "mode": _mode(rr),
-        "paused": _mode(rr) == "DISABLE",
-        "max_concurrency": int(rr.max_concurrency) if rr.max_concurrency else None,
-        "catchup": not bool(rr.no_catchup),
-        "params": dict((rr.runtime_config and rr.runtime_config.parameters) or {}),
-        "start_time": cron.iso(start) if start else None,
-        "created_at": _iso_or_none(rr.created_at),
-        "updated_at": _iso_or_none(rr.updated_at),
-    }
-
-
-def _iso_or_none(v: Any) -> str | None:
-    t = _as_datetime(v)
-    return cron.iso(t) if t else None
