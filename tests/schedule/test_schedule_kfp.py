@@ -234,3 +234,13 @@ def test_pause_keeps_runs_in_flight_and_list(kfp: KfpApiDouble) -> None:
     assert kfp.runs[run["run_id"]]["state"] == "RUNNING" and kfp.advance(kfp.now + HOUR) == []
     rows = out(cli(kfp, "list"))
     assert [(x["name"], x["paused"], x["catchup"]) for x in rows] == [("nightly", True, True)]
+
+
+def test_a_healthz_the_gateway_hides_reads_as_an_unknown_version(kfp: KfpApiDouble) -> None:
+    add_hourly(kfp)
+    kfp.advance(kfp.now + HOUR)
+    kfp.routes[("GET", "/apis/v2beta1/healthz")] = (503, {"code": 14, "message": "unavailable"})
+    args = ["schedule", "delete", "nightly", "--target", "kfp", "--host", kfp.url]
+    r = runner.invoke(app, [*args, "--namespace", "team-a"])
+    assert r.exit_code == 2 and "KFP unknown" in r.output and "--kfp-version 2.16" in r.output
+    assert not [c for c in kfp.writes() if c[0] == "DELETE"]

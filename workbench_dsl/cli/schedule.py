@@ -74,7 +74,12 @@ def add_command(
     max_concurrency: int = typer.Option(
         1, "--max-concurrency", min=1, help="Runs of this schedule at once (KFP: 1 to 10)."
     ),
-    timezone: str = typer.Option("UTC", "--timezone", help="IANA timezone the cron is read in."),
+    timezone: str = typer.Option(
+        "UTC",
+        "--timezone",
+        help="IANA timezone the cron is read in (local only: KFP reads every cron in its "
+        "cluster's cronScheduleTimezone, UTC by default).",
+    ),
     paused: bool = typer.Option(False, "--paused", help="Create it paused."),
     experiment: str | None = typer.Option(
         None, "--experiment", help="KFP experiment (--target kfp)."

@@ -158,8 +158,14 @@ def server_info(client: Any, conn: KfpConnection) -> ServerInfo:
     """
     from email.utils import parsedate_to_datetime
 
-    with kfp_errors(conn):
-        resp = client._healthz_api.healthz_service_get_healthz(_preload_content=False)
+    try:
+        with kfp_errors(conn):
+            resp = client._healthz_api.healthz_service_get_healthz(_preload_content=False)
+    except WorkbenchError:
+        # Some gateways do not pass healthz through: the version is then unknown, which
+        # every caller reads the safe way (as before 2.16) unless --kfp-version says more.
+        given = parse_version(conn.kfp_version) if conn.kfp_version else None
+        return ServerInfo(given, conn.kfp_version or "unknown", given is not None, None)
     try:
         body = json.loads(resp.data or b"{}")
     except ValueError:
