@@ -79,6 +79,16 @@ def age(rr: Any) -> tuple[datetime, str]:
     )
 
 
+def cron_start(rr: Any) -> datetime | None:
+    cs = rr.trigger.cron_schedule if rr.trigger is not None else None
+    return as_datetime(cs.start_time) if cs is not None else None
+
+
+def cron_end(rr: Any) -> datetime | None:
+    cs = rr.trigger.cron_schedule if rr.trigger is not None else None
+    return as_datetime(cs.end_time) if cs is not None else None
+
+
 def cron_of(rr: Any) -> str:
     trigger = rr.trigger
     cs = trigger.cron_schedule if trigger is not None else None

@@ -157,8 +157,7 @@ class KfpSchedules:
         """Where KFP's controller resumes counting ticks: the last tick it fired, else the
         cron start_time, else the creation time (GetNextScheduledTime)."""
         last = self._last_fired(rr)
-        cs = rr.trigger.cron_schedule if rr.trigger is not None else None
-        start = _read.as_datetime(cs.start_time) if cs is not None else None
+        start = _read.cron_start(rr)
         known = [t for t in (last, start) if t is not None]
         return max(known) if known else _read.as_datetime(rr.created_at)
 
@@ -237,6 +236,7 @@ class KfpSchedules:
         catchup: bool,
         enabled: bool,
         start_time: datetime | None = None,
+        end_time: datetime | None = None,
         replaces: str | None = None,
     ) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as d:
@@ -249,6 +249,7 @@ class KfpSchedules:
                     description=f"{_read.REPLACES}{replaces}" if replaces else None,
                     cron_expression=kfp_cron,
                     start_time=cron.iso(start_time) if start_time is not None else None,
+                    end_time=cron.iso(end_time) if end_time is not None else None,
                     max_concurrency=max_concurrency,
                     no_catchup=not catchup,
                     params=params,
@@ -374,15 +375,18 @@ class KfpSchedules:
             with kfp_errors(self.conn):
                 self.client.disable_recurring_run(old.recurring_run_id)
         if start_time is None:
-            # Ticks after the moment the old version stopped belong to the new one; the
-            # server's own record of that moment (updated_at), so clock skew cannot
-            # open a gap or an overlap.
-            # Never before the last tick it fired, whatever updated_at says.
+            # Ticks after the moment the old version stopped belong to the new one: the
+            # server's own record of that moment (updated_at), so the client's clock does
+            # not matter; never before the last tick it fired, nor before its own start.
             with kfp_errors(self.conn):
                 stopped = self.client.get_recurring_run(old.recurring_run_id)
             known = [
                 t
-                for t in (_read.as_datetime(stopped.updated_at), self._last_fired(old))
+                for t in (
+                    _read.as_datetime(stopped.updated_at),
+                    self._last_fired(old),
+                    _read.cron_start(old),
+                )
                 if t is not None
             ]
             start_time = max(known) if known else self._server_now()
@@ -397,6 +401,7 @@ class KfpSchedules:
                 new_catchup,
                 enabled,
                 start_time=start_time,
+                end_time=_read.cron_end(old),
                 replaces=str(old.recurring_run_id),
             )
         except WorkbenchError:
