@@ -49,6 +49,7 @@ def kfp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     )
     yield d
     d.close()
+    assert d.violations == []  # every request matched KFP's v2beta1 definition
 
 
 def test_submit_compiles_and_creates_a_run(kfp: KfpApiDouble, tmp_path: Path) -> None:

@@ -33,6 +33,12 @@ OTHER_CLIENT_SECRET = typer.Option(
     None, "--other-client-secret", help="kfp.Client other_client_secret."
 )
 NO_VERIFY_SSL = typer.Option(False, "--no-verify-ssl", help="Do not verify the host's TLS.")
+KFP_VERSION = typer.Option(
+    None,
+    "--kfp-version",
+    help="The KFP version the server runs, when its healthz reports none (custom builds): "
+    "from 2.16 deletes keep runs in flight (propagation_policy ORPHAN).",
+)
 
 
 def connection(
@@ -46,12 +52,15 @@ def connection(
     other_client_id: str | None = None,
     other_client_secret: str | None = None,
     no_verify_ssl: bool = False,
+    kfp_version: str | None = None,
 ) -> KfpConnection:
     """A connection from the options, with ``[cluster]`` in workbench.toml as defaults."""
     from workbench_dsl.config import load_config
     from workbench_dsl.errors import UsageError
-    from workbench_dsl.schedule.kfp_client import KfpConnection
+    from workbench_dsl.schedule.kfp_client import KfpConnection, parse_version
 
+    if kfp_version is not None and parse_version(kfp_version) is None:
+        raise UsageError(f"--kfp-version {kfp_version!r}: give a release, e.g. 2.16 or 2.17.0")
     cfg = load_config()
     host = host or cfg.get("cluster", "host")
     if not host:
@@ -69,4 +78,5 @@ def connection(
         other_client_id=other_client_id,
         other_client_secret=other_client_secret,
         verify_ssl=False if no_verify_ssl else None,
+        kfp_version=kfp_version,
     )

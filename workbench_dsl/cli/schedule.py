@@ -72,9 +72,14 @@ def add_command(
         True, "--catchup/--no-catchup", help="Run every missed tick, or only the latest."
     ),
     max_concurrency: int = typer.Option(
-        1, "--max-concurrency", min=1, help="Runs of this schedule at once."
+        1, "--max-concurrency", min=1, help="Runs of this schedule at once (KFP: 1 to 10)."
     ),
-    timezone: str = typer.Option("UTC", "--timezone", help="IANA timezone the cron is read in."),
+    timezone: str = typer.Option(
+        "UTC",
+        "--timezone",
+        help="IANA timezone the cron is read in (local only: KFP reads every cron in its "
+        "cluster's cronScheduleTimezone, UTC by default).",
+    ),
     paused: bool = typer.Option(False, "--paused", help="Create it paused."),
     experiment: str | None = typer.Option(
         None, "--experiment", help="KFP experiment (--target kfp)."
@@ -97,6 +102,12 @@ def add_command(
     from workbench_dsl.schedule.store import Schedule
 
     raw = parse_params(param)
+    if target != "local":
+        from workbench_dsl.schedule.kfp import check_max_concurrency, check_timezone
+
+        check_timezone(timezone)
+        check_max_concurrency(max_concurrency)
+        cron.to_kfp(cron_expr)
     kfp = (
         _kfp_target(
             target,
@@ -111,10 +122,6 @@ def add_command(
         else None
     )
     if kfp is not None:
-        from workbench_dsl.schedule.kfp import check_timezone
-
-        check_timezone(timezone)
-        cron.to_kfp(cron_expr)
         prepared = prepare(pipeline, raw)
         data = kfp.create(
             name or prepared.name,
@@ -207,6 +214,8 @@ def list_command(
     for r in rows:
         state = "paused" if r.get("paused") else "active"
         if kfp is not None:
+            if r.get("superseded"):
+                state = "superseded (kept while its runs finish)"
             typer.echo(f"{r['name']}  {r['cron']}  {state}  {r['recurring_run_id']}")
             continue
         nxt = r["next_ticks"][0] if r["next_ticks"] else "-"
@@ -263,15 +272,23 @@ def show_command(
 # -- pause / resume / delete ---------------------------------------------------------------
 
 
-def _set_paused(name: str, paused: bool, target: str, as_json: bool, **opts: Any) -> None:
-    from workbench_dsl.schedule.view import set_paused
+def _set_paused(
+    name: str, paused: bool, target: str, as_json: bool, run_missed: bool = False, **opts: Any
+) -> None:
+    from workbench_dsl.schedule.view import kfp_resume_line, set_paused
 
     kfp = _kfp_target(target, **opts)
     if kfp is not None:
-        data = kfp.pause(name) if paused else kfp.resume(name)
-    else:
-        # Resuming picks up from now: ticks that fell while paused are not run.
-        data = set_paused(_store(), name, paused)
+        if paused:
+            data = kfp.pause(name)
+            line = f"paused KFP recurring run {name} (runs in flight go on)"
+        else:
+            data = kfp.resume(name, run_missed=run_missed)
+            line = kfp_resume_line(data)
+        _done(data, as_json, line)
+        return
+    # Resuming picks up from now: ticks that fell while paused are not run.
+    data = set_paused(_store(), name, paused)
     _done(data, as_json, f"{'paused' if paused else 'resumed'} {name}")
 
 
@@ -307,6 +324,12 @@ def pause_command(
 @handle_errors
 def resume_command(
     name: str = typer.Argument(..., metavar="NAME"),
+    run_missed: bool = typer.Option(
+        False,
+        "--run-missed",
+        help="KFP: let KFP run the ticks missed while paused (all with catch-up on, the "
+        "latest with --no-catchup) instead of starting from now as a local schedule does.",
+    ),
     target: str = TARGET,
     as_json: bool = JSON,
     host: str | None = _kfp.HOST,
@@ -315,13 +338,17 @@ def resume_command(
     cookies: str | None = _kfp.COOKIES,
     ssl_ca_cert: str | None = _kfp.SSL_CA_CERT,
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
+    kfp_version: str | None = _kfp.KFP_VERSION,
 ) -> None:
-    """Start a paused schedule again (from now on: ticks missed while paused do not run)."""
+    """Start a paused schedule again from now: ticks missed while paused do not run (on KFP
+    it is recreated from now when ticks were missed, unless --run-missed)."""
     _set_paused(
         name,
         False,
         target,
         as_json,
+        run_missed=run_missed,
+        kfp_version=kfp_version,
         host=host,
         namespace=namespace,
         token=token,
@@ -336,7 +363,10 @@ def resume_command(
 def delete_command(
     name: str = typer.Argument(..., metavar="NAME"),
     force: bool = typer.Option(
-        False, "--force", help="KFP: delete even with runs in flight (KFP stops them)."
+        False,
+        "--force",
+        help="KFP before 2.16 only: delete even with runs in flight, which stops them (it "
+        "names them). From 2.16 runs in flight go on and --force is not needed.",
     ),
     target: str = TARGET,
     as_json: bool = JSON,
@@ -346,8 +376,10 @@ def delete_command(
     cookies: str | None = _kfp.COOKIES,
     ssl_ca_cert: str | None = _kfp.SSL_CA_CERT,
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
+    kfp_version: str | None = _kfp.KFP_VERSION,
 ) -> None:
-    """Delete a schedule (local runs in flight go on)."""
+    """Delete a schedule; runs in flight go on (on KFP before 2.16 it refuses while runs are
+    in flight, unless --force)."""
     kfp = _kfp_target(
         target,
         host=host,
@@ -356,9 +388,14 @@ def delete_command(
         cookies=cookies,
         ssl_ca_cert=ssl_ca_cert,
         no_verify_ssl=no_verify_ssl,
+        kfp_version=kfp_version,
     )
     if kfp is not None:
+        from workbench_dsl.schedule.view import kfp_delete_line
+
         data = kfp.delete(name, force=force)
+        _done(data, as_json, kfp_delete_line(data))
+        return
     else:
         _store().delete(name)
         data = {"name": name, "deleted": True}
@@ -380,7 +417,9 @@ def update_command(
     catchup: bool | None = typer.Option(
         None, "--catchup/--no-catchup", help="Change the catch-up policy."
     ),
-    max_concurrency: int | None = typer.Option(None, "--max-concurrency", min=1),
+    max_concurrency: int | None = typer.Option(
+        None, "--max-concurrency", min=1, help="Runs at once (KFP: 1 to 10)."
+    ),
     timezone: str | None = typer.Option(None, "--timezone", help="New timezone."),
     target: str = TARGET,
     as_json: bool = JSON,
@@ -390,12 +429,21 @@ def update_command(
     cookies: str | None = _kfp.COOKIES,
     ssl_ca_cert: str | None = _kfp.SSL_CA_CERT,
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
+    kfp_version: str | None = _kfp.KFP_VERSION,
 ) -> None:
-    """Change a schedule in place (on KFP: recreated under the same name; runs in flight go on)."""
+    """Change a schedule (on KFP: a new version under the same name takes over every tick
+    after the old one stopped; runs in flight go on)."""
     from workbench_dsl.schedule import cron
     from workbench_dsl.schedule.pipeline_ref import prepare
 
     raw = parse_params(param)
+    if target != "local":
+        from workbench_dsl.schedule.kfp import check_max_concurrency, check_timezone
+
+        check_timezone(timezone)
+        check_max_concurrency(max_concurrency)
+        if cron_expr is not None:
+            cron.to_kfp(cron_expr)
     kfp = _kfp_target(
         target,
         host=host,
@@ -404,11 +452,11 @@ def update_command(
         cookies=cookies,
         ssl_ca_cert=ssl_ca_cert,
         no_verify_ssl=no_verify_ssl,
+        kfp_version=kfp_version,
     )
     if kfp is not None:
-        from workbench_dsl.schedule.kfp import check_timezone
+        from workbench_dsl.schedule.view import kfp_update_line
 
-        check_timezone(timezone)
         prepared = prepare(pipeline, raw) if pipeline else None
         typed = None
         if prepared is None and raw:
@@ -421,7 +469,7 @@ def update_command(
             max_concurrency=max_concurrency,
             catchup=catchup,
         )
-        _done(data, as_json, f"updated KFP recurring run {name} (now {data['recurring_run_id']})")
+        _done(data, as_json, kfp_update_line(data))
         return
     store = _store()
     s = store.get(name)
@@ -449,7 +497,7 @@ def _typed_for_kfp(kfp: KfpSchedules, name: str, raw: dict[str, str]) -> dict[st
     """-p values typed by the recurring run's own pipeline spec."""
     from workbench_dsl.engine.params import pipeline_arguments
     from workbench_dsl.engine.spec import PipelineSpec
-    from workbench_dsl.schedule.kfp import _spec_text
+    from workbench_dsl.schedule._kfp_read import spec_text as _spec_text
 
     spec = PipelineSpec.parse(_spec_text(kfp._current(name)))
     typed = pipeline_arguments(spec.input_definitions, raw, from_cli=True)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from workbench_dsl.errors import JobFailed, UsageError, WorkbenchError
@@ -37,6 +39,9 @@ class KfpConnection:
     other_client_secret: str | None = None
     verify_ssl: bool | None = None
     timeout: float = 30.0
+    #: The KFP version the user says the server runs (``--kfp-version``), for servers
+    #: whose healthz reports none (``tag_name: unknown`` on custom builds).
+    kfp_version: str | None = None
 
 
 def connect(conn: KfpConnection) -> Any:
@@ -127,6 +132,53 @@ def _api_message(body: Any) -> str | None:
         msg = data.get("message") or data.get("error")
         return str(msg)[:300] if msg else None
     return None
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the API server says about itself: its release tag and its clock."""
+
+    version: tuple[int, int, int] | None  # None: the server did not say (custom build)
+    tag: str  # as reported ("2.17.0", "unknown") or as given by --kfp-version
+    given: bool  # True when the version came from --kfp-version, not the server
+    now: datetime | None  # the server's clock (HTTP Date header), when it sent one
+
+
+def parse_version(tag: str | None) -> tuple[int, int, int] | None:
+    """``(2, 16, 0)`` from ``2.16.0``, ``v2.16``, ``2.16.0-rc.1``; None if it is not one."""
+    m = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?", (tag or "").strip())
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
+
+
+def server_info(client: Any, conn: KfpConnection) -> ServerInfo:
+    """Ask ``/apis/v2beta1/healthz`` for the server's ``tag_name`` and clock.
+
+    The SDK's ``V2beta1GetHealthzResponse`` model drops ``tag_name`` (the API server adds
+    it outside the proto, backend/src/apiserver/main.go), so the body is read raw.
+    """
+    from email.utils import parsedate_to_datetime
+
+    try:
+        with kfp_errors(conn):
+            resp = client._healthz_api.healthz_service_get_healthz(_preload_content=False)
+    except WorkbenchError:
+        # Some gateways do not pass healthz through: the version is then unknown, which
+        # every caller reads the safe way (as before 2.16) unless --kfp-version says more.
+        given = parse_version(conn.kfp_version) if conn.kfp_version else None
+        return ServerInfo(given, conn.kfp_version or "unknown", given is not None, None)
+    try:
+        body = json.loads(resp.data or b"{}")
+    except ValueError:
+        body = {}
+    tag = str(body.get("tag_name") or "unknown") if isinstance(body, dict) else "unknown"
+    now = None
+    date = resp.headers.get("Date") if resp.headers is not None else None
+    if date:
+        with contextlib.suppress(TypeError, ValueError):
+            now = parsedate_to_datetime(date).astimezone(UTC)
+    if conn.kfp_version:
+        return ServerInfo(parse_version(conn.kfp_version), conn.kfp_version, True, now)
+    return ServerInfo(parse_version(tag), tag, False, now)
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
