@@ -155,7 +155,7 @@ def test_a_run_that_makes_a_token_endpoint_leaves_no_secret_and_nothing_others_c
 ) -> None:
     from typer.testing import CliRunner
 
-    from workbench_dsl.cli import app
+    from workbench_dsl.cli.app import app
 
     home = tmp_path / "fresh" / ".workbench"  # created by the run
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
