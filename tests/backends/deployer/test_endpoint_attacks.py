@@ -116,6 +116,15 @@ def test_a_foreign_host_header_is_refused(deployer: LocalDeployer) -> None:
     for host in ("evil.example", f"evil.example:{port}", "127.0.0.1:1", "localhost"):
         status, reply = _request(port, "POST", "/v1/models/open:predict", {"Host": host}, body)
         assert (status, host) == (403, host) and "127.0.0.1 or localhost" in reply
+    # A page at evil.example whose name was rebound to 127.0.0.1, unloading "same-origin".
+    status, reply = _request(
+        port,
+        "POST",
+        "/v2/repository/models/open/unload",
+        {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"},
+        b"",
+    )
+    assert status == 403
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
         assert _request(port, "POST", "/v1/models/open:predict", {"Host": host}, body)[0] == 200
     # The control route needs the admin secret, which no page and no task log has.
