@@ -14,6 +14,7 @@ import asyncio
 import os
 from typing import Any
 
+# httptools is what uvicorn picks when it is installed, and kserve requires uvicorn[standard].
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 #: Seconds a client has to send a request's line and headers (WORKBENCH_HEADER_TIMEOUT_S).
