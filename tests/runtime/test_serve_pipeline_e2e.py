@@ -121,3 +121,96 @@ def test_train_register_approve_deploy(workbench_home: Path, tmp_path: Path) -> 
         assert 0.0 <= probability <= 1.0
     finally:
         deployer.stop_all()
+
+
+GUARDED = """
+from workbench_dsl import develop, pipeline, serve
+
+
+@develop(preset="sklearn")
+def make_model(where: str) -> str:
+    import mlflow.sklearn
+    from sklearn.tree import DecisionTreeClassifier
+
+    model = DecisionTreeClassifier().fit([[0, 0], [1, 1]], [1, 1])
+    mlflow.sklearn.save_model(model, where, serialization_format="pickle")
+    return where
+
+
+@serve(endpoint="guarded", auth="token", protocol="v1")
+def predict(model, instances):
+    return model.predict(instances).tolist()
+
+
+@pipeline(name="guarded")
+def guarded(where: str):
+    m = make_model(where=where)
+    predict(model_uri=m.output)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_that_makes_a_token_endpoint_leaves_no_secret_and_nothing_others_can_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from workbench_dsl.cli.app import app
+
+    home = tmp_path / "fresh" / ".workbench"  # created by the run
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    module = tmp_path / "guarded.py"
+    model = tmp_path / "model"
+    module.write_text(GUARDED, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    env["WORKBENCH_HOME"] = str(home)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench_dsl",
+            "run",
+            str(module),
+            "-p",
+            f"where={model}",
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.umask(0o022),  # a usual login umask: the root must not care
+    )
+    deployer = local_deployer()
+    try:
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout)["status"] == "SUCCEEDED"
+        # The run made no token: the endpoint refuses everyone, and its step log says why.
+        assert deployer.predict("guarded", {"instances": [[0, 0]]})[0] == 401
+        logs = b"".join(p.read_bytes() for p in home.rglob("*.log") if p.is_file())
+        assert b"workbench endpoints token guarded" in logs
+        # Its owner makes one, on their terminal.
+        out = CliRunner().invoke(app, ["endpoints", "token", "guarded"])
+        assert out.exit_code == 0, out.output
+        token = out.stdout.strip().splitlines()[0]
+        assert len(token) >= 32
+        assert deployer.predict("guarded", {"instances": [[0, 0]]}, token=token)[:2] == (
+            200,
+            {"predictions": [1]},
+        )
+        listed = CliRunner().invoke(app, ["endpoints", "list", "--json"])
+        assert listed.exit_code == 0 and token not in listed.stdout
+        # Nowhere under the root in the clear.
+        grep = subprocess.run(["grep", "-r", "-l", "-F", token, str(home)], capture_output=True)
+        assert grep.returncode == 1 and grep.stdout == b"", grep.stdout
+        # And nothing under it for group or others.
+        assert oct(os.stat(home).st_mode & 0o777) == "0o700"
+        opened = [
+            f"{p} {oct(p.lstat().st_mode & 0o777)}"
+            for p in home.rglob("*")
+            if not p.is_symlink() and p.lstat().st_mode & 0o077
+        ]
+        assert opened == []
+    finally:
+        deployer.stop_all()

@@ -75,7 +75,7 @@ def test_page_of_a_real_run(workbench_home: Path, tmp_path: Path) -> None:
     module = tmp_path / "lineage_demo.py"
     module.write_text(PIPELINE, encoding="utf-8")
     result = run(str(module))
-    c = make_client(workbench_home)
+    c = make_client(workbench_home, logged_in=True)  # previews need the token
     page = c.get(f"/runs/{result.run_id}", params={"task": "make"}).text
     dag = page[
         page.index('class="chart dag"') : page.index("</svg>", page.index('class="chart dag"'))

@@ -123,7 +123,7 @@ def test_runs_list_filters_pages_and_counts(seeded: Path) -> None:
 
 
 def test_run_page_graph_timeline_tasks_and_outputs(seeded: Path) -> None:
-    c = make_client(seeded)
+    c = make_client(seeded, logged_in=True)  # logs and artifacts need the token
     r = c.get("/runs/aaa111", params={"task": "train"})  # a unique prefix is enough
     assert r.status_code == 200
     html = r.text
@@ -150,7 +150,7 @@ def test_run_page_graph_timeline_tasks_and_outputs(seeded: Path) -> None:
 
 
 def test_artifact_previews_are_safe(seeded: Path) -> None:
-    c = make_client(seeded)
+    c = make_client(seeded, logged_in=True)  # logs and artifacts need the token
     html = c.get("/runs/aaa111000000", params={"task": "train"}).text
     # Markdown is rendered, but raw HTML in it is text and javascript: links are dropped.
     assert "<h1>Report</h1>" in html and "<strong>bold</strong>" in html
@@ -183,7 +183,7 @@ def test_artifact_previews_are_safe(seeded: Path) -> None:
 
 
 def test_log_follows_a_running_attempt(seeded: Path) -> None:
-    c = make_client(seeded)
+    c = make_client(seeded, logged_in=True)  # logs and artifacts need the token
     first = c.get("/api/runs/ccc333000000/log", params={"task": "load"}).json()
     assert first["text"] == "starting\n" and not first["done"]
     log = seeded / "runs" / "ccc333000000" / "logs" / "load.1.log"

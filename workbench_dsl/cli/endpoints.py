@@ -164,9 +164,8 @@ def predict(
     deployer = _local()
     info = deployer.get(name)
     if info.state != "running":
-        raise JobFailed(
-            f"endpoint {name} is not running; start it with `workbench endpoints up {name}`"
-        )
+        what = "does not answer" if info.state == "not answering" else "is not running"
+        raise JobFailed(f"endpoint {name} {what}; start it with `workbench endpoints up {name}`")
     status, reply, revision = deployer.predict(name, _body(data, info.protocol), token=token)
     if status >= 400:
         detail = reply.get("error", reply) if isinstance(reply, dict) else reply
@@ -237,7 +236,8 @@ def up(
     names: list[str] = typer.Argument(None, metavar="[NAME...]", help="Default: every endpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Start the recorded local endpoints that are not running (same port, same revisions)."""
+    """Start the recorded local endpoints that are not running or whose model does not answer
+    (same port, same revisions)."""
     infos = _local().up(names or None)
     if as_json:
         print_json([i.to_json() for i in infos])
@@ -251,7 +251,11 @@ def up(
 @endpoints_app.command("token")
 @_errors
 def token(name: str = typer.Argument(..., metavar="NAME")) -> None:
-    """Make a new bearer token for a local endpoint (shown once; the old one stops working)."""
+    """Make a new bearer token for a local endpoint (shown once; the old one stops working).
+
+    A run's deploy step never shows a token (its output is a log file): after a run
+    creates an endpoint with auth="token", this is how its owner gets one.
+    """
     new = _local().rotate_token(name)
     typer.echo(new)
     typer.echo(

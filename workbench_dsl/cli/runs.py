@@ -35,10 +35,7 @@ def _store() -> Any:
     from workbench_dsl.engine.store import RunStore
     from workbench_dsl.paths import local_root
 
-    root = local_root()
-    if not root.runs_db.exists():
-        root.ensure()
-    return RunStore(root.runs_db)
+    return RunStore(local_root().ensure().runs_db)
 
 
 def _iso(ts: float | None) -> str | None:

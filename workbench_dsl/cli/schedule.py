@@ -31,7 +31,7 @@ def _store() -> ScheduleStore:
     from workbench_dsl.paths import local_root
     from workbench_dsl.schedule.store import ScheduleStore
 
-    return ScheduleStore(local_root().runs_db)
+    return ScheduleStore(local_root().ensure().runs_db)
 
 
 def _kfp_target(target: str, **opts: Any) -> KfpSchedules | None:

@@ -104,8 +104,8 @@ def _make_readonly(path: Path) -> None:
             for dn in dirnames:
                 full = os.path.join(dirpath, dn)
                 if not os.path.islink(full):
-                    os.chmod(full, 0o555)
-        os.chmod(path, 0o555)
+                    os.chmod(full, 0o500)
+        os.chmod(path, 0o500)
     else:
         os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) & ~0o222)
 
@@ -115,12 +115,12 @@ def make_writable(path: Path) -> None:
     if not os.path.lexists(path) or os.path.islink(path):
         return
     if os.path.isdir(path):
-        os.chmod(path, 0o755)
+        os.chmod(path, 0o700)
         for dirpath, dirnames, filenames in os.walk(path):
             for dn in dirnames:
                 full = os.path.join(dirpath, dn)
                 if not os.path.islink(full):
-                    os.chmod(full, 0o755)
+                    os.chmod(full, 0o700)
             for fn in filenames:
                 full = os.path.join(dirpath, fn)
                 if not os.path.islink(full):
@@ -203,7 +203,7 @@ class ArtifactStore:
             if existing is None:  # pragma: no cover - a half-removed directory
                 raise
             return Stored(str(existing), d, size)
-        os.chmod(final_dir, 0o555)
+        os.chmod(final_dir, 0o500)
         return Stored(str(final_dir / target.name), d, size)
 
     @staticmethod

@@ -92,17 +92,19 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
         if local:
             from workbench_dsl.backends.deployer import local_deployer
 
-            result = local_deployer().deploy(spec)
+            # Never make a bearer token here: a step's output goes to its log, a file.
+            result = local_deployer().deploy(spec, issue_token=False)
         else:
             from workbench_dsl.backends.deployer import kserve_deployer
 
             result = kserve_deployer(_namespace(cfg), image=cfg.get("runtime_image")).deploy(spec)
     except DeployError as e:
         raise JobFailed(str(e)) from None
-    if result.token:
+    if result.needs_token:
+        # The token is shown once, to whoever makes it, on their terminal: never here.
         print(
-            f"endpoint {endpoint} bearer token (shown once, stored hashed; "
-            f"`workbench endpoints token {endpoint}` makes a new one):\n    {result.token}",
+            f"endpoint {endpoint} refuses predictions until it has a bearer token: make one "
+            f"with `workbench endpoints token {endpoint}` (shown once, stored hashed)",
             flush=True,
         )
     if result.unchanged:

@@ -117,7 +117,7 @@ class LocalScheduler:
         clock: Clock | None = None,
         launcher: Launcher | None = None,
     ) -> None:
-        self.root = root or local_root()
+        self.root = (root or local_root()).ensure()  # private, as every writer of the root
         self.store = ScheduleStore(self.root.runs_db)
         self.clock = clock or cron.now_utc
         self.launcher = launcher or default_launcher

@@ -2,15 +2,20 @@
 Markdown rendered with raw HTML turned off, HTML only inside a sandboxed frame.
 
 Only files the run store records are read, and only their first bytes: a preview
-never loads a whole dataset.
+never loads a whole dataset. A preview never follows a link: every file is opened
+component by component from the artifact's own path with ``O_NOFOLLOW`` (a link
+inside a directory artifact to ``/proc/self/environ`` would otherwise show the
+dashboard's own environment, its token included), and only regular files are read.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +73,47 @@ def schema_title(artifact: dict[str, Any]) -> str:
     return str(t or "")
 
 
+_NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def open_inside(top: Path, rel: str = "") -> int:
+    """A file descriptor for ``top/rel``, following no link on the way (``top`` included).
+
+    Raises:
+        OSError: a component is a link (``ELOOP``), ``rel`` leaves ``top`` (``EACCES``),
+            or the path is not there.
+    """
+    inner = Path(rel)
+    parts = [p for p in inner.parts if p not in ("", ".")]
+    if inner.is_absolute() or ".." in parts:
+        raise OSError(errno.EACCES, "outside the artifact", str(rel))
+    fd = os.open(top, _NO_FOLLOW | (os.O_DIRECTORY if parts else 0))
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            nxt = os.open(part, _NO_FOLLOW | (0 if last else os.O_DIRECTORY), dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_regular(top: Path, rel: str = "") -> io.BufferedReader:
+    """A regular file inside an artifact, opened as :func:`open_inside` does, for reading."""
+    fd = open_inside(top, rel)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EISDIR, "not a regular file", str(top / rel))
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def is_link(path: Path) -> bool:
+    return os.path.islink(path)
+
+
 def image_mime(path: Path, head: bytes | None = None) -> str | None:
     """The image type of a file (PNG, JPEG, GIF, WebP; never SVG, which can carry script)."""
     head = _head(path, 16) if head is None else head
@@ -95,13 +141,18 @@ def preview(artifact: dict[str, Any]) -> Preview:
         if artifact.get("absent"):
             return Preview("note", note="the task wrote no file for this output")
         return Preview("note", note="the file is gone (deleted from the local root?)")
-    if path.is_dir():
-        return _files(path)
-    if title == "system.Markdown" or path.suffix.lower() in (".md", ".markdown"):
-        return _markdown(path)
-    if title == "system.HTML" or path.suffix.lower() in (".html", ".htm"):
-        return Preview("html")
-    return _file(path, str(meta.get("format") or ""))
+    try:
+        if is_link(path):
+            return Preview("note", note="the output is a link; links are never followed")
+        if path.is_dir():
+            return _files(path)
+        if title == "system.Markdown" or path.suffix.lower() in (".md", ".markdown"):
+            return _markdown(path)
+        if title == "system.HTML" or path.suffix.lower() in (".html", ".htm"):
+            return Preview("html")
+        return _file(path, str(meta.get("format") or ""))
+    except OSError as e:
+        return Preview("note", note=f"not previewed: {e.strerror or e}")
 
 
 def _metrics(meta: dict[str, Any]) -> Preview:
@@ -145,15 +196,22 @@ def _is_number(v: Any) -> bool:
 
 def _files(path: Path) -> Preview:
     found: list[tuple[str, int]] = []
-    for dirpath, _dirs, names in os.walk(path):
-        for n in sorted(names):
+    regular: list[str] = []
+    for dirpath, dirs, names in os.walk(path):  # never descends into a linked directory
+        linked = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]
+        for n in sorted([*names, *linked]):
             p = Path(dirpath) / n
-            found.append((str(p.relative_to(path)), p.stat().st_size))
+            rel = str(p.relative_to(path))
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                found.append((f"{rel} (a link, not followed)", 0))
+            else:
+                found.append((rel, st.st_size))
+                regular.append(rel)
             if len(found) >= 50:
                 return Preview("files", files=found, note="first 50 files")
-    if len(found) == 1:
-        single = path / found[0][0]
-        inner = _file(single, "")
+    if len(found) == 1 and regular:
+        inner = _file(path, "", regular[0])
         if inner.kind in ("table", "text"):
             inner.note = f"{found[0][0]} " + inner.note
             return inner
@@ -170,19 +228,21 @@ def _markdown(path: Path) -> Preview:
     return Preview("markdown", html=Markup(md.render(text)))
 
 
-def _head(path: Path, n: int) -> bytes:
-    with open(path, "rb") as f:
+def _head(path: Path, n: int, rel: str = "") -> bytes:
+    with open_regular(path, rel) as f:
         return f.read(n)
 
 
-def _file(path: Path, fmt: str) -> Preview:
-    head = _head(path, 256 * 1024)
-    size = path.stat().st_size
+def _file(top: Path, fmt: str, rel: str = "") -> Preview:
+    with open_regular(top, rel) as f:
+        head = f.read(256 * 1024)
+        size = os.fstat(f.fileno()).st_size
+    path = top / rel if rel else top
     suffix = path.suffix.lower()
     if image_mime(path, head):
         return Preview("image")
     if head.startswith(b"PAR1") or suffix == ".parquet" or fmt == "parquet":
-        return _parquet(path)
+        return _parquet(top, rel)
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
@@ -292,12 +352,16 @@ def _cell(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v, default=str)
 
 
-def _parquet(path: Path) -> Preview:
+def _parquet(top: Path, rel: str = "") -> Preview:
     try:
         import pyarrow.parquet as pq
     except ImportError:
         return Preview("note", note="a Parquet file (install pyarrow to preview it)")
-    f = pq.ParquetFile(path)
+    with open_regular(top, rel) as source:
+        return _parquet_table(pq.ParquetFile(source))
+
+
+def _parquet_table(f: Any) -> Preview:
     batch = next(f.iter_batches(batch_size=ROWS), None)
     if batch is None:
         return Preview("table", columns=list(f.schema_arrow.names), total_rows=0, note="Parquet")

@@ -3,8 +3,11 @@
 * ``workbench ui`` prints a URL with ``?token=...`` once; opening it stores the
   token in an HttpOnly, SameSite=Strict cookie and redirects to the same page
   without it. Scripts may send ``Authorization: Bearer <token>`` instead.
-* Pages and reads are open to clients on loopback without the token (anyone
-  on this machine can read ``.workbench/`` anyway); any other client needs it.
+* Pages are open to clients on loopback without the token; any other client
+  needs it. What may hold a secret -- task logs and artifact contents (the log
+  API, artifact files, previews on the run page) -- needs the token from every
+  client, as actions do: the local root is private (0700), and the dashboard
+  must not open it to the other users of this machine.
 * Actions (approve, reject, promote, rollback, pause, resume) are POSTs only, and
   need the token; with the cookie they also need the page's CSRF token and, when
   the browser sends one, a same-origin ``Origin``.
@@ -20,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +113,16 @@ class Access:
         )
 
 
+#: Reads of what a task wrote (its log, its artifacts' bytes): these need the token.
+_CONTENTS = re.compile(r"^/(api/runs/[^/]+/log|runs/[^/]+/artifact)/?$")
+
+
+def reads_contents(request: Request) -> bool:
+    """Whether this request may see logs and artifact contents (it carries the token)."""
+    access: Access = request.app.state.access
+    return access.authenticated(request)
+
+
 async def guard(request: Request, call_next: Any) -> Response:
     """The middleware applying :class:`Access` to every request."""
     access: Access = request.app.state.access
@@ -129,6 +144,8 @@ async def guard(request: Request, call_next: Any) -> Response:
         # name (not a rebound one), even when the server listens on other addresses too.
         if not ((is_loopback(client) and local_name) or access.authenticated(request)):
             return _refuse(403, "reads from other machines need the token: " + access.login_hint())
+        if _CONTENTS.match(request.url.path) and not access.authenticated(request):
+            return _refuse(403, "logs and artifacts need the token: " + access.login_hint())
     elif request.method == "POST":
         if not access.authenticated(request):
             return _refuse(403, "actions need the access token: " + access.login_hint())
@@ -137,7 +154,12 @@ async def guard(request: Request, call_next: Any) -> Response:
             return _refuse(403, f"refused a cross-site request from {origin}")
     else:
         return _refuse(405, f"{request.method} is not allowed here")
-    return _headers(await call_next(request))
+    try:
+        return _headers(await call_next(request))
+    except Exception:
+        # Still a bug to fix, but the answer keeps the headers and shows no traceback.
+        logging.getLogger("workbench.ui").exception("error answering %s", request.url.path)
+        return _refuse(500, "internal error (the dashboard's log has the details)")
 
 
 async def action_form(request: Request) -> dict[str, str]:

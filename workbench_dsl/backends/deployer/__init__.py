@@ -84,7 +84,8 @@ class DeployResult:
     """Where the endpoint answers and which revision the deployment made.
 
     ``token`` is set only when this deployment created the endpoint's bearer
-    token: it is shown once and stored hashed.
+    token: it is shown once and stored hashed. ``needs_token``: the endpoint
+    wants a bearer token and has none yet (``workbench endpoints token NAME``).
     """
 
     url: str
@@ -92,6 +93,7 @@ class DeployResult:
     token: str | None = None
     unchanged: bool = False
     canary: bool = False
+    needs_token: bool = False
 
 
 @dataclass(frozen=True)

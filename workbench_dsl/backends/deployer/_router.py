@@ -6,10 +6,19 @@ requests go to the canary, spread evenly, the rest to the stable revision.
 Bad input (malformed body, wrong shape, an error the model raises on the
 values) is a 400 with the model's message; bodies over the size limit are a
 413; with ``auth="token"`` the inference routes need ``Authorization: Bearer``.
+
+Before any of that, :class:`Guard` refuses what no client of a local endpoint
+needs and a web page could abuse: KServe's model-repository routes (``load``,
+``unload``, ``index``: they would let anyone take the model away), a ``Host``
+that is not this server's loopback address (DNS rebinding), a browser request
+from another origin (a CORS-simple POST needs no preflight), and a body that
+does not arrive within the body timeout (a slow client holds a connection and
+a worker slot otherwise).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -139,54 +148,72 @@ def _instances(payload: dict[str, Any] | InferRequest, predictor: Predictor) -> 
 
 
 class Guard:
-    """ASGI middleware: request size limit and bearer-token check, before any parsing.
+    """ASGI middleware: where requests may come from, size and time limits, the bearer token.
 
-    Health, readiness, ``/metrics`` and the server's own control routes stay
-    open (the control routes check their own admin secret).
+    Health, readiness, ``/metrics`` and the server's own control routes need no
+    bearer token (the control routes check their own admin secret). Model
+    readiness (``/v2/models/NAME/ready``, ``/v1/models/NAME``) is open too: it
+    says only whether the model answers, which ``workbench endpoints list`` checks.
     """
 
     OPEN = ("/metrics", "/v2/health", "/_workbench/")
+    #: KServe's model-repository extension (load, unload, index): never served.
+    REPOSITORY = ("/v2/repository", "/v1/repository")
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, state: Any) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        state: Any,
+        hosts: frozenset[str] | None = None,
+        body_timeout: float | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.state = state  # has .token_hash (None: no auth), replaced on reload
+        self.state = state  # has .token_hash and .locked, replaced on reload
+        self.hosts = hosts  # the Host values a request may name (None: any, as in a pod)
+        self.body_timeout = body_timeout
+        name = getattr(state, "name", "")
+        self.ready_paths = {f"/v2/models/{name}/ready", f"/v1/models/{name}"} if name else set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        expected = self.state.token_hash
-        if expected and path not in ("/", "") and not path.startswith(self.OPEN):
-            given = _bearer(scope)
-            if given is None or not hmac.compare_digest(token_hash(given), expected):
-                await _reply(
-                    send,
-                    401,
-                    "this endpoint needs Authorization: Bearer <token>"
-                    if given is None
-                    else "invalid token",
-                    {"www-authenticate": "Bearer"},
-                )
-                return
+        refusal = self._refusal(scope, path)
+        if refusal is not None:
+            await _reply(send, *refusal)
+            return
         length = _content_length(scope)
         if length is not None and length > self.max_bytes:
             await _reply(send, 413, _too_large(length, self.max_bytes))
             return
-        if length is None and scope.get("method") in ("POST", "PUT", "PATCH"):
-            # No Content-Length (chunked): read up to the limit, then replay.
+        if scope.get("method") in ("POST", "PUT", "PATCH"):
+            # Read the whole body here, within the size limit and the body timeout, then
+            # replay it: the app never waits on a slow client.
             body = bytearray()
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    break
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-                if len(body) > self.max_bytes:
-                    await _reply(send, 413, _too_large(None, self.max_bytes))
-                    return
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    more = True
+                    while more:
+                        message = await receive()
+                        if message["type"] != "http.request":
+                            return  # the client went away
+                        body += message.get("body", b"")
+                        more = message.get("more_body", False)
+                        if len(body) > self.max_bytes:
+                            await _reply(send, 413, _too_large(None, self.max_bytes))
+                            return
+            except TimeoutError:
+                await _reply(
+                    send,
+                    408,
+                    f"the request body did not arrive within {self.body_timeout:g}s",
+                    {"connection": "close"},
+                )
+                return
             sent = False
 
             async def replay() -> Message:
@@ -199,6 +226,51 @@ class Guard:
             await self.app(scope, replay, send)
             return
         await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope, path: str) -> tuple[int, str, dict[str, str]] | None:
+        """Why a request is refused before it reaches KServe (status, message, headers)."""
+        if self.hosts is not None:
+            host = _header(scope, b"host")
+            if host is None or host.lower() not in self.hosts:
+                return 403, "this endpoint answers requests for 127.0.0.1 or localhost only", {}
+            origin = _header(scope, b"origin")
+            site = _header(scope, b"sec-fetch-site")
+            foreign_origin = origin is not None and origin.lower().partition("://")[2] not in (
+                self.hosts
+            )
+            if foreign_origin or site == "cross-site":
+                return 403, "cross-site requests are refused", {}
+        if path.startswith(self.REPOSITORY):
+            return 404, "the model-repository routes (load, unload, index) are not served", {}
+        if getattr(self.state, "locked", False) and not self._open(path):
+            return (
+                401,
+                f"endpoint {self.state.name} has no bearer token yet: make one with "
+                f"`workbench endpoints token {self.state.name}`",
+                {"www-authenticate": "Bearer"},
+            )
+        expected = self.state.token_hash
+        if expected and not self._open(path):
+            given = _bearer(scope)
+            if given is None or not hmac.compare_digest(token_hash(given), expected):
+                return (
+                    401,
+                    "this endpoint needs Authorization: Bearer <token>"
+                    if given is None
+                    else "invalid token",
+                    {"www-authenticate": "Bearer"},
+                )
+        return None
+
+    def _open(self, path: str) -> bool:
+        return path in ("/", "") or path.startswith(self.OPEN) or path in self.ready_paths
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1")).strip()
+    return None
 
 
 def _bearer(scope: Scope) -> str | None:

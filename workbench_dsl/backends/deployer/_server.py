@@ -5,8 +5,12 @@ run store): a KServe ``ModelServer``'s REST server (V1, V2, health,
 ``/metrics``) with the endpoint's stable and canary revisions loaded, and two
 control routes the deployer uses to change the split without a restart:
 ``GET /_workbench/status`` and ``POST /_workbench/routing`` (the latter needs
-the admin secret the deployer wrote beside the endpoint's log). kserve binds
-0.0.0.0 by default; this binds 127.0.0.1 only.
+the admin secret the deployer wrote, owner-only, beside the endpoint's log).
+kserve binds 0.0.0.0 by default; this binds 127.0.0.1 only, serves none of
+KServe's model-repository routes (load, unload, index), answers only requests
+whose ``Host`` is its own loopback address, refuses cross-site browser
+requests, and cuts off clients that send headers or bodies too slowly
+(:mod:`._slow_clients`).
 
 ``pod`` serves one revision in a KServe InferenceService's custom container
 (0.0.0.0:8080, the model under ``/mnt/models``): there Knative splits traffic.
@@ -35,11 +39,14 @@ class ServerState:
         self.router = router
         self.loaded: dict[str, Any] = {}
         self.token_hash: str | None = None
+        #: auth="token" but no token made yet: every inference request is refused.
+        self.locked = False
         self.lock = asyncio.Lock()
 
     def refresh_auth(self) -> None:
         row = self.store.get(self.name)
         self.token_hash = row.token_hash if row is not None and row.auth == "token" else None
+        self.locked = row is not None and row.auth == "token" and not row.token_hash
 
     def load(self, revision: str) -> Any:
         from workbench_dsl.backends.deployer._predictors import load_revision
@@ -74,7 +81,7 @@ def serve_local(name: str) -> int:
     from workbench_dsl.backends.deployer._store import EndpointStore
     from workbench_dsl.paths import local_root
 
-    root = local_root()
+    root = local_root().ensure()
     store = EndpointStore(root.runs_db)
     row = store.get(name)
     if row is None:
@@ -94,8 +101,9 @@ def serve_local(name: str) -> int:
         error_file.write_text(f"{type(e).__name__}: {e}", encoding="utf-8")
         raise
     _add_control_routes(app, state, admin)
-    _add_guard(app, state)
-    asyncio.run(rest.start())
+    hosts = frozenset(f"{h}:{row.port}" for h in ("127.0.0.1", "localhost", "[::1]"))
+    _add_guard(app, state, hosts=hosts)
+    asyncio.run(_start(rest, app))
     return 0
 
 
@@ -117,11 +125,23 @@ def serve_in_pod() -> int:
     router.set_routing(Routing(stable=(revision, predictor)))
 
     class _NoAuth:
+        name = ""
         token_hash = None
+        locked = False
 
-    _add_guard(app, _NoAuth())
-    asyncio.run(rest.start())
+    # The cluster's ingress decides which hosts reach the pod: no Host check here.
+    _add_guard(app, _NoAuth(), hosts=None)
+    asyncio.run(_start(rest, app))
     return 0
+
+
+async def _start(rest: Any, app: Any) -> None:
+    """Serve ``rest`` without KServe's model-repository routes (Guard refuses them too)."""
+    rest.create_application()
+    app.router.routes[:] = [
+        r for r in app.router.routes if "/repository" not in str(getattr(r, "path", ""))
+    ]
+    await rest._server.serve()
 
 
 def _build(name: str, port: int, *, host: str) -> tuple[Any, Any, Any, Any]:
@@ -130,6 +150,7 @@ def _build(name: str, port: int, *, host: str) -> tuple[Any, Any, Any, Any]:
     from kserve.protocol.rest.server import RESTServer
 
     from workbench_dsl.backends.deployer._router import RouterModel
+    from workbench_dsl.backends.deployer._slow_clients import KEEP_ALIVE_S, protocol_class
 
     server = ModelServer(
         http_port=port,
@@ -148,6 +169,8 @@ def _build(name: str, port: int, *, host: str) -> tuple[Any, Any, Any, Any]:
         grace_period=3,
     )
     rest.config.host = host  # kserve hard-codes 0.0.0.0
+    rest.config.http = protocol_class()  # a deadline for each request's headers
+    rest.config.timeout_keep_alive = KEEP_ALIVE_S
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -159,11 +182,14 @@ def _build(name: str, port: int, *, host: str) -> tuple[Any, Any, Any, Any]:
     return server, rest, kserve.model_server.app, router
 
 
-def _add_guard(app: Any, state: Any) -> None:
+def _add_guard(app: Any, state: Any, *, hosts: frozenset[str] | None) -> None:
     from workbench_dsl.backends.deployer._router import Guard
+    from workbench_dsl.backends.deployer._slow_clients import body_timeout
 
     limit = int(os.environ.get("WORKBENCH_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES))
-    app.add_middleware(Guard, max_bytes=limit, state=state)
+    app.add_middleware(
+        Guard, max_bytes=limit, state=state, hosts=hosts, body_timeout=body_timeout()
+    )
 
 
 def _add_control_routes(app: Any, state: ServerState, admin: str) -> None:

@@ -6,12 +6,18 @@ only when that worked is the new split recorded. A model that fails to load
 fails the deployment with its own error, and the previous revision keeps
 serving. Servers are started in a session of their own, so they outlive the
 task and the pipeline run; ``up`` starts the recorded ones again.
+
+An endpoint is ``running`` only when its server answers for it and KServe says
+its model is ready (``/v2/models/NAME/ready``); a server whose process is there
+but does not answer is ``not answering``, and ``up`` replaces it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 import secrets
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,13 +65,19 @@ class LocalDeployer:
     """Endpoints under one local root (records in ``runs.db``, logs under ``endpoints/``)."""
 
     def __init__(self, root: LocalRoot) -> None:
-        self.root = root
+        self.root = root.ensure()  # private (0700/0600), this process's umask 077
         self.store = EndpointStore(root.runs_db)
 
     # -- deploying ---------------------------------------------------------------------
 
-    def deploy(self, spec: DeploySpec) -> DeployResult:
-        """Deploy ``spec`` as a new revision (the first one takes all traffic, later ones are canaries)."""
+    def deploy(self, spec: DeploySpec, *, issue_token: bool = True) -> DeployResult:
+        """Deploy ``spec`` as a new revision (the first one takes all traffic, later ones are canaries).
+
+        With ``auth="token"`` and no token yet, one is made and returned once
+        (stored hashed) -- unless ``issue_token`` is False: then the endpoint
+        refuses every prediction until ``rotate_token`` makes one. A deploy step
+        inside a run passes False: all it prints goes to its log, a file.
+        """
         problem = check_endpoint_name(spec.endpoint)
         if problem:
             raise DeployError(problem)
@@ -86,11 +98,12 @@ class LocalDeployer:
                 elif (row.protocol, row.auth) != (spec.protocol, spec.auth):
                     auth_changed = row.auth != spec.auth
                     self.store.update(name, conn, protocol=spec.protocol, auth=spec.auth)
-                if spec.auth == "token" and not row.token_hash:
+                if spec.auth == "token" and not row.token_hash and issue_token:
                     token = secrets.token_urlsafe(32)
                     self.store.update(name, conn, token_hash=token_hash(token))
                 row = self.store.get(name, conn)
                 assert row is not None
+                needs_token = row.auth == "token" and not row.token_hash
                 current = self._newest_serving(row, conn)
                 if (
                     current is not None
@@ -122,6 +135,7 @@ class LocalDeployer:
                     token,
                     unchanged=True,
                     canary=current.revision == row.canary,
+                    needs_token=needs_token,
                 )
 
             has_stable = row.stable is not None
@@ -146,7 +160,9 @@ class LocalDeployer:
                 if old:
                     self.store.set_revision_state(name, old, "retired")
             self.store.set_revision_state(name, revision, "serving")
-            return DeployResult(url, revision, token, canary=canary == revision)
+            return DeployResult(
+                url, revision, token, canary=canary == revision, needs_token=needs_token
+            )
 
     def promote(self, name: str) -> EndpointInfo:
         """Send all traffic to the canary; it becomes the stable revision."""
@@ -217,7 +233,7 @@ class LocalDeployer:
             name=row.name,
             url=inference_url(row.port, row.name, row.protocol),
             protocol=row.protocol,
-            state="running" if self._healthy(row) else "stopped",
+            state=self._health(row),
             stable=row.stable,
             canary=row.canary,
             canary_percent=row.canary_percent if row.canary else 0,
@@ -285,8 +301,36 @@ class LocalDeployer:
         return reply
 
     def _healthy(self, row: EndpointRow) -> bool:
+        """Whether the endpoint's own server answers and its model (if it has one yet) is ready."""
         status = self._status(row)
-        return status is not None and (row.pid is None or status.get("pid") == row.pid)
+        if status is None or (row.pid is not None and status.get("pid") != row.pid):
+            return False
+        if row.stable is None:  # a first deployment: the server loads it once started
+            return True
+        try:
+            code, _, _ = http(
+                "GET",
+                f"http://127.0.0.1:{row.port}/v2/models/{row.name}/ready",
+                None,
+                {},
+                timeout=2,
+            )
+        except OSError:
+            return False
+        return code == 200
+
+    def _health(self, row: EndpointRow) -> str:
+        """``running``, ``not answering`` (its process is there, the model does not answer) or ``stopped``."""
+        if self._healthy(row):
+            return "running"
+        if row.pid and self._ours(row.pid, row.name):
+            return "not answering"
+        return "stopped"
+
+    @staticmethod
+    def _ours(pid: int, name: str) -> bool:
+        """Whether ``pid`` is this endpoint's server (never a pid reused by another program)."""
+        return is_child(pid) or (alive(pid) and is_server(pid, name))
 
     def _ensure_running(self, row: EndpointRow) -> EndpointRow:
         if self._healthy(row):
@@ -356,6 +400,10 @@ class LocalDeployer:
     def _stop_process(self, row: EndpointRow) -> None:
         pid = row.pid
         # Never signal a pid that was reused by some other program.
-        if pid and (is_child(pid) or (alive(pid) and is_server(pid, row.name))):
+        if pid and self._ours(pid, row.name):
+            try:  # a stopped (SIGSTOP) server acts on SIGTERM only once continued
+                os.kill(pid, signal.SIGCONT)
+            except OSError:
+                pass
             terminate(pid)
         self.store.update(row.name, pid=None, state="stopped")

@@ -55,7 +55,10 @@ def model(request: Request, name: str) -> Response:
     from workbench_dsl.backends.approvals import version_view
 
     state = request.app.state.ui
-    versions = state.registry().versions(name) if state.registry_exists() else []
+    try:
+        versions = state.registry().versions(name) if state.registry_exists() else []
+    except ValueError:  # a name the registry cannot look up (a quote): no such model
+        versions = []
     if not versions:
         raise UsageError(f"no registered model named {name!r}")
     rows = [version_view(v) for v in versions]

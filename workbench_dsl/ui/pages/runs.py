@@ -3,22 +3,29 @@ the live updates it follows, and the cost page."""
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import stat
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
-from starlette.responses import Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.responses import Response, StreamingResponse
 
 from workbench_dsl.ui import runs_query
 from workbench_dsl.ui.charts import bars
 from workbench_dsl.ui.format import money
-from workbench_dsl.ui.previews import image_mime, local_path, schema_title
+from workbench_dsl.ui.previews import image_mime, local_path, open_inside, schema_title
 from workbench_dsl.ui.render import fragment, page
 from workbench_dsl.ui.run_page import find_artifact, log_chunk, run_page
-from workbench_dsl.ui.security import ARTIFACT_CSP
+from workbench_dsl.ui.security import ARTIFACT_CSP, reads_contents
 
 router = APIRouter()
+#: Pages past this are refused (a 400, never a database error).
+MAX_PAGE = 1_000_000
 
 
 @router.get("/")
@@ -33,7 +40,7 @@ def runs_list(
     status: str = "",
     since: str = "",
     run: str = "",
-    page_no: int = Query(1, alias="page"),
+    page_no: int = Query(1, alias="page", le=MAX_PAGE),
 ) -> Response:
     """The list of runs, newest first, 50 to a page."""
     f = runs_query.RunFilter(pipeline=pipeline, status=status, since=since, run=run.strip())
@@ -60,16 +67,27 @@ def runs_list(
 @router.get("/runs/{run_id}")
 def run_view(request: Request, run_id: str, task: str | None = None) -> Response:
     """One run: status, cost, DAG, timeline, tasks, and the chosen task's details and log."""
-    data = run_page(request.app.state.ui.runs(), run_id, task)
+    data = _withhold_contents(request, run_page(request.app.state.ui.runs(), run_id, task))
     return page(request, "run.html", nav="runs", title=f"Run {data['run']['run_id']}", **data)
 
 
 @router.get("/runs/{run_id}/live")
 def run_live(request: Request, run_id: str, task: str | None = None) -> Response:
     """The parts of a run's page that change while it runs (swapped in by ui.js)."""
-    data = run_page(request.app.state.ui.runs(), run_id, task)
+    data = _withhold_contents(request, run_page(request.app.state.ui.runs(), run_id, task))
     html = fragment("run_live.html", csrf=request.app.state.access.csrf, **data)
     return Response(html, media_type="text/html; charset=utf-8", headers={"x-sig": data["sig"]})
+
+
+def _withhold_contents(request: Request, data: dict[str, Any]) -> dict[str, Any]:
+    """Without the token, the page shows no artifact previews (logs are fetched apart)."""
+    data["contents_hidden"] = not reads_contents(request)
+    selected = data.get("selected")
+    if data["contents_hidden"] and selected:
+        for side in ("inputs", "outputs"):
+            for a in selected[side]["artifacts"]:
+                a["preview"] = None
+    return data
 
 
 @router.get("/api/runs/{run_id}")
@@ -119,27 +137,47 @@ def artifact_file(
     path = local_path(art) if art else None
     if art is None or path is None:
         return PlainTextResponse("no such artifact file here\n", status_code=404)
-    if path.is_dir():
+    try:
+        fd = open_inside(path)  # never through a link
+    except OSError as e:
+        return PlainTextResponse(
+            f"not served: {'the artifact is a link' if e.errno == errno.ELOOP else e.strerror}\n",
+            status_code=403 if e.errno == errno.ELOOP else 404,
+        )
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         return PlainTextResponse(
             "this artifact is a directory; its files are listed on the run page\n",
             status_code=400,
         )
+    os.set_blocking(fd, True)
+    f = os.fdopen(fd, "rb")
+    head = f.read(16)
+    f.seek(0)
     if download:
-        return FileResponse(
-            path,
+        filename = quote(path.name or name)
+        return StreamingResponse(
+            _chunks(f),
             media_type="application/octet-stream",
-            filename=path.name or name,
-            content_disposition_type="attachment",
+            headers={"content-disposition": f"attachment; filename*=utf-8''{filename}"},
         )
     is_html = schema_title(art) == "system.HTML" or path.suffix.lower() in (".html", ".htm")
     media = (
-        "text/html; charset=utf-8" if is_html else image_mime(path) or "text/plain; charset=utf-8"
+        "text/html; charset=utf-8"
+        if is_html
+        else image_mime(path, head) or "text/plain; charset=utf-8"
     )
-    return FileResponse(
-        path,
+    return StreamingResponse(
+        _chunks(f),
         media_type=media,
         headers={"content-security-policy": ARTIFACT_CSP, "x-frame-options": "SAMEORIGIN"},
     )
+
+
+def _chunks(f: Any) -> Iterator[bytes]:
+    with f:
+        while chunk := f.read(64 * 1024):
+            yield chunk
 
 
 @router.get("/costs")

@@ -8,6 +8,7 @@ and best trial in its metadata (``docs/train-sweep.md``); this page reads it bac
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from typing import Any
@@ -17,7 +18,7 @@ from starlette.responses import Response
 
 from workbench_dsl.errors import UsageError
 from workbench_dsl.ui.charts import Series, xy_chart
-from workbench_dsl.ui.previews import local_path
+from workbench_dsl.ui.previews import local_path, open_regular
 from workbench_dsl.ui.render import page
 from workbench_dsl.ui.svg import PALETTE
 
@@ -44,9 +45,13 @@ def sweep_artifacts(conn: Any, limit: int = 200) -> list[dict[str, Any]]:
 
 def read_trials(uri: str) -> tuple[list[str], list[dict[str, str]]]:
     path = local_path({"uri": uri})
-    if path is None or not path.is_file():
-        raise UsageError(f"the trials file {uri} is gone")
-    with open(path, newline="", encoding="utf-8") as f:
+    try:
+        raw = open_regular(path) if path is not None else None  # never through a link
+    except OSError:
+        raw = None
+    if raw is None:
+        raise UsageError(f"the trials file {uri} is gone (or is a link, never followed)")
+    with io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
         rows = [r for _, r in zip(range(MAX_TRIALS), reader, strict=False)]
         return list(reader.fieldnames or []), rows
