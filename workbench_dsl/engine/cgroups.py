@@ -147,6 +147,20 @@ def oom_killed(group: Path) -> bool:
     return False
 
 
+def _remove_stale(parent: Path) -> None:
+    """Remove the empty cgroups of runs whose engine died before it could (SIGKILL, a crash)."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) == 3 and parts[0] == "workbench" and parts[1].isdigit():
+            group = parent / name
+            if not _procs.alive(int(parts[1])) and not pids_in(group):
+                remove(group)
+
+
 @dataclass(frozen=True)
 class RunCgroup:
     """The cgroup of one run: ``path``; ``memory`` when attempts can get ``memory.max``."""
@@ -160,6 +174,7 @@ class RunCgroup:
         parent = own_cgroup()
         if parent is None:
             return None
+        _remove_stale(parent)
         path = parent / f"workbench-{os.getpid()}-{next(_SEQ)}"
         try:
             path.mkdir()
