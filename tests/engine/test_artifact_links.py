@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import task
 from kfp import dsl
 from kfp.dsl import Dataset, Output
 
@@ -104,7 +103,7 @@ def test_a_task_cannot_publish_proc_self_environ(
 ) -> None:
     summary = run_kfp(pipeline)
     assert summary.status == "FAILED"
-    assert task(summary, step)["status"] == "FAILED"
+    assert {t["name"]: t["status"] for t in summary.tasks}[step] == "FAILED"
     error = summary.failures[0]["error"]
     assert "output artifact 'data'" in error and why in error
     # Nothing of the engine's environment reached the store.

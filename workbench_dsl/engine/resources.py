@@ -10,8 +10,13 @@ cannot). CPU and accelerator counts are not enforced locally.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from pathlib import Path
 from typing import Any
+
+from workbench_dsl.engine import cgroups
 
 _UNITS = {
     "": 1,
@@ -75,3 +80,44 @@ def unenforced_notice() -> str:
         "memory limits of compute profiles are not enforced on this host (no cgroup v2 memory "
         "controller and no RLIMIT_AS); tasks may use more memory than their profile says"
     )
+
+
+def confine(cgroup: str | None, limit: int | None, how: str | None, forked: bool) -> None:
+    """In an attempt's child: enter its cgroup and apply its memory limit.
+
+    ``how`` is ``"cgroup"`` (``memory.max`` of the attempt's cgroup) or
+    ``"rlimit"`` (``RLIMIT_AS``). A ``forked`` child already holds the warm
+    interpreter's address space: its limit counts what the task adds to it;
+    an exec'd program starts afresh.
+    """
+    if cgroup:
+        try:
+            cgroups.enter(Path(cgroup), limit if how == "cgroup" else None)
+        except OSError as exc:
+            print(f"[workbench] could not enter the attempt's cgroup: {exc}", file=sys.stderr)
+            how = "rlimit"
+    if limit and how == "rlimit":
+        import resource
+
+        base = _address_space() if forked else 0
+        resource.setrlimit(resource.RLIMIT_AS, (base + int(limit), base + int(limit)))
+
+
+def _address_space() -> int:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def explain(error: str | None, limit: int | None, oom: bool) -> str | None:
+    """A failed attempt's error, saying so when its profile's memory limit ended it."""
+    if limit is None or error is None:
+        return error
+    shown = show_bytes(limit)
+    if oom:
+        return f"out of memory: over its profile's memory limit of {shown} (cgroup memory.max)"
+    if error.startswith("MemoryError") or "Cannot allocate memory" in error:
+        return f"{error}: over its profile's memory limit of {shown} (RLIMIT_AS)"
+    return error

@@ -35,11 +35,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workbench_dsl import _env
+from workbench_dsl import _env, _procs
 from workbench_dsl._procs import kill_tree
 from workbench_dsl.engine import cgroups, container, resources
 from workbench_dsl.engine.cgroups import RunCgroup
 from workbench_dsl.engine.lightweight import Plan, plan_executor
+from workbench_dsl.engine.logs import log_max_bytes
 from workbench_dsl.engine.outputs import OutputError, collect_outputs
 from workbench_dsl.engine.placeholders import Resolver, RunContext
 from workbench_dsl.engine.processes import (
@@ -56,20 +57,6 @@ from workbench_dsl.engine.task_api import OutcomeStatus, TaskOutcome, TaskSpec
 from workbench_dsl.paths import LocalRoot
 
 _PYTHON_IMAGE = re.compile(r"^(?:(?:docker\.io/)?(?:library/)?python)(?::|@|$)")
-LOG_MAX_BYTES = 64 << 20  # per attempt, unless WORKBENCH_LOG_MAX_BYTES says otherwise
-
-
-def log_max_bytes() -> int:
-    """Bytes of output kept per attempt's log (``WORKBENCH_LOG_MAX_BYTES``; 0: no cap)."""
-    raw = os.environ.get(_env.LOG_MAX_BYTES, "").strip()
-    if not raw:
-        return LOG_MAX_BYTES
-    found = resources.quantity_bytes(raw)
-    if found is None:
-        raise ValueError(
-            f"{_env.LOG_MAX_BYTES}={raw!r} is not a size in bytes (for example 67108864 or 64Mi)"
-        )
-    return found
 
 
 @dataclass(eq=False)
@@ -481,15 +468,11 @@ class TaskRunner:
         while attempts:
             for attempt in list(attempts):
                 assert attempt.pid is not None
-                try:
-                    os.kill(attempt.pid, 0)
-                except ProcessLookupError:
+                if not _procs.alive(attempt.pid):
                     attempts.remove(attempt)
                     result = read_json(attempt.scratch / "result.json")
                     code = 0 if result.get("ok") else (1 if "error" in result else None)
                     self._done.put((attempt, code))
-                except PermissionError:
-                    pass
             time.sleep(0.05)
 
     # -- ending an attempt ------------------------------------------------------------------
@@ -541,7 +524,8 @@ class TaskRunner:
                 status, output, error = self._judge(attempt, code)
             except Exception as exc:  # the future must resolve whatever happens here
                 error = f"internal error in the task runner: {type(exc).__name__}: {exc}"
-            error = self._memory_note(attempt, status, error)
+            if status == "FAILED":
+                error = resources.explain(error, attempt.memory, attempt.oom)
         if error is not None:
             with contextlib.suppress(OSError), open_log(spec.log_path) as log:
                 write_line(log, f"[workbench] {status}: {error}")
@@ -556,18 +540,6 @@ class TaskRunner:
                 notices=attempt.notices,
             )
         )
-
-    @staticmethod
-    def _memory_note(attempt: _Attempt, status: OutcomeStatus, error: str | None) -> str | None:
-        """Say so when an attempt failed for its profile's memory limit."""
-        if status != "FAILED" or attempt.memory is None or error is None:
-            return error
-        limit = resources.show_bytes(attempt.memory)
-        if attempt.oom:
-            return f"out of memory: over its profile's memory limit of {limit} (cgroup memory.max)"
-        if error.startswith("MemoryError") or "Cannot allocate memory" in error:
-            return f"{error}: over its profile's memory limit of {limit} (RLIMIT_AS)"
-        return error
 
     def _judge(
         self, attempt: _Attempt, code: int | None

@@ -55,6 +55,8 @@ from typing import Any
 
 from workbench_dsl import _env, _procs
 from workbench_dsl.engine import cgroups
+from workbench_dsl.engine.logs import LogPump
+from workbench_dsl.engine.resources import confine
 
 SPARES = 2
 _owned: set[int] = set()  # the worker's own fds: every child closes them
@@ -69,55 +71,6 @@ class _Child:
     attempt: int | None = None
     reported: bool = False
     cgroup: Path | None = None
-
-
-@dataclass
-class _Pump:
-    """Copies one attempt's output into its log, up to ``left`` bytes (-1: no cap)."""
-
-    out_r: int
-    log: int
-    left: int
-    cap: int
-    newline: bool = True  # the last byte written ended a line
-
-    def pump(self, drain: bool) -> bool:
-        """Copy what is there now; False once the pipe is closed (every writer gone)."""
-        for _ in range(1 << 30 if drain else 16):
-            try:
-                data = os.read(self.out_r, 1 << 16)
-            except BlockingIOError:
-                return True
-            except OSError:
-                return False
-            if not data:
-                return False
-            self._write(data)
-        return True
-
-    def _write(self, data: bytes) -> None:
-        if self.left == 0:
-            return  # cut: drained and dropped, so the task never blocks on a full pipe
-        keep = data if self.left < 0 or len(data) <= self.left else data[: self.left]
-        if self.left > 0:
-            self.left -= len(keep)
-        cut = self.left == 0
-        if cut:
-            keep += (b"" if keep.endswith(b"\n") or (not keep and self.newline) else b"\n") + (
-                f"[workbench] log cut at {self.cap} bytes ({_env.LOG_MAX_BYTES}); the rest of "
-                f"this attempt's output is dropped\n"
-            ).encode()
-        if keep:
-            self.newline = keep.endswith(b"\n")
-            try:
-                while keep:
-                    keep = keep[os.write(self.log, keep) :]
-            except OSError:  # a full disk must not stop the worker
-                self.left = 0
-
-    def close(self) -> None:
-        _close(self.out_r)
-        _close(self.log)
 
 
 def main() -> None:
@@ -159,7 +112,7 @@ class _Server:
         self.spares: list[_Child] = []
         self.running: dict[int, _Child] = {}  # pid -> child
         self.by_status: dict[int, _Child] = {}  # status fd -> child
-        self.pumps: dict[int, _Pump] = {}  # output fd -> its pump
+        self.pumps: dict[int, LogPump] = {}  # output fd -> its pump
 
     def serve(self) -> None:
         for _ in range(SPARES):
@@ -180,7 +133,7 @@ class _Server:
                         pass
                 elif fd in self.pumps:
                     if not self.pumps[fd].pump(drain=False):
-                        self.pumps.pop(fd).close()
+                        _close_pump(self.pumps.pop(fd))
                 elif fd in self.by_status:
                     child = self.by_status.pop(fd)
                     data = os.read(fd, 64)
@@ -218,7 +171,7 @@ class _Server:
     def drain(self, child: _Child) -> None:
         pump = self.pumps.get(child.out_r)
         if pump is not None and not pump.pump(drain=True):
-            self.pumps.pop(child.out_r).close()
+            _close_pump(self.pumps.pop(child.out_r))
 
     def start(self, req: dict[str, Any]) -> None:
         while True:
@@ -241,8 +194,7 @@ class _Server:
         except OSError:
             log = os.open(os.devnull, os.O_WRONLY)
         _owned.add(log)
-        cap = int(req.get("log_max") or 0)
-        self.pumps[child.out_r] = _Pump(child.out_r, log, cap if cap > 0 else -1, cap)
+        self.pumps[child.out_r] = LogPump(child.out_r, log, max(0, int(req.get("log_max") or 0)))
 
     def reap(self) -> None:
         while True:
@@ -407,6 +359,11 @@ def _hand_off(child: _Child, req: dict[str, Any]) -> None:
         child.request_w = -1
 
 
+def _close_pump(pump: LogPump) -> None:
+    _close(pump.out_r)
+    _close(pump.log)
+
+
 def _close(fd: int) -> None:
     _owned.discard(fd)
     if fd >= 0:
@@ -455,7 +412,7 @@ def _spare(request_r: int, status_w: int, out_w: int) -> None:
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
         os.close(out_w)
-        _confine(req)
+        confine(req.get("cgroup"), req.get("memory_max"), req.get("memory"), req["op"] != "exec")
         os.chdir(req["cwd"])
         env = req["env"]
         for key in [k for k in os.environ if k not in env]:
@@ -482,32 +439,6 @@ def _spare(request_r: int, status_w: int, out_w: int) -> None:
         except BaseException:
             pass
         os._exit(code)
-
-
-def _confine(req: dict[str, Any]) -> None:
-    """Move into the attempt's cgroup and apply its memory limit (``memory.max`` or RLIMIT_AS)."""
-    limit, how = req.get("memory_max"), req.get("memory")
-    if req.get("cgroup"):
-        try:
-            cgroups.enter(Path(req["cgroup"]), limit if how == "cgroup" else None)
-        except OSError as exc:
-            print(f"[workbench] could not enter the attempt's cgroup: {exc}", file=sys.stderr)
-            how = "rlimit" if limit else how
-    if limit and how == "rlimit":
-        import resource
-
-        # A forked child already holds the warm interpreter's address space: the
-        # limit counts what the task adds to it. An exec'd program starts afresh.
-        base = 0 if req["op"] == "exec" else _address_space()
-        resource.setrlimit(resource.RLIMIT_AS, (base + int(limit), base + int(limit)))
-
-
-def _address_space() -> int:
-    try:
-        with open("/proc/self/statm", encoding="ascii") as f:
-            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def _exec(req: dict[str, Any]) -> int:
