@@ -188,6 +188,7 @@ class Spawner:
     ) -> None:
         self.path = sock_path
         self._home, self._layers, self._belongs = home, layers, belongs
+        self._started: dict[str, subprocess.Popen[bytes]] = {}
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(str(sock_path))
         os.chmod(sock_path, 0o600)
@@ -238,12 +239,17 @@ class Spawner:
             for p in req.get("pythonpath") or []
             if isinstance(p, str) and os.path.realpath(p).startswith(layers)
         ]
+        name = str(req.get("name"))
+        running = self._started.get(name)
+        if running is not None and running.poll() is None:
+            # One server per endpoint: a redeploy stops the old one before it asks.
+            return {"error": f"the server of endpoint {name} (pid {running.pid}) still runs"}
         env = _detach.server_env(os.environ, self._home, paths)
         try:
-            proc = _detach.start_server(self._home, str(req.get("name")), env)
+            proc = _detach.start_server(self._home, name, env)
         except _detach.SpawnError as exc:
             return {"error": str(exc)}
-        # Not waited for: Popen reaps it once it ends and this object is gone.
+        self._started[name] = proc  # polled, so an ended server is reaped
         return {"pid": proc.pid}
 
 

@@ -218,3 +218,48 @@ def test_the_engines_own_variables_stay_out_of_tasks(
     outcome = fresh_runner.submit(make_spec(engine_variables, tmp_path)).result(timeout=60)
     assert outcome.status == "SUCCEEDED", outcome.error
     assert outcome.executor_output["parameterValues"]["Output"] == ""
+
+
+@dsl.component
+def deploys(storage: str, home: str) -> int:
+    from pathlib import Path
+
+    from workbench_dsl.backends.deployer import DeploySpec
+    from workbench_dsl.backends.deployer.local import LocalDeployer
+    from workbench_dsl.paths import LocalRoot
+
+    deployer = LocalDeployer(LocalRoot(Path(home)))
+    spec = DeploySpec(
+        endpoint="churn", model_uri="models:/churn/1", storage=storage, flavor="sklearn"
+    )
+    deployer.deploy(spec)
+    row = deployer.store.get("churn")
+    assert row is not None and row.pid is not None
+    return int(row.pid)
+
+
+@pytest.mark.slow
+def test_an_endpoint_deployed_by_a_task_outlives_the_run(
+    fresh_runner: TaskRunner, tmp_path: Path
+) -> None:
+    import mlflow.sklearn
+    from sklearn.tree import DecisionTreeClassifier
+
+    from workbench_dsl.backends.deployer.local import LocalDeployer
+
+    model = tmp_path / "model"
+    tree = DecisionTreeClassifier().fit([[0, 0], [1, 1]], [0, 1])
+    mlflow.sklearn.save_model(tree, model, serialization_format="pickle")
+    home = fresh_runner.root.root
+    spec = make_spec(deploys, tmp_path, params={"storage": str(model), "home": str(home)})
+    outcome = fresh_runner.submit(spec).result(timeout=180)
+    assert outcome.status == "SUCCEEDED", outcome.error
+    server = outcome.executor_output["parameterValues"]["Output"]
+    deployer = LocalDeployer(LocalRoot(home))
+    try:
+        fresh_runner.close()
+        time.sleep(0.5)
+        assert pid_alive(server)  # the engine started it, outside the run
+        assert deployer.get("churn").state == "running"
+    finally:
+        deployer.stop_all()
