@@ -82,7 +82,10 @@ def main() -> None:
 
     group = os.environ.pop(_env.WORKER_CGROUP, "")
     if group:  # before anything is forked: every child starts in the run's cgroup
-        cgroups.enter(Path(group) / "worker")
+        try:
+            cgroups.enter(Path(group) / "worker")
+        except OSError as exc:  # the tree kill still holds; each attempt tries its own
+            print(f"[workbench] the warm worker could not enter {group}: {exc}", file=sys.stderr)
 
     _warm_up()
 
@@ -261,11 +264,9 @@ class _Server:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
-            if pid == 0:
+            if pid == 0:  # some still dying, or just adopted: the caller kills again
                 time.sleep(0.005)
-                if not _procs.descendants(os.getpid()):
-                    return
-                continue
+                return
             child = self.running.get(pid)
             if child is not None and not child.reported:
                 child.reported = True
