@@ -27,10 +27,28 @@ RUN_DIR = "WORKBENCH_RUN_DIR"
 #: A file the task may overwrite with one short line of progress; the engine
 #: shows it in its live view and in ``workbench runs show``.
 STATUS_FILE = "WORKBENCH_STATUS_FILE"
-#: Set (to "1") in the environment of a process a task starts on purpose to outlive
-#: the run, such as a local endpoint's server: the engine's task runner, which
-#: otherwise ends whatever attempts leave behind when it closes, spares it.
-DETACHED = "WORKBENCH_DETACHED"
+#: Path of the engine's Unix socket through which a task asks it to start a local
+#: endpoint's server, the one kind of process that outlives the run. The engine
+#: checks that the asking process belongs to the run and starts only that server,
+#: as its own child (outside the run's cgroup and process tree); a task that
+#: starts a process itself, whatever it sets, cannot make it outlive the run.
+SPAWNER = "WORKBENCH_SPAWNER"
+#: Bytes of output kept per attempt in its log (default 64 MiB); the rest is
+#: dropped after a ``[workbench] log cut`` line. 0 keeps everything.
+LOG_MAX_BYTES = "WORKBENCH_LOG_MAX_BYTES"
+#: "0" stops the task runner from making a cgroup per run even where the host
+#: allows it (it then ends processes by their tree, and limits memory by RLIMIT_AS).
+CGROUPS = "WORKBENCH_CGROUPS"
+#: Internal to the engine and its warm worker: the run's cgroup directory.
+WORKER_CGROUP = "WORKBENCH_WORKER_CGROUP"
+#: Variables of the engine's own processes that a task never sees: kfp's runtime
+#: switch (set for the warm worker's import of kfp; a ``workbench`` started by a
+#: task needs kfp whole) and the worker's cgroup. The task runner removes them
+#: from every task's environment.
+ENGINE_INTERNAL = ("_KFP_RUNTIME", WORKER_CGROUP)
+#: The per-task variables above: what a process that is not a task of the run
+#: (a local endpoint's server) must not inherit.
+TASK_VARIABLES = (ENGINE, RUN_ID, PIPELINE, TASK, ATTEMPT, RUN_DIR, STATUS_FILE, SPAWNER)
 
 
 def running_locally() -> bool:

@@ -8,7 +8,10 @@ so ``workbench --help`` starts fast.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import sys
+from typing import Any, NoReturn, TextIO
 
 import typer
 
@@ -61,6 +64,47 @@ def _register_commands() -> None:
 _register_commands()
 
 
+class _Stdout:
+    """``sys.stdout`` that ends the program quietly when the reader has gone (``| head -1``).
+
+    A closed pipe is the reader saying "enough", not an error: every command
+    writes through this, so none of them ends with an internal BrokenPipeError.
+    SIGPIPE is left ignored (as Python sets it): restoring its default would
+    also kill the engine when a worker or a socket goes away.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            _reader_gone()
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _reader_gone()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _reader_gone() -> NoReturn:
+    # What is still buffered goes nowhere, so the flush at exit cannot fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    raise SystemExit(141)  # as a shell reports a program ended by SIGPIPE
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    if not isinstance(sys.stdout, _Stdout):
+        sys.stdout = _Stdout(sys.stdout)  # type: ignore[assignment]
+    try:
+        app()
+    except BrokenPipeError:  # written past the wrapper (a library's own handle)
+        _reader_gone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import signal
@@ -169,6 +170,9 @@ def _task_matches(store: Any, run_id: str, task: str) -> list[str]:
     return found
 
 
+_LOG_CHUNK = 1 << 20
+
+
 @handle_errors
 def logs_command(
     run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
@@ -183,6 +187,7 @@ def logs_command(
     run_id = row["run_id"]
     wanted = set(_task_matches(store, run_id, task)) if task else None
     printed: dict[str, int] = {}
+    decoders: dict[str, codecs.IncrementalDecoder] = {}
     last_header: list[str | None] = [None]
 
     def emit_new() -> None:
@@ -193,20 +198,23 @@ def logs_command(
             if not path:
                 continue
             try:
-                with open(path, "rb") as f:
-                    f.seek(printed.get(path, 0))
-                    data = f.read()
+                f = open(path, "rb")  # noqa: SIM115 - read in chunks below
             except OSError:
                 continue
-            if not data:
-                continue
-            header = f"==> {a['task']} (attempt {a['attempt']}) <=="
-            if last_header[0] != header:
-                sys.stdout.write(("\n" if last_header[0] else "") + header + "\n")
-                last_header[0] = header
-            sys.stdout.write(data.decode("utf-8", errors="replace"))
-            sys.stdout.flush()
-            printed[path] = printed.get(path, 0) + len(data)
+            with f:
+                f.seek(printed.get(path, 0))
+                # In chunks, never the whole file: a log may be as large as its cap.
+                while data := f.read(_LOG_CHUNK):
+                    header = f"==> {a['task']} (attempt {a['attempt']}) <=="
+                    if last_header[0] != header:
+                        sys.stdout.write(("\n" if last_header[0] else "") + header + "\n")
+                        last_header[0] = header
+                    decoder = decoders.setdefault(
+                        path, codecs.getincrementaldecoder("utf-8")(errors="replace")
+                    )
+                    sys.stdout.write(decoder.decode(data))
+                    printed[path] = printed.get(path, 0) + len(data)
+                sys.stdout.flush()
 
     emit_new()
     if not follow:

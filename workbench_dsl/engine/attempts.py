@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from workbench_dsl.engine import params as ptypes
-from workbench_dsl.engine.cas import ArtifactStore
+from workbench_dsl.engine.cas import ArtifactStore, LinkError
 
 _REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -182,7 +182,10 @@ def store_outputs(
                 )
             elif os.path.lexists(src):
                 inside = os.path.realpath(src).startswith(workdir_s + os.sep)
-                stored = store.ingest(Path(src), name, move=inside)
+                try:
+                    stored = store.ingest(Path(src), name, move=inside)
+                except LinkError as e:
+                    raise OutputProblem(f"output artifact {name!r} at {src}: {e}") from None
                 entry.update(uri=stored.uri, sha256=stored.sha256, size=stored.size)
             else:
                 # Declared but never written (a Metrics artifact often only has metadata).
@@ -210,6 +213,10 @@ def import_artifact(
         )
     if not os.path.lexists(path):
         raise FileNotFoundError(f"importer: no file or directory at {path}")
-    stored = store.ingest(Path(path), os.path.basename(path.rstrip("/")) or "artifact", move=False)
+    name = os.path.basename(path.rstrip("/")) or "artifact"
+    try:  # the importer names this path on purpose: a link there is followed, once, here
+        stored = store.ingest(Path(path), name, move=False, follow=True)
+    except LinkError as e:
+        raise OutputProblem(f"importer: {path}: {e}") from None
     entry.update(uri=stored.uri, sha256=stored.sha256, size=stored.size)
     return entry, None

@@ -5,7 +5,15 @@ An artifact (a file or a directory) is stored once per content at
 artifact is never rewritten and any later run (a resume, a cache hit) can
 trust it. A file's digest is the plain sha256 of its bytes (``sha256sum``
 agrees); a directory's is the sha256 of a manifest of its entries (relative
-path, kind, executable bit and each file's sha256).
+path, kind, executable bit and each file's sha256), always of what is stored.
+
+Artifacts never lead outside themselves: the store holds only regular files
+and directories. At ingest, a symbolic link inside a directory artifact whose
+target lies inside the same artifact is materialised (stored as a copy of its
+target); one that points outside it (``/proc/self/environ``, ``../../x``) or
+nowhere is refused (:class:`LinkError`), and so is an output that is itself a
+link. Only an importer, which names a path on purpose, may name a link: its
+target is what gets stored.
 """
 
 from __future__ import annotations
@@ -24,6 +32,45 @@ _CHUNK = 1 << 20
 #: Artifacts up to this size are re-hashed on every cache hit; bigger ones are
 #: checked by size (the store is read-only, so a change needs a chmod first).
 REHASH_LIMIT = 256 << 20
+
+
+class LinkError(ValueError):
+    """An artifact holds a symbolic link the store will not keep (one line: which, and why)."""
+
+
+def _links(root: Path) -> list[str]:
+    """Relative paths of every symbolic link under directory ``root``."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for entry in (*dirnames, *filenames):
+            full = os.path.join(dirpath, entry)
+            if os.path.islink(full):
+                found.append(os.path.relpath(full, root))
+    return sorted(found)
+
+
+def check_links(root: Path) -> bool:
+    """Whether directory ``root`` holds links to materialise; raises :class:`LinkError` for a bad one."""
+    links = _links(root)
+    base = os.path.realpath(root)
+    for rel in links:
+        full = os.path.join(root, rel)
+        target = os.readlink(full)
+        resolved = os.path.realpath(full)
+        if not resolved.startswith(base + os.sep) or not os.path.exists(resolved):
+            why = "points outside the artifact" if os.path.exists(resolved) else "is dangling"
+            raise LinkError(
+                f"{rel} is a symbolic link to {target}, which {why}; write the file itself "
+                f"into the artifact (links inside an artifact are stored as copies of their "
+                f"target only when that target is in the same artifact)"
+            )
+        if os.path.isdir(resolved) and (
+            os.path.dirname(os.path.join(base, rel)) + os.sep
+        ).startswith(resolved + os.sep):
+            raise LinkError(
+                f"{rel} is a symbolic link to {target}, a folder that holds it (a loop)"
+            )
+    return bool(links)
 
 
 @dataclass(frozen=True)
@@ -161,12 +208,23 @@ class ArtifactStore:
         tmp.mkdir(parents=True)
         return tmp
 
-    def ingest(self, src: Path, name: str, *, move: bool) -> Stored:
+    def ingest(self, src: Path, name: str, *, move: bool, follow: bool = False) -> Stored:
         """Put a file or directory into the store; ``move`` takes it, else it is copied.
 
         Returns where it lives now. Identical content is stored once: when the
-        digest is already present, the existing copy is used.
+        digest is already present, the existing copy is used. ``src`` itself
+        may be a link only with ``follow`` (an importer's path); links inside a
+        directory are materialised or refused (:class:`LinkError`).
         """
+        if os.path.islink(src):
+            if not follow:
+                raise LinkError(
+                    f"it is a symbolic link to {os.readlink(src)}; write the file or folder "
+                    f"itself at the output path (links are not stored)"
+                )
+            src, move = Path(os.path.realpath(src)), False
+        if src.is_dir() and check_links(src):
+            return self._materialise(src, name, move=move)
         d, size = digest(src)
         final_dir = self.root / d[:2] / d
         existing = self._existing(final_dir)
@@ -190,6 +248,32 @@ class ArtifactStore:
             shutil.copytree(src, target, symlinks=True)
         else:
             shutil.copy2(src, target)
+        if target.is_dir() and _links(target):  # appeared since it was checked: not stored
+            remove(tmp)
+            raise LinkError(f"{src} changed while it was stored (a link appeared in it)")
+        return self._place(tmp, target, d, size)
+
+    def _materialise(self, src: Path, name: str, *, move: bool) -> Stored:
+        """Store a tree whose inner links point inside it: each link becomes a copy of its target."""
+        tmp = self._tmpdir()
+        target = tmp / _safe_name(name)
+        shutil.copytree(src, target, symlinks=False)
+        if _links(target):
+            remove(tmp)
+            raise LinkError(f"{src} changed while it was stored (a link appeared in it)")
+        if move:
+            remove(src)
+        d, size = digest(target)  # of what is stored
+        existing = self._existing(self.root / d[:2] / d)
+        if existing is not None and self.verify(str(existing), d, size):
+            remove(tmp)
+            return Stored(str(existing), d, size)
+        if existing is not None:
+            remove(self.root / d[:2] / d)  # damaged from outside: this copy replaces it
+        return self._place(tmp, target, d, size)
+
+    def _place(self, tmp: Path, target: Path, d: str, size: int) -> Stored:
+        final_dir = self.root / d[:2] / d
         _make_readonly(target)
         final_dir.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -1,9 +1,10 @@
-"""The processes behind the task runner: the warm worker's handle, deadlines, killing a tree.
+"""The processes behind the task runner: the warm worker's handle, deadlines, the endpoint spawner.
 
 ``runner.py`` holds the attempts' logic; this module holds what it needs from
 the operating system: the worker process (``worker.py``) and the thread that
-reads its events, one thread for every attempt's deadline, and SIGKILL for a
-process group plus whatever left it.
+reads its events, one thread for every attempt's deadline, and the socket
+through which a task of the run asks for a local endpoint's server
+(``workbench_dsl._detach``). Killing a tree is ``workbench_dsl._procs``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import heapq
 import itertools
 import json
 import os
-import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Generic, Protocol, TypeVar
 
+from workbench_dsl import _detach, _env, _procs
+from workbench_dsl._procs import kill_tree
+from workbench_dsl.engine import cgroups
 from workbench_dsl.engine.requirements import python_path
 
 T = TypeVar("T")
@@ -33,18 +38,20 @@ class WorkerEvents(Protocol):
     """What a :class:`WorkerProcess` reports, from its reader thread."""
 
     def on_started(self, attempt_id: int, pid: int) -> None: ...
-    def on_exit(self, attempt_id: int, code: int) -> None: ...
+    def on_exit(self, attempt_id: int, code: int, oom: bool) -> None: ...
     def on_worker_died(self, worker: WorkerProcess) -> None: ...
 
 
 class WorkerProcess:
     """The engine's handle on one warm worker process (``worker.py``) and its reader thread."""
 
-    def __init__(self, events: WorkerEvents, tmp: Path) -> None:
+    def __init__(self, events: WorkerEvents, tmp: Path, cgroup: Path | None = None) -> None:
         self._events = events
         self._wlock = threading.Lock()
         self.alive = True
         env = dict(os.environ)
+        if cgroup is not None:  # the worker moves itself there before it forks anything
+            env[_env.WORKER_CGROUP] = str(cgroup)
         env["PYTHONPATH"] = python_path([_PKG_PARENT], env.get("PYTHONPATH"))
         # As in the pod's command line: kfp then skips importing its client (and the
         # kubernetes models), which halves the worker's memory and so each fork's cost.
@@ -78,7 +85,7 @@ class WorkerProcess:
             if event == "started":
                 self._events.on_started(msg["id"], msg["pid"])
             elif event == "exit":
-                self._events.on_exit(msg["id"], msg["code"])
+                self._events.on_exit(msg["id"], msg["code"], bool(msg.get("oom")))
         self.alive = False
         self.proc.wait()
         self._events.on_worker_died(self)
@@ -144,41 +151,6 @@ class Deadlines(Generic[T]):
             self._fire(item)
 
 
-def kill_tree(pid: int) -> None:
-    """SIGKILL a process group and every descendant that left it (setsid, daemons)."""
-    victims = descendants(pid)
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
-    for p in [pid, *victims]:
-        with contextlib.suppress(OSError):
-            os.kill(p, signal.SIGKILL)
-
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name may hold spaces and parentheses: split after the last ')'.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
 def read_json(path: Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
@@ -197,3 +169,98 @@ def write_line(log: IO[str], text: str) -> None:
     if text:
         log.write(text + "\n")
         log.flush()
+
+
+class Spawner:
+    """The engine's end of ``WORKBENCH_SPAWNER``: starts endpoint servers for the run's tasks.
+
+    Args:
+        sock_path: Where to listen (in a 0700 folder of the runner's).
+        home: The local root; a request for another root is refused.
+        layers: The folder of package layers: the only ``PYTHONPATH`` entries a
+            request may add to the server's path (a task's pip target is gone
+            once the attempt ends).
+        belongs: Whether a pid is a process of this run.
+    """
+
+    def __init__(
+        self, sock_path: Path, home: Path, layers: Path, belongs: Callable[[int], bool]
+    ) -> None:
+        self.path = sock_path
+        self._home, self._layers, self._belongs = home, layers, belongs
+        self._started: dict[str, subprocess.Popen[bytes]] = {}
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(str(sock_path))
+        os.chmod(sock_path, 0o600)
+        self._sock.listen(16)
+        self._thread = threading.Thread(target=self._serve, name="runner-spawner", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        self._thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                try:
+                    conn.settimeout(10)
+                    reply = self._handle(conn)
+                except Exception as exc:  # one bad request never stops the spawner
+                    reply = {"error": f"{type(exc).__name__}: {exc}"}
+                with contextlib.suppress(OSError):
+                    conn.sendall(json.dumps(reply).encode() + b"\n")
+
+    def _handle(self, conn: socket.socket) -> dict[str, Any]:
+        buf = b""
+        while b"\n" not in buf and len(buf) < 65536:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _ = struct.unpack("3i", creds)
+        if uid != os.getuid() or not self._belongs(pid):
+            return {"error": "only a task of this run may ask for an endpoint's server"}
+        req = json.loads(buf.split(b"\n", 1)[0])
+        if not isinstance(req, dict) or req.get("op") != "endpoint-server":
+            return {"error": "unknown request"}
+        if os.path.realpath(str(req.get("home"))) != os.path.realpath(self._home):
+            return {"error": f"this run's local root is {self._home}, not {req.get('home')}"}
+        layers = os.path.realpath(self._layers) + os.sep
+        paths = [
+            p
+            for p in req.get("pythonpath") or []
+            if isinstance(p, str) and os.path.realpath(p).startswith(layers)
+        ]
+        name = str(req.get("name"))
+        running = self._started.get(name)
+        if running is not None and running.poll() is None:
+            # One server per endpoint: a redeploy stops the old one before it asks.
+            return {"error": f"the server of endpoint {name} (pid {running.pid}) still runs"}
+        env = _detach.server_env(os.environ, self._home, paths)
+        try:
+            proc = _detach.start_server(self._home, name, env)
+        except _detach.SpawnError as exc:
+            return {"error": str(exc)}
+        self._started[name] = proc  # polled, so an ended server is reaped
+        return {"pid": proc.pid}
+
+
+def in_run(pid: int, worker_pid: int | None, cgroup: Path | None) -> bool:
+    """Whether ``pid`` is a process of the run: in its cgroup, or below its warm worker."""
+    if cgroup is not None:
+        return cgroups.holds(cgroup, pid)
+    seen = 0
+    current: int | None = pid
+    while current and current > 1 and seen < 256:
+        if current == worker_pid:
+            return True
+        current, seen = _procs.parent(current), seen + 1
+    return False

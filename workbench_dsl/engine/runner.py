@@ -35,15 +35,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workbench_dsl import _env
-from workbench_dsl.engine import container
+from workbench_dsl import _env, _procs
+from workbench_dsl._procs import kill_tree
+from workbench_dsl.engine import cgroups, container, resources
+from workbench_dsl.engine.cgroups import RunCgroup
 from workbench_dsl.engine.lightweight import Plan, plan_executor
+from workbench_dsl.engine.logs import log_max_bytes
 from workbench_dsl.engine.outputs import OutputError, collect_outputs
 from workbench_dsl.engine.placeholders import Resolver, RunContext
 from workbench_dsl.engine.processes import (
     Deadlines,
+    Spawner,
     WorkerProcess,
-    kill_tree,
+    in_run,
     open_log,
     read_json,
     write_line,
@@ -71,6 +75,8 @@ class _Attempt:
     reason: OutcomeStatus | None = None  # TIMED_OUT or CANCELLED once we decided to kill it
     installer: subprocess.Popen[str] | None = None
     done: bool = False
+    memory: int | None = None  # the profile's memory limit in bytes
+    oom: bool = False  # the kernel ended it for its memory.max
 
 
 class TaskRunner:
@@ -107,6 +113,18 @@ class TaskRunner:
         )
         self._finisher.start()
         self._deadlines: Deadlines[_Attempt] = Deadlines(self._on_deadline)
+        self._log_max = log_max_bytes()
+        self._cgroup = RunCgroup.create() if os.environ.get(_env.CGROUPS) != "0" else None
+        private = self._tmp / "spawner"
+        private.mkdir(mode=0o700)
+        self._spawner = Spawner(
+            private / "sock",
+            root.root,
+            root.envs,
+            lambda pid: in_run(
+                pid, self._worker_pid(), self._cgroup.path if self._cgroup else None
+            ),
+        )
 
     # -- public API ---------------------------------------------------------------
 
@@ -175,7 +193,19 @@ class TaskRunner:
         self._done.put(None)
         self._finisher.join(timeout=5)
         self._deadlines.stop()
+        self._spawner.close()
+        if self._cgroup is not None:
+            self._cgroup.close()  # whatever of the run is still alive ends here
         self._cleanup()
+
+    @property
+    def cgroup(self) -> RunCgroup | None:
+        """The run's cgroup, or None where the host does not let the runner make one."""
+        return self._cgroup
+
+    def _worker_pid(self) -> int | None:
+        worker = self._worker
+        return worker.proc.pid if worker is not None else None
 
     # -- starting an attempt ----------------------------------------------------------
 
@@ -273,6 +303,9 @@ class TaskRunner:
             return
         attempt.executor_input = executor_input
         env = {**os.environ, **spec.env}
+        for name in _env.ENGINE_INTERNAL:
+            env.pop(name, None)
+        env[_env.SPAWNER] = str(self._spawner.path)
         env["PATH"] = f"{self._bin}{os.pathsep}{env.get('PATH', os.defpath)}"
         # pip inside a task installs into the attempt's scratch, never into the engine's env.
         pip_target = attempt.scratch / "pip"
@@ -288,9 +321,10 @@ class TaskRunner:
             "cwd": str(spec.workdir),
             "log": str(spec.log_path),
             "result": str(attempt.scratch / "result.json"),
+            "log_max": self._log_max,
         }
+        self._limit(attempt, request)
         if plan.kind == "python":
-            env["_KFP_RUNTIME"] = "true"
             if plan.executor_input_arg == "{{$}}":
                 ei_json = json.dumps(executor_input)
             else:
@@ -340,6 +374,22 @@ class TaskRunner:
                 )
             return
 
+    def _limit(self, attempt: _Attempt, request: dict[str, Any]) -> None:
+        """The attempt's cgroup and memory limit, in the worker's request."""
+        attempt.memory = resources.memory_limit(attempt.spec.executor)
+        if self._cgroup is not None:
+            request["cgroup"] = str(self._cgroup.attempt(attempt.id))
+        if attempt.memory is None:
+            return
+        request["memory_max"] = attempt.memory
+        if self._cgroup is not None and self._cgroup.memory:
+            request["memory"] = "cgroup"
+        elif sys.platform.startswith("linux"):
+            request["memory"] = "rlimit"
+            attempt.notices.append(resources.rlimit_notice())
+        else:
+            attempt.notices.append(resources.unenforced_notice())
+
     def _program(self, plan: Plan) -> str:
         """The component's module file, written once per source so its bytecode is cached too."""
         assert plan.source is not None
@@ -372,7 +422,9 @@ class TaskRunner:
     def _get_worker(self) -> WorkerProcess:
         with self._lock:
             if self._worker is None or not self._worker.alive:
-                self._worker = WorkerProcess(self, self._tmp)
+                self._worker = WorkerProcess(
+                    self, self._tmp, self._cgroup.path if self._cgroup else None
+                )
             return self._worker
 
     # -- events from the worker (WorkerEvents: called by its reader thread) ---------------
@@ -387,10 +439,11 @@ class TaskRunner:
         if killed:
             kill_tree(pid)
 
-    def on_exit(self, attempt_id: int, code: int) -> None:
+    def on_exit(self, attempt_id: int, code: int, oom: bool) -> None:
         with self._lock:
             attempt = self._attempts.get(attempt_id)
         if attempt is not None:
+            attempt.oom = attempt.oom or oom
             self._done.put((attempt, code))
 
     def on_worker_died(self, worker: WorkerProcess) -> None:
@@ -415,15 +468,11 @@ class TaskRunner:
         while attempts:
             for attempt in list(attempts):
                 assert attempt.pid is not None
-                try:
-                    os.kill(attempt.pid, 0)
-                except ProcessLookupError:
+                if not _procs.alive(attempt.pid):
                     attempts.remove(attempt)
                     result = read_json(attempt.scratch / "result.json")
                     code = 0 if result.get("ok") else (1 if "error" in result else None)
                     self._done.put((attempt, code))
-                except PermissionError:
-                    pass
             time.sleep(0.05)
 
     # -- ending an attempt ------------------------------------------------------------------
@@ -442,6 +491,8 @@ class TaskRunner:
             kill_tree(installer.pid)
         if pid is not None:
             kill_tree(pid)
+            if self._cgroup is not None:
+                cgroups.kill(self._cgroup.attempt(attempt.id))
         # Not started yet: _launch, the install thread or _on_started sees the reason.
 
     def _finish_loop(self) -> None:
@@ -473,6 +524,8 @@ class TaskRunner:
                 status, output, error = self._judge(attempt, code)
             except Exception as exc:  # the future must resolve whatever happens here
                 error = f"internal error in the task runner: {type(exc).__name__}: {exc}"
+            if status == "FAILED":
+                error = resources.explain(error, attempt.memory, attempt.oom)
         if error is not None:
             with contextlib.suppress(OSError), open_log(spec.log_path) as log:
                 write_line(log, f"[workbench] {status}: {error}")

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from workbench_dsl import _procs
 from workbench_dsl.errors import UsageError
 
 SCHEMA_VERSION = 1
@@ -129,15 +130,7 @@ def _dumps(v: Any) -> str:
 
 
 def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return _procs.alive(pid)
 
 
 class RunStore:

@@ -15,18 +15,28 @@ Protocol: one JSON object per line. On fd 0 the engine sends
   ``kfp.dsl.executor_main`` (the same contract a cluster pod runs);
 * ``{"op": "exec", "id", "env", "cwd", "log", "result", "argv"}``: run a program.
 
+Both may carry ``"log_max"`` (bytes of output kept in the log; 0: no cap),
+``"cgroup"`` (the attempt's cgroup directory, made by the child, which moves
+itself there) and ``"memory_max"`` with ``"memory"`` (``"cgroup"``: written to
+the attempt cgroup's ``memory.max``; ``"rlimit"``: ``RLIMIT_AS`` of the child).
+
 On fd 1 the worker answers ``{"event": "ready"}`` once, then ``{"id", "event":
 "started", "pid"}`` per attempt and ``{"id", "event": "exit", "code"}`` when it
-ended (``code`` as ``Popen.returncode``: negative for a signal). A Python child
+ended (``code`` as ``Popen.returncode``: negative for a signal; ``"oom": true``
+when the kernel killed a process of the attempt's cgroup for its ``memory.max``). A Python child
 reports its code through a pipe just before it exits, which saves the
 milliseconds the kernel takes to tear a large process down.
 
-Every child leads its own session and process group: the engine kills an
-attempt's whole tree with one ``killpg``, and when an attempt's main process
-ends, whatever it left running in its group is killed too (a pod's processes
-end with its container). Each child writes ``{"ok": true}`` or ``{"error":
-"one line"}`` to its ``result`` file. When fd 0 closes (the engine is gone), the
-worker kills every child's group and exits, so no attempt outlives the engine.
+Every child leads its own session and process group, and its own cgroup where
+the run has one (``cgroups.py``): when an attempt's main process ends, whatever
+it left running in its group (and its cgroup) is killed too (a pod's processes
+end with its container). A child's stdout and stderr are a pipe the worker
+pumps into the attempt's log, up to ``log_max`` bytes. Each child writes
+``{"ok": true}`` or ``{"error": "one line"}`` to its ``result`` file. When fd 0
+closes (the engine is gone), the worker kills every process below it, again
+and again until none is left (it is a child subreaper: whatever a task left
+behind, however often it called ``setsid``, is re-parented to it), and exits,
+so nothing a task started outlives the engine.
 """
 
 from __future__ import annotations
@@ -37,11 +47,16 @@ import os
 import select
 import signal
 import sys
+import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from workbench_dsl import _env
+from workbench_dsl import _env, _procs
+from workbench_dsl.engine import cgroups
+from workbench_dsl.engine.logs import LogPump
+from workbench_dsl.engine.resources import confine
 
 SPARES = 2
 _owned: set[int] = set()  # the worker's own fds: every child closes them
@@ -52,8 +67,10 @@ class _Child:
     pid: int
     request_w: int  # spare: where its request goes; -1 once handed one
     status_r: int  # the child writes its exit code here before exiting
+    out_r: int  # the child's stdout and stderr
     attempt: int | None = None
     reported: bool = False
+    cgroup: Path | None = None
 
 
 def main() -> None:
@@ -62,6 +79,13 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # a stray print in the worker must never corrupt the protocol
     os.close(devnull)
+
+    group = os.environ.pop(_env.WORKER_CGROUP, "")
+    if group:  # before anything is forked: every child starts in the run's cgroup
+        try:
+            cgroups.enter(Path(group) / "worker")
+        except OSError as exc:  # the tree kill still holds; each attempt tries its own
+            print(f"[workbench] the warm worker could not enter {group}: {exc}", file=sys.stderr)
 
     _warm_up()
 
@@ -91,6 +115,7 @@ class _Server:
         self.spares: list[_Child] = []
         self.running: dict[int, _Child] = {}  # pid -> child
         self.by_status: dict[int, _Child] = {}  # status fd -> child
+        self.pumps: dict[int, LogPump] = {}  # output fd -> its pump
 
     def serve(self) -> None:
         for _ in range(SPARES):
@@ -99,7 +124,7 @@ class _Server:
         buf = b""
         while True:
             poller = select.poll()  # not select(): hundreds of attempts may hold fds > 1024
-            for fd in (self.proto_in, self.wake_r, *self.by_status):
+            for fd in (self.proto_in, self.wake_r, *self.by_status, *self.pumps):
                 poller.register(fd, select.POLLIN)
             readable = [fd for fd, _ in poller.poll()]
             for fd in readable:
@@ -109,12 +134,16 @@ class _Server:
                             pass
                     except BlockingIOError:
                         pass
+                elif fd in self.pumps:
+                    if not self.pumps[fd].pump(drain=False):
+                        _close_pump(self.pumps.pop(fd))
                 elif fd in self.by_status:
                     child = self.by_status.pop(fd)
                     data = os.read(fd, 64)
                     if data:  # empty: the program was exec'd (or died); its reaping tells
                         child.reported = True
-                        self.send({"id": child.attempt, "event": "exit", "code": int(data)})
+                        self.drain(child)  # what it printed before it ended is in the log
+                        self.send(self.exit_event(child, int(data)))
             self.reap()
             if self.proto_in in readable:
                 data = os.read(self.proto_in, 1 << 20)
@@ -136,6 +165,17 @@ class _Server:
         except OSError:  # the engine is gone: fd 0 closes too, and we shut down
             pass
 
+    def exit_event(self, child: _Child, code: int) -> dict[str, Any]:
+        event: dict[str, Any] = {"id": child.attempt, "event": "exit", "code": code}
+        if child.cgroup is not None and cgroups.oom_killed(child.cgroup):
+            event["oom"] = True
+        return event
+
+    def drain(self, child: _Child) -> None:
+        pump = self.pumps.get(child.out_r)
+        if pump is not None and not pump.pump(drain=True):
+            _close_pump(self.pumps.pop(child.out_r))
+
     def start(self, req: dict[str, Any]) -> None:
         while True:
             child = self.spares.pop(0) if self.spares else _fork_spare()
@@ -147,9 +187,17 @@ class _Server:
                 break
             except OSError:  # that spare died: forget it, use another
                 _close(child.status_r)
+                _close(child.out_r)
         child.attempt = req["id"]
+        child.cgroup = Path(req["cgroup"]) if req.get("cgroup") else None
         self.running[child.pid] = child
         self.by_status[child.status_r] = child
+        try:
+            log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError:
+            log = os.open(os.devnull, os.O_WRONLY)
+        _owned.add(log)
+        self.pumps[child.out_r] = LogPump(child.out_r, log, max(0, int(req.get("log_max") or 0)))
 
     def reap(self) -> None:
         while True:
@@ -164,40 +212,66 @@ class _Server:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
+            child = self.running.get(pid)
+            if child is not None and child.cgroup is not None:
+                cgroups.kill(child.cgroup)  # whatever left its group, setsid or not
             _, status = os.waitpid(pid, 0)
             child = self.running.pop(pid, None)
             if child is not None:
                 self.by_status.pop(child.status_r, None)
                 _close(child.status_r)
+                self.drain(child)
                 if not child.reported:
                     code = os.waitstatus_to_exitcode(status)
-                    self.send({"id": child.attempt, "event": "exit", "code": code})
+                    self.send(self.exit_event(child, code))
+                if child.cgroup is not None:
+                    cgroups.remove(child.cgroup)
             else:
                 for spare in [s for s in self.spares if s.pid == pid]:
                     self.spares.remove(spare)
                     _close(spare.request_w)
                     _close(spare.status_r)
+                    _close(spare.out_r)
 
     def shutdown(self) -> None:
         for spare in self.spares:
             _close(spare.request_w)  # the spare reads EOF and exits
-        # Every attempt still running, and whatever attempts left behind that we adopted,
-        # except processes started on purpose to outlive the run (a local endpoint).
-        adopted = [p for p in _adopted() if p not in self.running and not _detached(p)]
-        for pid in {*self.running, *adopted}:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-        for pid, child in list(self.running.items()):
+        for child in self.running.values():
+            if child.cgroup is not None:
+                cgroups.kill(child.cgroup)
+        # Everything below us: attempts, spares, and whatever attempts left behind,
+        # adopted by us as a subreaper. Killing a process re-parents its children to
+        # us, so repeat until nothing is left (a task's double setsid included).
+        for _ in range(1000):
+            below = _procs.descendants(os.getpid())
+            if not below:
+                break
+            for pid in below:
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+            self.reap_all()
+        self.reap_all()
+        for child in self.running.values():
+            if child.cgroup is not None:
+                cgroups.remove(child.cgroup)
+
+    def reap_all(self) -> None:
+        while True:
             try:
-                _, status = os.waitpid(pid, 0)
-            except OSError:
-                continue
-            if not child.reported:
-                code = os.waitstatus_to_exitcode(status)
-                self.send({"id": child.attempt, "event": "exit", "code": code})
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:  # some still dying, or just adopted: the caller kills again
+                time.sleep(0.005)
+                return
+            child = self.running.get(pid)
+            if child is not None and not child.reported:
+                child.reported = True
+                self.drain(child)
+                self.send(self.exit_event(child, os.waitstatus_to_exitcode(status)))
 
 
 def _warm_up() -> None:
@@ -261,15 +335,18 @@ def warm_up(x: int) -> int:
 def _fork_spare() -> _Child:
     request_r, request_w = os.pipe()
     status_r, status_w = os.pipe()
+    out_r, out_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        for fd in (*_owned, request_w, status_r):
+        for fd in (*_owned, request_w, status_r, out_r):
             _close(fd)
-        _spare(request_r, status_w)  # never returns
+        _spare(request_r, status_w, out_w)  # never returns
     os.close(request_r)
     os.close(status_w)
-    _owned.update((request_w, status_r))
-    return _Child(pid=pid, request_w=request_w, status_r=status_r)
+    os.close(out_w)
+    os.set_blocking(out_r, False)
+    _owned.update((request_w, status_r, out_r))
+    return _Child(pid=pid, request_w=request_w, status_r=status_r, out_r=out_r)
 
 
 def _hand_off(child: _Child, req: dict[str, Any]) -> None:
@@ -281,6 +358,11 @@ def _hand_off(child: _Child, req: dict[str, Any]) -> None:
     finally:
         _close(child.request_w)
         child.request_w = -1
+
+
+def _close_pump(pump: LogPump) -> None:
+    _close(pump.out_r)
+    _close(pump.log)
 
 
 def _close(fd: int) -> None:
@@ -303,34 +385,6 @@ def _become_subreaper() -> None:
         pass
 
 
-def _detached(pid: int) -> bool:
-    """Whether a process was started with ``WORKBENCH_DETACHED=1`` (see ``_env.DETACHED``)."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return f"{_env.DETACHED}=1".encode() in f.read().split(b"\0")
-    except OSError:
-        return False
-
-
-def _adopted() -> list[int]:
-    """Our child processes, by /proc: attempts, spares and adopted orphans."""
-    me, found = os.getpid(), list[int]()
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return found
-    for entry in entries:
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            if int(stat[stat.rfind(b")") + 2 :].split()[1]) == me:
-                found.append(int(entry))
-    return found
-
-
 # -- in a forked child -------------------------------------------------------------
 
 
@@ -345,7 +399,7 @@ def _read_exactly(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def _spare(request_r: int, status_w: int) -> None:
+def _spare(request_r: int, status_w: int, out_w: int) -> None:
     code = 70
     try:
         os.setsid()
@@ -356,10 +410,10 @@ def _spare(request_r: int, status_w: int) -> None:
             os._exit(0)
         req = json.loads(_read_exactly(request_r, int.from_bytes(header, "big")))
         os.close(request_r)
-        log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.close(log)
+        os.dup2(out_w, 1)
+        os.dup2(out_w, 2)
+        os.close(out_w)
+        confine(req.get("cgroup"), req.get("memory_max"), req.get("memory"), req["op"] != "exec")
         os.chdir(req["cwd"])
         env = req["env"]
         for key in [k for k in os.environ if k not in env]:
@@ -451,7 +505,7 @@ def describe(exc: BaseException, program: str) -> str:
 
 def _result(req: dict[str, Any], result: dict[str, Any]) -> None:
     # Read only once the process has ended: no need for a rename to make it atomic.
-    fd = os.open(req["result"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(req["result"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, json.dumps(result).encode())
     finally:

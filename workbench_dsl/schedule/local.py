@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from workbench_dsl import _procs
 from workbench_dsl.paths import LocalRoot, local_root
 from workbench_dsl.schedule import cron
 from workbench_dsl.schedule.store import Schedule, ScheduleStore
@@ -68,37 +69,6 @@ def default_launcher(
             stderr=stderr,
             start_new_session=True,
         )
-
-
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (to tell it from a later process with the same pid)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: fields start after the last ')'.
-    rest = stat.rsplit(")", 1)[-1].split()
-    return rest[19] if len(rest) > 19 else None
-
-
-def process_alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if start is not None:
-        now = process_start_time(pid)
-        if now is not None and now != start:
-            return False  # the pid was reused by another process
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            state = f.read().rsplit(")", 1)[-1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 class LocalScheduler:
@@ -188,7 +158,7 @@ class LocalScheduler:
             return
         self._children[key] = proc
         self.store.set_tick(
-            key, status="RUNNING", pid=proc.pid, pid_start=process_start_time(proc.pid)
+            key, status="RUNNING", pid=proc.pid, pid_start=_procs.start_time(proc.pid)
         )
         report.started.append(f"{s.name}@{tick}")
 
@@ -203,7 +173,7 @@ class LocalScheduler:
                     continue
                 self._children.pop(key, None)
             elif row["pid"]:
-                if process_alive(int(row["pid"]), row["pid_start"]):
+                if _procs.alive(int(row["pid"]), row["pid_start"]):
                     continue
             elif time.time() - float(row["created_at"]) < _STARTING_GRACE_S:
                 continue  # another scheduler is starting it right now

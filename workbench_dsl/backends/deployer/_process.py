@@ -8,56 +8,64 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from workbench_dsl import _env
+from workbench_dsl import _detach, _procs
 from workbench_dsl.backends.deployer import DeployError
 from workbench_dsl.paths import LocalRoot
 
 STOP_TIMEOUT_S = 10.0
-#: The engine's per-task variables: a server is not a task of the run that started it.
-_TASK_VARIABLES = {
-    _env.ENGINE,
-    _env.RUN_ID,
-    _env.PIPELINE,
-    _env.TASK,
-    _env.ATTEMPT,
-    _env.RUN_DIR,
-    _env.STATUS_FILE,
-}
 #: Servers started by this process, so they are reaped (not left as zombies) when stopped.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def spawn_server(root: LocalRoot, name: str) -> subprocess.Popen[bytes]:
+class ServerProcess(Protocol):
+    """What the deployer needs of a started server: its pid, and whether it ended."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+
+class _EngineChild:
+    """A server the engine started for this task: not our child, so watched by pid."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _procs.alive(self.pid):
+            self.returncode = -1  # not our child: its exit status is the engine's
+        return self.returncode
+
+
+def spawn_server(root: LocalRoot, name: str) -> ServerProcess:
     """Start the server of endpoint ``name`` in a session of its own (it outlives the caller).
 
     A fresh admin secret (mode 0600) is written for its control routes first.
+    Inside a local run the engine starts it (``workbench_dsl._detach``): a
+    process a task starts itself ends with the run.
     """
     d = root.endpoints / name
     d.mkdir(parents=True, exist_ok=True)
     fd = os.open(d / "admin.token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_urlsafe(24))
-    env = {k: v for k, v in os.environ.items() if k not in _TASK_VARIABLES}
-    env[_env.HOME] = str(root.root)
-    env[_env.DETACHED] = "1"  # the engine's task runner must not end it with the run
-    env["PYTHONUNBUFFERED"] = "1"
-    with open(d / "server.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workbench_dsl.backends.deployer._server", "local", name],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=str(d),
-            env=env,
-            start_new_session=True,  # outlive the task, the run and the engine
-        )
+    pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sock = _detach.engine_socket()
+    try:
+        if sock is not None:
+            return _EngineChild(_detach.ask_engine(sock, root.root, name, pythonpath))
+        env = _detach.server_env(os.environ, root.root, pythonpath)
+        proc = _detach.start_server(root.root, name, env)
+    except _detach.SpawnError as e:
+        raise DeployError(f"endpoint {name}: {e}") from None
     _CHILDREN[proc.pid] = proc
     return proc
 
@@ -101,26 +109,12 @@ def alive(pid: int) -> bool:
             return True
         _CHILDREN.pop(pid, None)
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by its parent) is not alive
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    return _procs.alive(pid)
 
 
 def is_server(pid: int, name: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            args = f.read().split(b"\0")
-    except OSError:
-        return False
-    return b"workbench_dsl.backends.deployer._server" in args and name.encode() in args
+    args = _procs.cmdline(pid)
+    return _detach.ENDPOINT_SERVER.encode() in args and name.encode() in args
 
 
 def port_free(port: int) -> bool:

@@ -1,0 +1,84 @@
+"""An attempt's log: its cap, and the pump that copies a child's output into it.
+
+A child of the warm worker writes stdout and stderr to a pipe; the worker
+pumps it into the attempt's log file as it comes (never holding more than one
+64 KiB read), up to ``WORKBENCH_LOG_MAX_BYTES`` per attempt, then one
+``[workbench] log cut`` line; the rest is read and dropped, so the task never
+blocks on a full pipe.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from workbench_dsl import _env
+from workbench_dsl.engine.resources import quantity_bytes
+
+LOG_MAX_BYTES = 64 << 20  # per attempt, unless WORKBENCH_LOG_MAX_BYTES says otherwise
+_READ = 1 << 16
+
+
+def log_max_bytes() -> int:
+    """Bytes of output kept per attempt's log (``WORKBENCH_LOG_MAX_BYTES``; 0: no cap)."""
+    raw = os.environ.get(_env.LOG_MAX_BYTES, "").strip()
+    if not raw:
+        return LOG_MAX_BYTES
+    found = quantity_bytes(raw)
+    if found is None:
+        raise ValueError(
+            f"{_env.LOG_MAX_BYTES}={raw!r} is not a size in bytes (for example 67108864 or 64Mi)"
+        )
+    return found
+
+
+def cut_line(cap: int) -> bytes:
+    return (
+        f"[workbench] log cut at {cap} bytes ({_env.LOG_MAX_BYTES}); the rest of this "
+        f"attempt's output is dropped\n"
+    ).encode()
+
+
+@dataclass
+class LogPump:
+    """Copies one attempt's output (``out_r``, non-blocking) into its log (``log``), up to ``cap``."""
+
+    out_r: int
+    log: int
+    cap: int  # 0: no cap
+    written: int = 0
+    cut: bool = False
+    newline: bool = True  # the last byte written ended a line
+
+    def pump(self, drain: bool) -> bool:
+        """Copy what is there now (all of it with ``drain``); False once every writer is gone."""
+        for _ in range(1 << 30 if drain else 16):
+            try:
+                data = os.read(self.out_r, _READ)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            self._write(data)
+        return True
+
+    def _write(self, data: bytes) -> None:
+        if self.cut:
+            return
+        keep = data
+        if self.cap and self.written + len(data) >= self.cap:
+            keep = data[: self.cap - self.written]
+            self.cut = True
+            if not keep.endswith(b"\n") and (keep or not self.newline):
+                keep += b"\n"
+            keep += cut_line(self.cap)
+        self.written += len(keep)
+        if keep:
+            self.newline = keep.endswith(b"\n")
+            try:
+                while keep:
+                    keep = keep[os.write(self.log, keep) :]
+            except OSError:  # a full disk must not stop the worker
+                self.cut = True
