@@ -169,7 +169,10 @@ def _load_model(path: Path, metadata: dict[str, Any]) -> Any:
         return _load_mlflow(path, mlmodel)
     from workbench_dsl.runtime._flavor import load_model_artifact
 
-    obj, _ = load_model_artifact(path, "auto", metadata.get("framework"))
+    # Any flavor but "auto": the object is wanted as saved (pickle or torch archive),
+    # whether or not it is something a registry could serve.
+    del metadata
+    obj, _ = load_model_artifact(path, "pyfunc")
     return obj
 
 

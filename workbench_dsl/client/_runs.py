@@ -255,7 +255,10 @@ def list_runs(
 
     ``status="INTERRUPTED"`` finds runs whose engine died; ``limit=None`` returns all.
     """
-    store = _open(root)
+    try:
+        store = _open(root)
+    except UsageError:  # no run store yet: no runs
+        return []
     try:
         stored = "RUNNING" if status == "INTERRUPTED" else status
         rows = store.query_runs(

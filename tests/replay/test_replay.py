@@ -1,0 +1,194 @@
+"""`workbench runs replay`: one task again with its recorded inputs, outputs to scratch, under pdb."""
+
+import json
+import os
+import pty
+import select
+import sqlite3
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kfp import compiler, dsl
+from kfp.dsl import Dataset, Input, Output
+
+pytestmark = pytest.mark.slow
+
+
+@dsl.component(base_image="python:3.11")
+def make_table(rows: int, table: Output[Dataset]) -> None:
+    with open(table.path, "w") as f:
+        f.write("\n".join(str(i) for i in range(1, rows + 1)))
+
+
+@dsl.component(base_image="python:3.11")
+def divide(table: Input[Dataset], denominator: float, result: Output[Dataset]) -> float:
+    with open(table.path) as f:
+        total = sum(float(line) for line in f if line.strip())
+    ratio = total / denominator
+    with open(result.path, "w") as f:
+        f.write(str(ratio))
+    return ratio
+
+
+@dsl.container_component
+def shout(word: str, said: dsl.OutputPath(str)):  # type: ignore[no-untyped-def]
+    return dsl.ContainerSpec(
+        image="alpine:3",
+        command=["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s!" "$0" > "$1"'],
+        args=[word, said],
+    )
+
+
+@dsl.pipeline(name="replayable")
+def replayable(rows: int = 4, denominator: float = 2.0) -> float:
+    t = make_table(rows=rows)
+    shout(word="hey")
+    return divide(table=t.outputs["table"], denominator=denominator).outputs["Output"]
+
+
+def wb(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, WORKBENCH_HOME=str(home))
+    return subprocess.run(
+        [sys.executable, "-m", "workbench_dsl", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def compiled(tmp_path: Path) -> Path:
+    path = tmp_path / "replayable.yaml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiler.Compiler().compile(replayable, str(path))
+    return path
+
+
+def _counts(home: Path) -> dict[str, int]:
+    c = sqlite3.connect(home / "runs.db")
+    try:
+        return {
+            t: c.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("runs", "tasks", "attempts", "artifacts", "cache")
+        }
+    finally:
+        c.close()
+
+
+def _run(home: Path, compiled: Path, *params: str) -> dict[str, Any]:
+    args = [a for p in params for a in ("-p", p)]
+    r = wb(home, "run", str(compiled), *args, "--json")
+    return dict(json.loads(r.stdout))
+
+
+def test_replay_uses_the_recorded_inputs_and_writes_only_to_scratch(
+    workbench_home: Path, compiled: Path
+) -> None:
+    run = _run(workbench_home, compiled, "rows=4", "denominator=2")
+    assert run["status"] == "SUCCEEDED"
+    before = _counts(workbench_home)
+
+    r = wb(workbench_home, "runs", "replay", run["run_id"], "divide", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["parameters"] == {"Output": 5.0}  # (1+2+3+4) / 2, from the stored table
+    scratch = Path(out["scratch"])
+    assert f"scratch: {scratch}" in r.stderr
+    (result,) = out["artifacts"]["result"]
+    assert Path(result).read_text() == "5.0" and Path(result).is_relative_to(scratch)
+
+    r = wb(workbench_home, "runs", "replay", run["run_id"][:5], "divide", "-p", "denominator=5")
+    assert r.returncode == 0, r.stderr
+    assert "denominator = 5.0 (overridden)" in r.stderr and "Output = 2.0" in r.stderr
+
+    r = wb(workbench_home, "runs", "replay", run["run_id"], "shout", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["parameters"] == {"said": "hey!"}
+
+    assert _counts(workbench_home) == before  # nothing reached the run store or the cache
+
+    for args, message in [
+        (("nope",), "has no task 'nope'"),
+        (("divide", "-p", "bogus=1"), "no parameter 'bogus'"),
+        (("divide", "-p", "denominator=abc"), "-p denominator"),
+    ]:
+        r = wb(workbench_home, "runs", "replay", run["run_id"], *args)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_an_input_whose_digest_changed_is_refused(workbench_home: Path, compiled: Path) -> None:
+    run = _run(workbench_home, compiled)
+    c = sqlite3.connect(workbench_home / "runs.db")
+    (inputs,) = c.execute(
+        "SELECT inputs_json FROM tasks WHERE run_id=? AND task='divide'", (run["run_id"],)
+    ).fetchone()
+    c.close()
+    path = Path(json.loads(inputs)["artifacts"]["table"][0]["uri"])
+    os.chmod(path, 0o600)
+    path.write_text("100\n")
+    r = wb(workbench_home, "runs", "replay", run["run_id"], "divide")
+    assert r.returncode == 2 and "no longer has the digest" in r.stderr
+
+
+def _read_until(fd: int, wanted: str, deadline: float, seen: list[str]) -> str:
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096).decode(errors="replace")
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen.append(chunk)
+            if wanted in "".join(seen):
+                return "".join(seen)
+    raise AssertionError(f"never saw {wanted!r} in:\n{''.join(seen)}")
+
+
+def test_pdb_stops_in_the_tasks_own_code_driven_from_a_terminal(
+    workbench_home: Path, compiled: Path
+) -> None:
+    run = _run(workbench_home, compiled, "denominator=0")
+    assert run["status"] == "FAILED"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: workbench in a terminal, as a person runs it
+        os.environ["WORKBENCH_HOME"] = str(workbench_home)
+        os.execv(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "workbench_dsl",
+                "runs",
+                "replay",
+                run["run_id"],
+                "divide",
+                "--pdb",
+            ],
+        )
+    seen: list[str] = []
+    deadline = time.time() + 90
+    try:
+        _read_until(fd, "(Pdb)", deadline, seen)
+        text = "".join(seen)
+        assert "ZeroDivisionError" in text and "ratio = total / denominator" in text
+        os.write(fd, b"p total, denominator\n")
+        _read_until(fd, "(10.0, 0.0)", deadline, seen)
+        os.write(fd, b"q\n")
+        _read_until(fd, "replay failed", deadline, seen)
+    finally:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = 0
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 1
