@@ -159,7 +159,7 @@ def test_reading_while_a_run_goes_on_is_safe_and_never_writes(
 
     store = _open(None)
     try:
-        with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+        with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
             store.conn.execute("DELETE FROM runs")
     finally:
         store.close()
