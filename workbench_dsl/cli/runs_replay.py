@@ -45,7 +45,7 @@ def replay_command(
         err.write(f"  note: {note}\n")
     err.write(f"scratch: {plan.scratch}\n")
     err.flush()
-    code, outputs = execute(plan, debug=debug)
+    code, outputs = execute(plan, debug=debug, stdout_to_stderr=as_json)
     artifacts = {
         name: [a.get("custom_path") or a.get("uri") for a in listed.get("artifacts") or []]
         for name, listed in (outputs.get("artifacts") or {}).items()

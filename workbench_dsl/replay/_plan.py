@@ -312,11 +312,14 @@ def _layers(root: Any, plan: Any) -> list[str]:
     return [str(layer)]
 
 
-def execute(plan: ReplayPlan, *, debug: bool = False) -> tuple[int, dict[str, Any]]:
+def execute(
+    plan: ReplayPlan, *, debug: bool = False, stdout_to_stderr: bool = False
+) -> tuple[int, dict[str, Any]]:
     """Run the replay in the foreground (this terminal); its exit code and its outputs.
 
     With ``debug``, an exception in the task stops in ``pdb`` (post-mortem) at the
-    task's own frame.
+    task's own frame. With ``stdout_to_stderr`` the task prints on stderr (so that
+    stdout carries only a ``--json`` result).
     """
     from workbench_dsl.engine.outputs import OutputError, collect_outputs
     from workbench_dsl.engine.requirements import python_path
@@ -355,7 +358,7 @@ def execute(plan: ReplayPlan, *, debug: bool = False) -> tuple[int, dict[str, An
         argv = [sys.executable, "-m", "workbench_dsl.replay._child", str(request)]
     else:
         argv = _debuggable(plan.argv) if debug else list(plan.argv)
-    code = subprocess.call(argv, cwd=work, env=env)
+    code = subprocess.call(argv, cwd=work, env=env, stdout=2 if stdout_to_stderr else None)
     outputs: dict[str, Any] = {}
     if code == 0:
         try:

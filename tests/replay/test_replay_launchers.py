@@ -1,0 +1,54 @@
+"""Replaying launcher steps: the user's function (one trial, one rank, the evaluation), not the launcher."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.replay.test_replay import _counts, wb
+
+pytestmark = pytest.mark.slow
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_launcher_steps_replay_the_users_function(workbench_home: Path) -> None:
+    r = wb(workbench_home, "run", str(HERE / "launcher_steps.py"), "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    run = json.loads(r.stdout)
+    tune = next(t for t in run["tasks"] if t["name"] == "tune")
+    before = _counts(workbench_home)
+    from workbench_dsl.backends.registry import open_registry
+
+    assert len(open_registry(None).versions("replay-demo")) == 1
+
+    # @sweep: one trial, with the sweep's best parameters, or with -p.
+    r = wb(workbench_home, "runs", "replay", run["run_id"], "tune", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)["parameters"]
+    k = out["best_params"]["k"]
+    assert out["best_value"] == 7.0 * k
+    r = wb(workbench_home, "runs", "replay", run["run_id"], "tune", "-p", "k=2", "--json")
+    assert json.loads(r.stdout)["parameters"] == {"best_params": {"k": 2}, "best_value": 14.0}
+    assert 'replay: one trial with {"k": 2}' in r.stderr
+    del tune
+
+    # @train: rank 0 of a world of one.
+    r = wb(workbench_home, "runs", "replay", run["run_id"], "fit", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["parameters"] == {"Output": 100.0 + k}
+    assert run["outputs"]["Output"] == 100.0 + k
+
+    # @register: the evaluation and its gate; nothing registered.
+    r = wb(workbench_home, "runs", "replay", run["run_id"], "judge", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["parameters"]["promoted"] is False
+    assert "replay: gate: score = 0.75 (>= 0.5: ok)" in r.stderr
+    assert len(open_registry(None).versions("replay-demo")) == 1
+
+    assert _counts(workbench_home) == before
+
+    # A sweep's result counts as a metric of the run, under its objective's name.
+    from workbench_dsl import get_run
+
+    assert get_run(run["run_id"]).metrics == {"tune.score": 7.0 * k}
