@@ -48,7 +48,7 @@ def test_launcher_steps_replay_the_users_function(workbench_home: Path) -> None:
 
     assert _counts(workbench_home) == before
 
-    # A sweep's result counts as a metric of the run, under its objective's name.
+    # A sweep's best value (under its objective's name) and an evaluation are metrics.
     from workbench_dsl import get_run
 
-    assert get_run(run["run_id"]).metrics == {"tune.score": 7.0 * k}
+    assert get_run(run["run_id"]).metrics == {"tune.score": 7.0 * k, "judge.score": 0.75}

@@ -12,38 +12,66 @@ import json
 from typing import Any
 
 from workbench_dsl.client._artifacts import ArtifactRef
-from workbench_dsl.client._runs import Run, Task
+from workbench_dsl.client._runs import Run
 
 
 def run_metrics(run: Run) -> dict[str, float]:
-    """``<task>.<metric>`` for every ``Metrics`` output, and ``<task>.<objective>`` of sweeps."""
+    """Every metric of a run, as ``<task>.<metric>``: ``Metrics`` outputs, the best value
+    of each ``@sweep`` (under its objective's name) and what each ``@register`` step's
+    evaluation returned (read from the registry's tracking runs of this run)."""
     out: dict[str, float] = {}
+    calls = _launcher_calls(run)
+    registers = []
     for task in run.tasks.values():
         for k, v in task.metrics().items():
             out[f"{task.name}.{k}"] = v
+        call = calls.get(task.name)
         best = task.outputs.get("best_value")
-        if (
-            isinstance(best, int | float)
-            and not isinstance(best, bool)
-            and "best_params" in task.outputs
-        ):
-            out[f"{task.name}.{_objective(run, task)}"] = float(best)
+        if call is not None and call.kind == "sweep" and _is_number(best):
+            out[f"{task.name}.{call.config.get('objective') or 'best_value'}"] = float(best)
+        if call is not None and call.kind == "register" and task.attempts and not task.cached:
+            registers.append((task.name, call.config.get("tracking_uri") or None))
+    for uri in {u for _, u in registers}:
+        for step, values in _evaluations(run.id, uri).items():
+            if step in run.tasks:
+                out.update({f"{step}.{k}": v for k, v in values.items()})
     return out
 
 
-def _objective(run: Run, task: Task) -> str:
-    """A sweep's objective name, read from its compiled launcher call ("best_value" if unknown)."""
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _launcher_calls(run: Run) -> dict[str, Any]:
+    """The launcher call of each launcher step of the run, by task name."""
     from workbench_dsl.client._launcher import launcher_call, program_of
     from workbench_dsl.engine.spec import PipelineSpec
 
+    if "workbench_dsl.runtime." not in run.spec_text:
+        return {}  # no launcher step: skip parsing the spec
     try:
         spec = PipelineSpec.parse(run.spec_text)
-        call = launcher_call(program_of(spec.executor(task.executor or "")))
-    except Exception:  # an old or foreign spec: the value still counts, under a plain name
-        call = None
-    if call is not None and call.kind == "sweep" and call.config.get("objective"):
-        return str(call.config["objective"])
-    return "best_value"
+    except Exception:  # a spec this version cannot read: no launcher metrics
+        return {}
+    out = {}
+    for task in run.tasks.values():
+        try:
+            call = launcher_call(program_of(spec.executor(task.executor or "")))
+        except Exception:
+            call = None
+        if call is not None:
+            out[task.name] = call
+    return out
+
+
+def _evaluations(run_id: str, tracking_uri: str | None) -> dict[str, dict[str, float]]:
+    """What the registry recorded of the run's evaluations ({} when it cannot be read)."""
+    from workbench_dsl.backends.registry import open_registry
+
+    try:
+        return open_registry(tracking_uri).evaluations(run_id)
+    except Exception:  # the registry is gone or unreachable: the other metrics still show
+        return {}
 
 
 def shown(value: Any) -> Any:
