@@ -27,7 +27,7 @@ def run_metrics(run: Run) -> dict[str, float]:
             out[f"{task.name}.{k}"] = v
         call = calls.get(task.name)
         best = task.outputs.get("best_value")
-        if call is not None and call.kind == "sweep" and _is_number(best):
+        if call is not None and call.kind == "sweep" and isinstance(best, int | float):
             out[f"{task.name}.{call.config.get('objective') or 'best_value'}"] = float(best)
         if call is not None and call.kind == "register" and task.attempts and not task.cached:
             registers.append((task.name, call.config.get("tracking_uri") or None))
@@ -36,10 +36,6 @@ def run_metrics(run: Run) -> dict[str, float]:
             if step in run.tasks:
                 out.update({f"{step}.{k}": v for k, v in values.items()})
     return out
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _launcher_calls(run: Run) -> dict[str, Any]:
