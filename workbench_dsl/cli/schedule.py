@@ -77,7 +77,9 @@ def add_command(
     timezone: str = typer.Option("UTC", "--timezone", help="IANA timezone the cron is read in."),
     paused: bool = typer.Option(False, "--paused", help="Create it paused."),
     experiment: str | None = typer.Option(
-        None, "--experiment", help="KFP experiment (--target kfp)."
+        None,
+        "--experiment",
+        help="Record its runs under this experiment (on KFP: the KFP experiment). Default: Default.",
     ),
     target: str = TARGET,
     as_json: bool = JSON,
@@ -92,6 +94,7 @@ def add_command(
     import os
     import time
 
+    from workbench_dsl.engine.store import check_experiment_name
     from workbench_dsl.schedule import cron
     from workbench_dsl.schedule.pipeline_ref import prepare
     from workbench_dsl.schedule.store import Schedule
@@ -147,6 +150,7 @@ def add_command(
             created_at=now,
             updated_at=now,
             start_after=cron.iso(cron.now_utc()),
+            experiment=check_experiment_name(experiment or "Default"),
         )
     )
     view = _local_view(s, store, 1)
