@@ -52,3 +52,36 @@ def test_launcher_steps_replay_the_users_function(workbench_home: Path) -> None:
     from workbench_dsl import get_run
 
     assert get_run(run["run_id"]).metrics == {"tune.score": 7.0 * k, "judge.score": 0.75}
+
+
+def test_a_serve_step_replays_its_predictor_on_a_sample(workbench_home: Path) -> None:
+    from workbench_dsl.backends.deployer import local_deployer
+
+    deployer = local_deployer()
+    try:
+        r = wb(workbench_home, "run", str(HERE / "serve_step.py"), "--json", timeout=300)
+        assert r.returncode == 0, r.stderr
+        run = json.loads(r.stdout)
+        revisions = json.dumps(deployer.get("replay-serve").to_json(), sort_keys=True, default=str)
+
+        r = wb(
+            workbench_home,
+            "runs",
+            "replay",
+            run["run_id"],
+            "predict",
+            "-p",
+            "instances=[[0.0, 0.0], [1.0, 1.0]]",
+        )
+        assert r.returncode == 0, r.stderr
+        line = next(ln for ln in r.stdout.splitlines() if ln.startswith("replay: predictions: "))
+        low, high = json.loads(line.removeprefix("replay: predictions: "))
+        assert 0.0 <= low < 0.5 < high <= 1.0
+        assert "nothing deployed" in r.stdout
+        after = json.dumps(deployer.get("replay-serve").to_json(), sort_keys=True, default=str)
+        assert after == revisions  # no new revision, no change of traffic
+
+        r = wb(workbench_home, "runs", "replay", run["run_id"], "predict")
+        assert r.returncode == 1 and "no sample to predict" in r.stderr
+    finally:
+        deployer.stop_all()
