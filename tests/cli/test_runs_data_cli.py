@@ -1,13 +1,15 @@
 """`workbench run --experiment`, `experiments list|show`, `runs list --experiment`, `runs compare`."""
 
 import json
+import sys
 import warnings
 from pathlib import Path
 
 import pytest
 from kfp import compiler
 
-from tests.replay.test_replay import replayable, wb
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "replay"))
+from replay_helpers import replayable, wb
 
 pytestmark = pytest.mark.slow
 

@@ -13,53 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kfp import compiler, dsl
-from kfp.dsl import Dataset, Input, Output
+from kfp import compiler
+from replay_helpers import counts, replayable, wb
 
 pytestmark = pytest.mark.slow
-
-
-@dsl.component(base_image="python:3.11")
-def make_table(rows: int, table: Output[Dataset]) -> None:
-    with open(table.path, "w") as f:
-        f.write("\n".join(str(i) for i in range(1, rows + 1)))
-
-
-@dsl.component(base_image="python:3.11")
-def divide(table: Input[Dataset], denominator: float, result: Output[Dataset]) -> float:
-    with open(table.path) as f:
-        total = sum(float(line) for line in f if line.strip())
-    ratio = total / denominator
-    with open(result.path, "w") as f:
-        f.write(str(ratio))
-    return ratio
-
-
-@dsl.container_component
-def shout(word: str, said: dsl.OutputPath(str)):  # type: ignore[no-untyped-def]
-    return dsl.ContainerSpec(
-        image="alpine:3",
-        command=["sh", "-c", 'mkdir -p "$(dirname "$1")" && printf "%s!" "$0" > "$1"'],
-        args=[word, said],
-    )
-
-
-@dsl.pipeline(name="replayable")
-def replayable(rows: int = 4, denominator: float = 2.0) -> float:
-    t = make_table(rows=rows)
-    shout(word="hey")
-    return divide(table=t.outputs["table"], denominator=denominator).outputs["Output"]
-
-
-def wb(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, WORKBENCH_HOME=str(home))
-    return subprocess.run(
-        [sys.executable, "-m", "workbench_dsl", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture
@@ -69,17 +26,6 @@ def compiled(tmp_path: Path) -> Path:
         warnings.simplefilter("ignore")
         compiler.Compiler().compile(replayable, str(path))
     return path
-
-
-def _counts(home: Path) -> dict[str, int]:
-    c = sqlite3.connect(home / "runs.db")
-    try:
-        return {
-            t: c.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-            for t in ("runs", "tasks", "attempts", "artifacts", "cache")
-        }
-    finally:
-        c.close()
 
 
 def _run(home: Path, compiled: Path, *params: str) -> dict[str, Any]:
@@ -93,7 +39,7 @@ def test_replay_uses_the_recorded_inputs_and_writes_only_to_scratch(
 ) -> None:
     run = _run(workbench_home, compiled, "rows=4", "denominator=2")
     assert run["status"] == "SUCCEEDED"
-    before = _counts(workbench_home)
+    before = counts(workbench_home)
 
     r = wb(workbench_home, "runs", "replay", run["run_id"], "divide", "--json")
     assert r.returncode == 0, r.stderr
@@ -112,7 +58,7 @@ def test_replay_uses_the_recorded_inputs_and_writes_only_to_scratch(
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["parameters"] == {"said": "hey!"}
 
-    assert _counts(workbench_home) == before  # nothing reached the run store or the cache
+    assert counts(workbench_home) == before  # nothing reached the run store or the cache
 
     for args, message in [
         (("nope",), "has no task 'nope'"),

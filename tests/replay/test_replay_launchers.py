@@ -4,8 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tests.replay.test_replay import _counts, wb
+from replay_helpers import counts, wb
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +16,7 @@ def test_launcher_steps_replay_the_users_function(workbench_home: Path) -> None:
     assert r.returncode == 0, r.stderr
     run = json.loads(r.stdout)
     tune = next(t for t in run["tasks"] if t["name"] == "tune")
-    before = _counts(workbench_home)
+    before = counts(workbench_home)
     from workbench_dsl.backends.registry import open_registry
 
     assert len(open_registry(None).versions("replay-demo")) == 1
@@ -46,7 +45,7 @@ def test_launcher_steps_replay_the_users_function(workbench_home: Path) -> None:
     assert "replay: gate: score = 0.75 (>= 0.5: ok)" in r.stderr
     assert len(open_registry(None).versions("replay-demo")) == 1
 
-    assert _counts(workbench_home) == before
+    assert counts(workbench_home) == before
 
     # A sweep's best value (under its objective's name) and an evaluation are metrics.
     from workbench_dsl import get_run

@@ -8,6 +8,7 @@ shown but never marked).
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -60,12 +61,21 @@ def _launcher_calls(run: Run) -> dict[str, Any]:
     return out
 
 
-def _evaluations(run_id: str, tracking_uri: str | None) -> dict[str, dict[str, float]]:
-    """What the registry recorded of the run's evaluations ({} when it cannot be read)."""
+@functools.lru_cache(maxsize=8)
+def _registry(tracking_uri: str | None, home: str) -> Any:
+    """One registry client per URI (and local root): a page of many runs opens it once."""
     from workbench_dsl.backends.registry import open_registry
 
+    del home  # part of the key: the default registry lives under the local root
+    return open_registry(tracking_uri)
+
+
+def _evaluations(run_id: str, tracking_uri: str | None) -> dict[str, dict[str, float]]:
+    """What the registry recorded of the run's evaluations ({} when it cannot be read)."""
+    from workbench_dsl.paths import local_root
+
     try:
-        return open_registry(tracking_uri).evaluations(run_id)
+        return dict(_registry(tracking_uri, str(local_root().root)).evaluations(run_id))
     except Exception:  # the registry is gone or unreachable: the other metrics still show
         return {}
 

@@ -270,6 +270,11 @@ def prepare(
     if plan.kind == "container":
         from workbench_dsl.engine import container
 
+        try:  # python/python3 are always there: execute() puts the engine's own first on PATH
+            if argv and argv[0] not in ("python", "python3"):
+                container.check_program(argv, {**os.environ, **env}, plan.image)
+        except container.MissingProgram as e:
+            raise UsageError(f"cannot replay {row['task']}: {e}") from None
         result.notes.append(container.image_notice(plan.image))
         container.make_output_dirs(resolved)
     return result
