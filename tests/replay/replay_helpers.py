@@ -1,9 +1,11 @@
 """What the replay and runs-as-data tests share: a small pipeline, the CLI as a user runs it."""
 
 import os
+import select
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from kfp import dsl
@@ -62,3 +64,20 @@ def counts(home: Path) -> dict[str, int]:
         }
     finally:
         c.close()
+
+
+def read_until(fd: int, wanted: str, deadline: float, seen: list[str]) -> str:
+    """Read the pty ``fd`` until ``wanted`` shows up; all of it so far."""
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096).decode(errors="replace")
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen.append(chunk)
+            if wanted in "".join(seen):
+                return "".join(seen)
+    raise AssertionError(f"never saw {wanted!r} in:\n{''.join(seen)}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from kfp import compiler
-from replay_helpers import counts, replayable, wb
+from replay_helpers import counts, read_until, replayable, wb
 
 pytestmark = pytest.mark.slow
 
@@ -84,22 +84,6 @@ def test_an_input_whose_digest_changed_is_refused(workbench_home: Path, compiled
     assert r.returncode == 2 and "no longer has the digest" in r.stderr
 
 
-def _read_until(fd: int, wanted: str, deadline: float, seen: list[str]) -> str:
-    while time.time() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096).decode(errors="replace")
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen.append(chunk)
-            if wanted in "".join(seen):
-                return "".join(seen)
-    raise AssertionError(f"never saw {wanted!r} in:\n{''.join(seen)}")
-
-
 def test_pdb_stops_in_the_tasks_own_code_driven_from_a_terminal(
     workbench_home: Path, compiled: Path
 ) -> None:
@@ -124,13 +108,13 @@ def test_pdb_stops_in_the_tasks_own_code_driven_from_a_terminal(
     seen: list[str] = []
     deadline = time.time() + 90
     try:
-        _read_until(fd, "(Pdb)", deadline, seen)
+        read_until(fd, "(Pdb)", deadline, seen)
         text = "".join(seen)
         assert "ZeroDivisionError" in text and "ratio = total / denominator" in text
         os.write(fd, b"p total, denominator\n")
-        _read_until(fd, "(10.0, 0.0)", deadline, seen)
+        read_until(fd, "(10.0, 0.0)", deadline, seen)
         os.write(fd, b"q\n")
-        _read_until(fd, "replay failed", deadline, seen)
+        read_until(fd, "replay failed", deadline, seen)
     finally:
         try:
             _, status = os.waitpid(pid, 0)

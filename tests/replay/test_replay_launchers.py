@@ -1,10 +1,14 @@
 """Replaying launcher steps: the user's function (one trial, one rank, the evaluation), not the launcher."""
 
 import json
+import os
+import pty
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from replay_helpers import counts, wb
+from replay_helpers import counts, read_until, wb
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +50,25 @@ def test_launcher_steps_replay_the_users_function(workbench_home: Path) -> None:
     assert len(open_registry(None).versions("replay-demo")) == 1
 
     assert counts(workbench_home) == before
+
+    # --pdb in a launcher step stops in the user's function, not in the launcher.
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["WORKBENCH_HOME"] = str(workbench_home)
+        args = ["runs", "replay", run["run_id"], "fit", "-p", 'params={"j": 1}', "--pdb"]
+        os.execv(sys.executable, [sys.executable, "-m", "workbench_dsl", *args])
+    seen: list[str] = []
+    deadline = time.time() + 90
+    try:
+        text = read_until(fd, "(Pdb)", deadline, seen)
+        assert "KeyError: 'k'" in text and "<step fit>" in text
+        os.write(fd, b"p sorted(params)\n")
+        read_until(fd, "['j']", deadline, seen)
+        os.write(fd, b"q\n")
+        read_until(fd, "replay failed", deadline, seen)
+    finally:
+        os.waitpid(pid, 0)
+        os.close(fd)
 
     # A sweep's best value (under its objective's name) and an evaluation are metrics.
     from workbench_dsl import get_run

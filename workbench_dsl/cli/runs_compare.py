@@ -67,15 +67,18 @@ def compare_command(
                 for r in rows
             ],
         )
-    typer.echo("\ntasks (status, duration, cache):")
+    typer.echo("\ntasks (status, duration, cost, cache):")
     rows = []
     for t in data["tasks"]:
         cells = []
-        for status, cached, dur in zip(t["status"], t["cached"], t["duration_s"], strict=True):
+        for status, cached, dur, cost in zip(
+            t["status"], t["cached"], t["duration_s"], t["cost"], strict=True
+        ):
             if status is None:
                 cells.append("-")
             else:
-                cells.append(f"{status} {_fmt_duration(dur)}{' cached' if cached else ''}")
+                money = f" ${cost:.4f}" if cost else ""
+                cells.append(f"{status} {_fmt_duration(dur)}{money}{' cached' if cached else ''}")
         rows.append(["*" if t["differs"] else "", t["name"], *cells])
     _table(head, rows)
 
