@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -46,10 +47,13 @@ def replay_command(
     err.write(f"scratch: {plan.scratch}\n")
     err.flush()
     code, outputs = execute(plan, debug=debug, stdout_to_stderr=as_json)
-    artifacts = {
-        name: [a.get("custom_path") or a.get("uri") for a in listed.get("artifacts") or []]
-        for name, listed in (outputs.get("artifacts") or {}).items()
-    }
+    artifacts: dict[str, list[str]] = {}
+    for name, listed in (outputs.get("artifacts") or {}).items():
+        # Only what the task wrote (a replayed trial writes no trials table, for one).
+        paths = [str(a.get("custom_path") or a.get("uri")) for a in listed.get("artifacts") or []]
+        written = [p for p in paths if os.path.lexists(p)]
+        if written:
+            artifacts[name] = written
     params: dict[str, Any] = dict(outputs.get("parameterValues") or {})
     result: dict[str, Any] = {
         "run_id": plan.run_id,
