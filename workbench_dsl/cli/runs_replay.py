@@ -48,7 +48,11 @@ def replay_command(
     err.flush()
     code, outputs = execute(plan, debug=debug, stdout_to_stderr=as_json)
     artifacts: dict[str, list[str]] = {}
+    metadata: dict[str, dict[str, Any]] = {}  # what the task recorded, e.g. a Metrics' values
     for name, listed in (outputs.get("artifacts") or {}).items():
+        for a in listed.get("artifacts") or []:
+            if a.get("metadata"):
+                metadata[name] = dict(a["metadata"])
         # Only what the task wrote (a replayed trial writes no trials table, for one).
         paths = [str(a.get("custom_path") or a.get("uri")) for a in listed.get("artifacts") or []]
         written = [p for p in paths if os.path.lexists(p)]
@@ -63,6 +67,7 @@ def replay_command(
         "scratch": str(plan.scratch),
         "parameters": params,
         "artifacts": artifacts,
+        "metadata": metadata,
     }
     if as_json:
         print_json(result)
@@ -73,6 +78,8 @@ def replay_command(
         for name, uris in artifacts.items():
             for uri in uris:
                 err.write(f"  {name}: {uri}\n")
+        for name, meta in metadata.items():
+            err.write(f"  {name} metadata: {json.dumps(meta, default=str)}\n")
         err.write(f"outputs are in {plan.scratch}\n")
     raise typer.Exit(0 if code == 0 else 1)
 
