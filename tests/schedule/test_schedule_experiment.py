@@ -89,3 +89,24 @@ def test_scheduled_runs_land_in_the_schedules_experiment(tmp_path: Path) -> None
     row = sched.store.ticks(sched.store.get("tiny").id)[0]
     assert row["status"] == "SUCCEEDED", Path(row["log"]).read_text()
     assert RunStore(local_root().runs_db).experiment_of(row["run_id"]) == "nightly"
+
+    upd = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workbench_dsl",
+            "schedule",
+            "update",
+            "tiny",
+            "--experiment",
+            "weekly",
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert upd.returncode == 0, upd.stderr
+    assert json.loads(upd.stdout)["experiment"] == "weekly"

@@ -386,6 +386,9 @@ def update_command(
     ),
     max_concurrency: int | None = typer.Option(None, "--max-concurrency", min=1),
     timezone: str | None = typer.Option(None, "--timezone", help="New timezone."),
+    experiment: str | None = typer.Option(
+        None, "--experiment", help="Record its runs under this experiment from now on (local)."
+    ),
     target: str = TARGET,
     as_json: bool = JSON,
     host: str | None = _kfp.HOST,
@@ -412,6 +415,13 @@ def update_command(
     if kfp is not None:
         from workbench_dsl.schedule.kfp import check_timezone
 
+        if experiment is not None:
+            from workbench_dsl.errors import UsageError
+
+            raise UsageError(
+                "a KFP recurring run keeps its experiment; delete it and add it again with "
+                "--experiment"
+            )
         check_timezone(timezone)
         prepared = prepare(pipeline, raw) if pipeline else None
         typed = None
@@ -445,6 +455,10 @@ def update_command(
         fields["catchup"] = catchup
     if max_concurrency is not None:
         fields["max_concurrency"] = max_concurrency
+    if experiment is not None:
+        from workbench_dsl.engine.store import check_experiment_name
+
+        fields["experiment"] = check_experiment_name(experiment)
     data = _local_view(store.update(name, **fields), store, 1)
     _done(data, as_json, f"updated {name}")
 
