@@ -19,7 +19,7 @@ ORDER = 30
 
 runs_app = typer.Typer(
     name="runs",
-    help="Local runs: list, show, logs, resume, cancel.",
+    help="Local runs: list, show, logs, resume, cancel, compare, replay.",
     no_args_is_help=True,
 )
 
