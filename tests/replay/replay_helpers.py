@@ -45,7 +45,8 @@ def replayable(rows: int = 4, denominator: float = 2.0) -> float:
 
 
 def wb(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, WORKBENCH_HOME=str(home))
+    # Replays leave their scratch directory (on purpose): keep it under the test's home.
+    env = dict(os.environ, WORKBENCH_HOME=str(home), TMPDIR=str(home))
     return subprocess.run(
         [sys.executable, "-m", "workbench_dsl", *args],
         env=env,

@@ -91,7 +91,7 @@ def test_pdb_stops_in_the_tasks_own_code_driven_from_a_terminal(
     assert run["status"] == "FAILED"
     pid, fd = pty.fork()
     if pid == 0:  # the child: workbench in a terminal, as a person runs it
-        os.environ["WORKBENCH_HOME"] = str(workbench_home)
+        os.environ.update(WORKBENCH_HOME=str(workbench_home), TMPDIR=str(workbench_home))
         os.execv(
             sys.executable,
             [

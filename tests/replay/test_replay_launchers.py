@@ -54,7 +54,7 @@ def test_launcher_steps_replay_the_users_function(workbench_home: Path) -> None:
     # --pdb in a launcher step stops in the user's function, not in the launcher.
     pid, fd = pty.fork()
     if pid == 0:
-        os.environ["WORKBENCH_HOME"] = str(workbench_home)
+        os.environ.update(WORKBENCH_HOME=str(workbench_home), TMPDIR=str(workbench_home))
         args = ["runs", "replay", run["run_id"], "fit", "-p", 'params={"j": 1}', "--pdb"]
         os.execv(sys.executable, [sys.executable, "-m", "workbench_dsl", *args])
     seen: list[str] = []
