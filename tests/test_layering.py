@@ -4,7 +4,11 @@ Layers, top to bottom (a module may import its own layer's package and any
 lower layer, never a higher one; ``engine`` and ``compile`` never import each
 other):
 
-    cli > ui > schedule > (runner API) > dsl > compile | engine > runtime > backends > base
+    cli > ui > schedule > (runner API) > client | replay > dsl > compile | engine > runtime
+        > backends > base
+
+(``client`` and ``replay`` read past runs: they sit on the engine and the
+runtime, and never import the DSL or the compiler.)
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "dsl": {"cli", "ui", "schedule"},
     "schedule": {"cli", "ui"},
     "ui": {"cli"},
+    "client": {"dsl", "compile", "cli", "ui", "schedule", "replay"},
+    "replay": {"dsl", "compile", "cli", "ui", "schedule"},
 }
 BASE_MODULES = {"_env", "_graph", "_procs", "_detach", "errors", "paths", "config", "_version"}
 

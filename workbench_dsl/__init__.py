@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         SlicedClassificationMetrics,
     )
 
+    from workbench_dsl.client import get_run, latest_run, list_runs
     from workbench_dsl.compile.compiler import compile
     from workbench_dsl.dsl import space
     from workbench_dsl.dsl.develop import develop
@@ -79,6 +80,9 @@ _OWN_NAMES = {
     "compile": "workbench_dsl.compile.compiler",
     "deploy": "workbench_dsl.dsl.serve",
     "develop": "workbench_dsl.dsl.develop",
+    "get_run": "workbench_dsl.client",
+    "latest_run": "workbench_dsl.client",
+    "list_runs": "workbench_dsl.client",
     "pipeline": "workbench_dsl.dsl.pipeline",
     "Pipeline": "workbench_dsl.dsl.pipeline",
     "register": "workbench_dsl.dsl.register",
@@ -121,6 +125,9 @@ __all__ = [
     "compile",
     "deploy",
     "develop",
+    "get_run",
+    "latest_run",
+    "list_runs",
     "pipeline",
     "register",
     "report",

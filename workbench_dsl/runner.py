@@ -80,6 +80,7 @@ def run(
     *,
     observers: list[Any] | None = None,
     quiet: bool = True,
+    experiment: str = "Default",
 ) -> RunResult:
     """Run a pipeline locally and wait for it to end.
 
@@ -92,6 +93,7 @@ def run(
             workbench.toml, else a function of the CPU count).
         observers: Extra :class:`workbench_dsl.engine.events.RunObserver` s.
         quiet: Print nothing but notices; ``False`` prints a line per task on stderr.
+        experiment: The experiment to record the run under (KFP's ``Default`` if not given).
 
     Returns:
         A :class:`RunResult`; check ``.ok``. Bad input raises
@@ -114,6 +116,7 @@ def run(
         max_parallel=max_parallel,
         observers=[PlainProgress(quiet=quiet), *(observers or [])],
         origin=origin,
+        experiment=experiment,
     )
     error = None
     if summary.failures:

@@ -113,6 +113,12 @@ def run_command(
     max_parallel: int | None = typer.Option(
         None, "--max-parallel", metavar="N", help="Most tasks running at once."
     ),
+    experiment: str = typer.Option(
+        "Default",
+        "--experiment",
+        metavar="NAME",
+        help="Record the run under this experiment (see: workbench experiments list).",
+    ),
 ) -> None:
     """Run a pipeline locally: tasks in parallel, cached, resumable."""
     summary = execute_ref(
@@ -121,6 +127,7 @@ def run_command(
         json_out=json_out,
         no_cache=no_cache,
         max_parallel=max_parallel,
+        experiment=experiment,
     )
     finish(summary, json_out)
 
@@ -133,6 +140,7 @@ def execute_ref(
     no_cache: bool,
     max_parallel: int | None,
     with_view: Callable[[Any], list[Any]] | None = None,
+    experiment: str = "Default",
 ) -> Any:
     """Compile (if needed) and run ``pipeline`` with progress on stderr; the run's summary.
 
@@ -141,8 +149,10 @@ def execute_ref(
     """
     from workbench_dsl.engine import execute, progress
     from workbench_dsl.engine.runner import TaskRunner
+    from workbench_dsl.engine.store import check_experiment_name
     from workbench_dsl.paths import local_root
 
+    experiment = check_experiment_name(experiment)  # before anything starts
     parallel = max_parallel_for(pipeline, max_parallel)
     root = local_root().ensure()
     runner = TaskRunner(root)
@@ -162,6 +172,7 @@ def execute_ref(
             observers=[view, *extra],
             origin=pipeline,
             runner=runner,
+            experiment=experiment,
         )
     finally:
         runner.close()  # already closed after a run; here for errors before it starts

@@ -20,7 +20,7 @@ ORDER = 30
 
 runs_app = typer.Typer(
     name="runs",
-    help="Local runs: list, show, logs, resume, cancel.",
+    help="Local runs: list, show, logs, resume, cancel, compare, replay.",
     no_args_is_help=True,
 )
 
@@ -64,14 +64,18 @@ def _fmt_duration(s: float | None) -> str:
 def list_command(
     json_out: bool = typer.Option(False, "--json", help="Print a JSON list."),
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs (newest first)."),
+    experiment: str | None = typer.Option(
+        None, "--experiment", metavar="NAME", help="Only the runs of this experiment."
+    ),
 ) -> None:
     """List local runs, newest first."""
     store = _store()
-    rows = store.list_runs(limit)
+    rows = store.query_runs(experiment=experiment, limit=limit)
     items = [
         {
             "run_id": r["run_id"],
             "pipeline": r["pipeline"],
+            "experiment": r["experiment"],
             "status": run_status(r),
             "created_at": _iso(r["created_at"]),
             "duration_s": _duration(r),
@@ -87,11 +91,12 @@ def list_command(
         typer.echo("no runs yet (start one with: workbench run PIPELINE)")
         return
     _table(
-        ["RUN", "PIPELINE", "STATUS", "STARTED", "DURATION", "COST"],
+        ["RUN", "PIPELINE", "EXPERIMENT", "STATUS", "STARTED", "DURATION", "COST"],
         [
             [
                 i["run_id"],
                 i["pipeline"],
+                i["experiment"],
                 i["status"],
                 (i["created_at"] or "").replace("T", " "),
                 _fmt_duration(i["duration_s"]),
@@ -122,7 +127,9 @@ def show_command(
     if json_out:
         print_json(d)
         return
-    typer.echo(f"run {d['run_id']}  pipeline {d['pipeline']}  {d['status']}")
+    typer.echo(
+        f"run {d['run_id']}  pipeline {d['pipeline']}  experiment {d['experiment']}  {d['status']}"
+    )
     typer.echo(
         f"started {(d['created_at'] or '').replace('T', ' ')}  duration "
         f"{_fmt_duration(d['duration_s'])}  cost ${d['cost']:.4f}"
@@ -312,6 +319,11 @@ runs_app.command("show")(show_command)
 runs_app.command("logs")(logs_command)
 runs_app.command("resume")(resume_command)
 runs_app.command("cancel")(cancel_command)
+# Reading runs as data (compare, replay) lives in modules of its own.
+from workbench_dsl.cli import runs_compare, runs_replay  # noqa: E402
+
+runs_compare.attach(runs_app)
+runs_replay.attach(runs_app)
 
 
 def register(app: typer.Typer) -> None:

@@ -82,7 +82,9 @@ def add_command(
     ),
     paused: bool = typer.Option(False, "--paused", help="Create it paused."),
     experiment: str | None = typer.Option(
-        None, "--experiment", help="KFP experiment (--target kfp)."
+        None,
+        "--experiment",
+        help="Record its runs under this experiment (on KFP: the KFP experiment). Default: Default.",
     ),
     target: str = TARGET,
     as_json: bool = JSON,
@@ -97,6 +99,7 @@ def add_command(
     import os
     import time
 
+    from workbench_dsl.engine.store import check_experiment_name
     from workbench_dsl.schedule import cron
     from workbench_dsl.schedule.pipeline_ref import prepare
     from workbench_dsl.schedule.store import Schedule
@@ -154,6 +157,7 @@ def add_command(
             created_at=now,
             updated_at=now,
             start_after=cron.iso(cron.now_utc()),
+            experiment=check_experiment_name(experiment or "Default"),
         )
     )
     view = _local_view(s, store, 1)
@@ -421,6 +425,9 @@ def update_command(
         None, "--max-concurrency", min=1, help="Runs at once (KFP: 1 to 10)."
     ),
     timezone: str | None = typer.Option(None, "--timezone", help="New timezone."),
+    experiment: str | None = typer.Option(
+        None, "--experiment", help="Record its runs under this experiment from now on (local)."
+    ),
     target: str = TARGET,
     as_json: bool = JSON,
     host: str | None = _kfp.HOST,
@@ -440,6 +447,13 @@ def update_command(
     if target != "local":
         from workbench_dsl.schedule.kfp import check_max_concurrency, check_timezone
 
+        if experiment is not None:
+            from workbench_dsl.errors import UsageError
+
+            raise UsageError(
+                "a KFP recurring run keeps its experiment; delete it and add it again with "
+                "--experiment"
+            )
         check_timezone(timezone)
         check_max_concurrency(max_concurrency)
         if cron_expr is not None:
@@ -489,6 +503,10 @@ def update_command(
         fields["catchup"] = catchup
     if max_concurrency is not None:
         fields["max_concurrency"] = max_concurrency
+    if experiment is not None:
+        from workbench_dsl.engine.store import check_experiment_name
+
+        fields["experiment"] = check_experiment_name(experiment)
     data = _local_view(store.update(name, **fields), store, 1)
     _done(data, as_json, f"updated {name}")
 

@@ -26,7 +26,7 @@ from workbench_dsl.engine.scheduler import (
     install_signal_handlers,
 )
 from workbench_dsl.engine.spec import PipelineSpec
-from workbench_dsl.engine.store import RunStore
+from workbench_dsl.engine.store import DEFAULT_EXPERIMENT, RunStore
 from workbench_dsl.errors import UsageError
 from workbench_dsl.paths import LocalRoot, local_root
 
@@ -82,6 +82,7 @@ def start(
     observers: Iterable[Any] = (),
     origin: str | None = None,
     runner: Any = None,
+    experiment: str = DEFAULT_EXPERIMENT,
 ) -> RunSummary:
     """Run a compiled pipeline to its end.
 
@@ -94,6 +95,7 @@ def start(
         observers: :class:`~workbench_dsl.engine.events.RunObserver` s.
         origin: What the user ran (a path or module ref), kept with the run.
         runner: A started ``TaskRunner`` to use (closed at the end); made here if None.
+        experiment: The experiment the run is recorded under (``workbench experiments``).
     """
     root = (root or local_root()).ensure()
     spec, typed, plan = prepare(source, params, from_cli=from_cli)
@@ -109,6 +111,7 @@ def start(
         typed,
         {"cache": options.cache, "max_parallel": options.max_parallel},
         origin,
+        experiment=experiment,
     )
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return _execute(

@@ -94,6 +94,7 @@ def run_details(store: RunStore, row: Any) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "pipeline": row["pipeline"],
+        "experiment": row["experiment"],
         "status": status,
         "source": row["source"],
         "created_at": iso(row["created_at"]),

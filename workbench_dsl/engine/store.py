@@ -24,7 +24,11 @@ from typing import Any
 from workbench_dsl import _procs
 from workbench_dsl.errors import UsageError
 
-SCHEMA_VERSION = 1
+#: 2 added ``runs.experiment`` (see :meth:`RunStore._migrate`).
+SCHEMA_VERSION = 2
+
+#: The experiment of a run started without one (KFP's default experiment's name).
+DEFAULT_EXPERIMENT = "Default"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -43,9 +47,11 @@ CREATE TABLE IF NOT EXISTS runs(
     host TEXT,
     error TEXT,
     outputs_json TEXT,
-    cost REAL NOT NULL DEFAULT 0
+    cost REAL NOT NULL DEFAULT 0,
+    experiment TEXT NOT NULL DEFAULT 'Default'
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
+CREATE INDEX IF NOT EXISTS runs_experiment_created ON runs(experiment, created_at);
 CREATE INDEX IF NOT EXISTS runs_pipeline_created ON runs(pipeline, created_at);
 CREATE INDEX IF NOT EXISTS runs_status_created ON runs(status, created_at);
 CREATE TABLE IF NOT EXISTS run_parameters(
@@ -170,7 +176,34 @@ class RunStore:
                     (str(SCHEMA_VERSION),),
                 )
         else:
+            self._migrate()
             self._add_missing_indexes()
+
+    def _migrate(self) -> None:
+        """Bring a store made by an older version up to :data:`SCHEMA_VERSION` (additive only).
+
+        Guarded by the version in ``meta`` and re-checked inside the write
+        transaction, so engines that open an old store at once migrate it once.
+        """
+        if self._schema_version() >= SCHEMA_VERSION:
+            return
+        with self.tx() as c:
+            if self._schema_version() >= SCHEMA_VERSION:
+                return
+            cols = {r["name"] for r in c.execute("PRAGMA table_info(runs)")}
+            if "experiment" not in cols:  # version 2
+                c.execute(
+                    "ALTER TABLE runs ADD COLUMN experiment TEXT NOT NULL DEFAULT "
+                    f"'{DEFAULT_EXPERIMENT}'"
+                )
+            c.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def _schema_version(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row is not None and str(row[0]).isdigit() else 1
 
     def _add_missing_indexes(self) -> None:
         """Indexes added after a store was created (paged, filtered lists in ``workbench ui``)."""
@@ -212,12 +245,15 @@ class RunStore:
         params: dict[str, Any],
         options: dict[str, Any],
         source: str | None,
+        experiment: str = DEFAULT_EXPERIMENT,
     ) -> None:
+        experiment = check_experiment_name(experiment)
         now = time.time()
         with self.tx() as c:
             c.execute(
                 "INSERT INTO runs(run_id, pipeline, status, created_at, started_at, source,"
-                " spec_text, spec_sha256, options_json, pid, host) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                " spec_text, spec_sha256, options_json, pid, host, experiment)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
                     pipeline,
@@ -230,6 +266,7 @@ class RunStore:
                     _dumps(options),
                     os.getpid(),
                     socket.gethostname(),
+                    experiment,
                 ),
             )
             c.executemany(
@@ -447,6 +484,81 @@ class RunStore:
             n = c.execute("SELECT COUNT(*) FROM cache").fetchone()[0]
             c.execute("DELETE FROM cache")
         return int(n)
+
+    # -- experiments and run queries (workbench experiments, runs compare, the client) ---------
+
+    def query_runs(
+        self,
+        *,
+        experiment: str | None = None,
+        pipeline: str | None = None,
+        status: str | None = None,
+        limit: int | None = 20,
+    ) -> list[sqlite3.Row]:
+        """Runs newest first, each filter applied when given (``status`` as stored)."""
+        where, args = _run_filters(experiment=experiment, pipeline=pipeline, status=status)
+        sql = (
+            "SELECT run_id, pipeline, experiment, status, created_at, started_at, finished_at,"
+            f" error, cost, pid, host, source FROM runs{where}"
+            " ORDER BY created_at DESC, rowid DESC"
+        )
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return self.conn.execute(sql, args).fetchall()
+
+    def experiments(self) -> list[sqlite3.Row]:
+        """One row per experiment: ``experiment``, ``runs``, ``pipelines`` (comma-joined),
+        ``first_at``, ``last_at``, and the count of runs per stored status."""
+        return self.conn.execute(
+            "SELECT experiment, COUNT(*) AS runs,"
+            " GROUP_CONCAT(DISTINCT pipeline) AS pipelines,"
+            " MIN(created_at) AS first_at, MAX(created_at) AS last_at,"
+            " SUM(status='SUCCEEDED') AS succeeded, SUM(status='FAILED') AS failed,"
+            " SUM(status='RUNNING') AS running, SUM(status='CANCELLED') AS cancelled"
+            " FROM runs GROUP BY experiment ORDER BY last_at DESC"
+        ).fetchall()
+
+    def experiment_of(self, run_id: str) -> str:
+        row = self.conn.execute("SELECT experiment FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return DEFAULT_EXPERIMENT if row is None else str(row[0])
+
+
+def _run_filters(**filters: str | None) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause (or "") over ``runs`` columns, for the filters that are set."""
+    parts, args = [], []
+    for column in ("experiment", "pipeline", "status"):
+        value = filters.get(column)
+        if value is not None:
+            parts.append(f"{column}=?")
+            args.append(value)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), args
+
+
+def open_reader(path: Path) -> RunStore:
+    """A store whose connection can only read (``PRAGMA query_only``): for the Python client.
+
+    Readers never block the engines writing the same file (WAL). A store made by an
+    older version is migrated first, before the connection turns read-only.
+
+    Raises:
+        UsageError: there is no run store at ``path`` yet.
+    """
+    if not path.exists():
+        raise UsageError(f"no runs yet at {path.parent} (start one with: workbench run PIPELINE)")
+    store = RunStore(path)
+    store.conn.execute("PRAGMA query_only=ON")
+    return store
+
+
+def check_experiment_name(name: str) -> str:
+    """The name stripped, or a UsageError saying what a valid experiment name is."""
+    value = name.strip()
+    if not value or len(value) > 200 or any(ord(ch) < 32 for ch in value):
+        raise UsageError(
+            f"bad experiment name {name!r}: give 1-200 printable characters, e.g. --experiment churn"
+        )
+    return value
 
 
 _JSON_COLS = {"inputs_json", "outputs_json"}

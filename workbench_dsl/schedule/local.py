@@ -58,7 +58,7 @@ def default_launcher(
     cmd = [sys.executable, "-m", "workbench_dsl", "run", s.pipeline]
     for k, v in sorted(s.params.items()):
         cmd += ["-p", f"{k}={v}"]
-    cmd.append("--json")
+    cmd += ["--experiment", s.experiment, "--json"]
     with open(out, "wb") as stdout, open(log, "ab") as stderr:
         return subprocess.Popen(
             cmd,

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS schedules(
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     start_after TEXT NOT NULL,
-    last_tick TEXT
+    last_tick TEXT,
+    experiment TEXT NOT NULL DEFAULT 'Default'
 );
 CREATE TABLE IF NOT EXISTS schedule_ticks(
     key TEXT PRIMARY KEY,
@@ -78,6 +79,7 @@ class Schedule:
     updated_at: float
     start_after: str
     last_tick: str | None = None
+    experiment: str = "Default"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -93,6 +95,7 @@ class Schedule:
             "max_concurrency": self.max_concurrency,
             "paused": self.paused,
             "last_tick": self.last_tick,
+            "experiment": self.experiment,
             **self.extra,
         }
 
@@ -113,6 +116,7 @@ def _schedule(row: sqlite3.Row) -> Schedule:
         updated_at=row["updated_at"],
         start_after=row["start_after"],
         last_tick=row["last_tick"],
+        experiment=row["experiment"],
     )
 
 
@@ -132,6 +136,11 @@ class ScheduleStore:
         with self.tx() as c:
             for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 c.execute(stmt)
+            # Added with experiments: a schedules table made before gets the column.
+            if "experiment" not in {r["name"] for r in c.execute("PRAGMA table_info(schedules)")}:
+                c.execute(
+                    "ALTER TABLE schedules ADD COLUMN experiment TEXT NOT NULL DEFAULT 'Default'"
+                )
 
     def close(self) -> None:
         self._db.close()
@@ -157,7 +166,7 @@ class ScheduleStore:
                 c.execute(
                     "INSERT INTO schedules(name, id, pipeline, workdir, params_json, cron, timezone,"
                     " catchup, max_concurrency, paused, created_at, updated_at, start_after,"
-                    " last_tick) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " last_tick, experiment) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         s.name,
                         s.id,
@@ -173,6 +182,7 @@ class ScheduleStore:
                         s.updated_at,
                         s.start_after,
                         s.last_tick,
+                        s.experiment,
                     ),
                 )
         except sqlite3.IntegrityError:

@@ -14,7 +14,15 @@ from starlette.responses import Response
 from workbench_dsl.errors import UsageError, WorkbenchError
 from workbench_dsl.paths import LocalRoot
 from workbench_dsl.ui import security
-from workbench_dsl.ui.pages import endpoints, lineage, models, runs, schedules, sweeps
+from workbench_dsl.ui.pages import (
+    endpoints,
+    experiments,
+    lineage,
+    models,
+    runs,
+    schedules,
+    sweeps,
+)
 from workbench_dsl.ui.render import STATIC, page
 from workbench_dsl.ui.state import UiState
 
@@ -59,7 +67,7 @@ def create_app(
     app.state.access = access
     app.middleware("http")(security.guard)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (runs, sweeps, models, endpoints, schedules, lineage):
+    for module in (runs, experiments, sweeps, models, endpoints, schedules, lineage):
         app.include_router(module.router)
 
     @app.get("/favicon.ico")

@@ -139,6 +139,10 @@ class Registry(Protocol):
         """Where the version's model files are (``file://...``, ``s3://...``)."""
         ...
 
+    def evaluations(self, run_id: str) -> dict[str, dict[str, float]]:
+        """The metrics each ``@register`` step of pipeline run ``run_id`` logged, by step."""
+        ...
+
 
 def local_tracking_uri(root: LocalRoot) -> str:
     """The SQLite registry under the local root."""

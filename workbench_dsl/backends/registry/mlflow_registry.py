@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench_dsl.backends.registry import (
     FLAVORS,
+    TAG_RUN_ID,
     AliasRefused,
     ModelSummary,
     VersionInfo,
@@ -100,6 +101,20 @@ class MlflowRegistry:
         )
         self.client.set_terminated(run_id)
         return run_id
+
+    def evaluations(self, run_id: str) -> dict[str, dict[str, float]]:
+        exp_ids = [e.experiment_id for e in self.client.search_experiments()]
+        if not exp_ids:
+            return {}
+        quoted = run_id.replace("'", "")
+        runs = self.client.search_runs(
+            exp_ids, filter_string=f"tags.`{TAG_RUN_ID}` = '{quoted}'", max_results=1000
+        )
+        out: dict[str, dict[str, float]] = {}
+        for r in runs:
+            step = r.data.tags.get("workbench.step") or r.info.run_name or r.info.run_id
+            out[str(step)] = {k: float(v) for k, v in r.data.metrics.items()}
+        return out
 
     # -- registering -------------------------------------------------------------------
 
