@@ -113,6 +113,7 @@ _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "service_account": (str,),
         "artifact_store": (str,),
         "artifact_secret": (str,),
+        "kserve_deployment_mode": (str,),
     },
     "engine": {"max_parallel": (int,)},
 }
