@@ -120,3 +120,15 @@ def test_standard_mode_with_one_revision_compiles(tmp_path: Path) -> None:
     path = _serve_module(tmp_path, "Standard", "canary_percent=100, min_replicas=1")
     module = import_module(str(path))
     assert module.predict.component is not None
+
+
+def test_train_env_that_torchrun_reserves_is_refused_where_written() -> None:
+    from workbench_dsl import train
+
+    def fit(lr: float) -> float:
+        return lr
+
+    with pytest.raises(PipelineDefinitionError) as info:
+        train(nodes=2, env={"PET_NNODES": "3", "OK": "1"})(fit)
+    assert "PET_NNODES" in str(info.value) and f"{HERE}:" in str(info.value)
+    assert train(runtime="plain-python", env={"PET_NNODES": "3"})(fit)  # not torchrun

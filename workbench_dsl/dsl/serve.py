@@ -150,22 +150,11 @@ def _location(obj: Any) -> str:
 
 def _compute(profile: Profile) -> dict[str, Any]:
     """The endpoint's resources and scheduling from a compute profile (for the cluster)."""
-    requests = {k: v for k, v in (("cpu", profile.cpu), ("memory", profile.memory)) if v}
-    limits = {
-        k: v
-        for k, v in (
-            ("cpu", profile.cpu_limit or profile.cpu),
-            ("memory", profile.memory_limit or profile.memory),
-        )
-        if v
-    }
-    if profile.accelerator and profile.accelerator_count:
-        limits[profile.accelerator] = str(profile.accelerator_count)
-    tolerations = [{k: v for k, v in vars(t).items() if v is not None} for t in profile.tolerations]
+    requests, limits = profile.resources.requests_and_limits()
     return {
         "resources": {k: v for k, v in (("requests", requests), ("limits", limits)) if v},
         "node_selector": dict(profile.node_selector),
-        "tolerations": tolerations,
+        "tolerations": [t.to_json() for t in profile.tolerations],
     }
 
 

@@ -18,16 +18,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from workbench_dsl.backends.trainer.base import TORCHRUN_ENV
+
 _LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://.+$")
 _MANAGED_BY = ("trainer.kubeflow.org/trainjob-controller", "kueue.x-k8s.io/multikueue")
-TORCHRUN_RESERVED = (
-    "PET_NNODES",
-    "PET_NPROC_PER_NODE",
-    "PET_NODE_RANK",
-    "PET_MASTER_ADDR",
-    "PET_MASTER_PORT",
-)
+TORCHRUN_RESERVED = TORCHRUN_ENV
 #: The replicated jobs of the torch-distributed ClusterTrainingRuntimes
 #: (manifests/base/runtimes/torch_distributed.yaml): one, named ``node``.
 TORCH_REPLICATED_JOBS = ("node",)
