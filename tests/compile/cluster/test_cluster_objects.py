@@ -253,6 +253,12 @@ SHAPES: dict[str, dict[str, Any]] = {
     },
     "categorical": {"kind": space.categorical(["a", "b", "c"]), "x": space.uniform(0, 1)},
     "grid": {"width": space.grid([16, 32, 64]), "kind": space.grid(["a", "b"])},
+    # Steps whose last point float arithmetic puts past `high`: Katib's grid drops it.
+    "edge-step": {"x": space.uniform(4.0, 41.68, step=1.57)},
+    "edge-steps": {
+        "x": space.uniform(4.0, 41.68, step=1.57),
+        "y": space.uniform(-4.0, -2.2, step=0.06),
+    },
     "mixed": {
         "x": space.uniform(0, 1, step=0.25),
         "depth": space.integer(1, 3),

@@ -47,6 +47,23 @@ class TrialPruned(Exception):
     """Raised inside a trial when early stopping decides it should stop."""
 
 
+def step_points(low: float, high: float, step: float) -> list[float]:
+    """The points of ``uniform(low, high, step=...)``: the ones Katib's grid enumerates.
+
+    Katib's grid service takes ``np.arange(low, high + step, step)`` and drops
+    the last point when it passes ``high`` (kubeflow/katib
+    pkg/suggestion/v1beta1/internal/search_space.py); numpy sizes the range as
+    ``ceil((stop - start) / step)`` and fills it with ``start + i * delta``. The
+    same float arithmetic here keeps the count (and so ``maxTrialCount``) equal;
+    the values are rounded for display.
+    """
+    n = max(0, math.ceil((high + step - low) / step))
+    delta = (low + step) - low
+    if n and low + (n - 1) * delta > high:
+        n -= 1
+    return [round(low + i * delta, 12) for i in range(n)]
+
+
 @dataclass(frozen=True)
 class Param:
     """One searched parameter, as the step's JSON carries it."""
@@ -105,8 +122,7 @@ class Param:
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         if self.type == "uniform" and self.step:
             assert self.low is not None and self.high is not None
-            n = math.floor((float(self.high) - float(self.low)) / float(self.step) + 1e-9)
-            return [round(float(self.low) + i * float(self.step), 12) for i in range(n + 1)]
+            return step_points(float(self.low), float(self.high), float(self.step))
         return None
 
     def coerce(self, text: str) -> Any:

@@ -221,13 +221,28 @@ def _grid(spec: dict[str, Any], params: list[dict[str, Any]]) -> list[str]:
         low, high, step = _float(space.get("min")), _float(space.get("max")), space.get("step")
         if kind == "double" and not step:
             return [f"grid: parameter {p.get('name')!r} step is nil"]
-        step_ = _float(step or 1)
-        sizes.append(math.floor((high - low) / step_ + 1e-9) + 1)
+        if kind == "int":
+            sizes.append(len(range(int(low), int(high) + 1, int(step or 1))))
+        else:
+            sizes.append(_arange_size(low, high, _float(step)))
     combinations = math.prod(sizes)
     most = _int(spec.get("maxTrialCount")) or 0
     if most > combinations:
         return [f"grid: Max Trial Count: {most} > all possible search combinations: {combinations}"]
     return []
+
+
+def _arange_size(low: float, high: float, step: float) -> int:
+    """``len(np.arange(low, high + step, step))``, less the last point when it passes ``high``.
+
+    numpy sizes the range as ``ceil((stop - start) / step)`` and fills it with
+    ``start + i * ((start + step) - start)``; the same float arithmetic here.
+    """
+    n = max(0, math.ceil((high + step - low) / step))
+    delta = (low + step) - low
+    if n and low + (n - 1) * delta > high:
+        n -= 1
+    return n
 
 
 def _parameters(params: list[dict[str, Any]]) -> list[str]:
