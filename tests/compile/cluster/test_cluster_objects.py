@@ -353,6 +353,15 @@ def test_katib_rules_refuse_what_its_webhook_and_services_refuse(tmp_path: Path)
         "unknown setting 'seed'",
     )
     refused({"bogusField": 1}, "spec.bogusField: unknown field")
+    refused(
+        {
+            "earlyStopping": {
+                "algorithmName": "medianstop",
+                "algorithmSettings": [{"name": "min_trials_required", "value": "0"}],
+            }
+        },
+        "min_trials_required must be a whole number >= 1",
+    )
     template = json.loads(json.dumps(spec["trialTemplate"]))
     template["trialParameters"] = template["trialParameters"][1:]
     refused({"trialTemplate": template}, "not in spec.trialTemplate.trialParameters")

@@ -84,12 +84,7 @@ def check(experiment: dict[str, Any]) -> list[str]:
     problems += _counts(spec)
     problems += _objective(spec.get("objective"))
     problems += _algorithm(spec)
-    es = spec.get("earlyStopping")
-    if es and es.get("algorithmName") not in EARLY_STOPPING:
-        problems.append(
-            f"spec.earlyStopping.algorithmName: {es.get('algorithmName')!r} has no "
-            f"early-stopping service (katib-config: {', '.join(EARLY_STOPPING)})"
-        )
+    problems += _early_stopping(spec.get("earlyStopping"))
     if spec.get("resumePolicy", "") not in ("", "Never", "LongRunning", "FromVolume"):
         problems.append(f"spec.resumePolicy: {spec['resumePolicy']!r} is not a ResumePolicyType")
     params = spec.get("parameters") or []
@@ -152,6 +147,31 @@ def _objective(obj: dict[str, Any] | None) -> list[str]:
                 f"spec.objective: metric {metric!r} is never collected: the StdOut collector's "
                 f"filter reads names matching [\\w|-]+"
             )
+    return out
+
+
+def _early_stopping(es: dict[str, Any] | None) -> list[str]:
+    # pkg/earlystopping/v1beta1/medianstop/service.py validate_medianstop_setting
+    if not es:
+        return []
+    if es.get("algorithmName") not in EARLY_STOPPING:
+        return [
+            f"spec.earlyStopping.algorithmName: {es.get('algorithmName')!r} has no "
+            f"early-stopping service (katib-config: {', '.join(EARLY_STOPPING)})"
+        ]
+    lowest = {"min_trials_required": 1, "start_step": 1}
+    out = []
+    for s in es.get("algorithmSettings") or []:
+        name = s.get("name")
+        if name not in lowest:
+            out.append(f"spec.earlyStopping: unknown setting {name!r} for algorithm medianstop")
+            continue
+        try:
+            ok = int(s.get("value")) >= lowest[name]
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            out.append(f"spec.earlyStopping: {name} must be a whole number >= {lowest[name]}")
     return out
 
 
