@@ -75,3 +75,39 @@ def test_plan_lists_every_problem_exits_2_and_writes_nothing(tmp_path: Path) -> 
     assert r.exit_code == 2
     problems = json.loads(r.stdout)["problems"]
     assert problems and all("auth='token'" in p for p in problems)
+
+
+def test_plan_shows_the_objects_of_the_prebuilt_components_in_plain_kfp(tmp_path: Path) -> None:
+    mod = tmp_path / "plain.py"
+    mod.write_text(
+        textwrap.dedent(
+            f"""
+            from kfp import components, dsl
+
+            train = components.load_component_from_file({str(REPO / "components/train.yaml")!r})
+            sweep = components.load_component_from_file({str(REPO / "components/sweep.yaml")!r})
+            SRC = "def fit(lr: float = 0.1) -> dict:\\n    return {{'acc': lr}}\\n"
+
+            @dsl.pipeline(name="plain")
+            def plain(nodes: int = 2):
+                train(function_source=SRC, function_name="fit", nodes=nodes, gpus=1)
+                sweep(function_source=SRC, function_name="fit", objective="acc",
+                      algorithm="grid", space={{"lr": {{"type": "grid", "values": [0.1, 0.2]}}}},
+                      max_trials=5, parallel_trials=4)
+            """
+        ),
+        encoding="utf-8",
+    )
+    r = runner.invoke(app, ["plan", f"{mod}:plain", "-p", "nodes=3", "--json"])
+    assert r.exit_code == 0, r.output
+    objects = {o["kind"]: o["body"]["spec"] for o in json.loads(r.stdout)["objects"]}
+    assert objects["TrainJob"]["trainer"]["numNodes"] == 3
+    assert objects["TrainJob"]["trainer"]["resourcesPerNode"]["limits"]["nvidia.com/gpu"] == "1"
+    # A grid of two points: Katib's counts are bounded by it.
+    assert (
+        objects["Experiment"]["maxTrialCount"],
+        objects["Experiment"]["parallelTrialCount"],
+    ) == (
+        2,
+        2,
+    )

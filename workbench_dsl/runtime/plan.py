@@ -77,6 +77,80 @@ def _constants(task: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _prebuilt_kind(program: str) -> str | None:
+    """``train`` or ``sweep`` for the prebuilt components of ``components/`` (plain KFP users)."""
+    if "job_config_from_parameters" not in program:
+        return None
+    if "from workbench_dsl.runtime.sweep import launch_prebuilt" in program:
+        return "sweep"
+    if "launch_prebuilt" in program:
+        return "train"
+    return None
+
+
+def _defaults(spec: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+    comp = (spec.get("components") or {}).get((task.get("componentRef") or {}).get("name", ""), {})
+    params = ((comp.get("inputDefinitions") or {}).get("parameters")) or {}
+    return {k: v["defaultValue"] for k, v in params.items() if "defaultValue" in v}
+
+
+def plan_prebuilt(step: str, kind: str, inputs: dict[str, Any]) -> list[PlannedObject]:
+    """The TrainJob or Experiment of a prebuilt ``train``/``sweep`` component's task.
+
+    Its settings are inputs: those known before the run (constants, pipeline
+    parameters, defaults) are used; without a function name or a search space
+    there is nothing to show.
+    """
+    from workbench_dsl.runtime.train import job_config_from_parameters
+
+    name = str(inputs.get("function_name") or "")
+    if not name:
+        return []
+    job = job_config_from_parameters(
+        **{
+            k: inputs[k]
+            for k in (
+                "nodes",
+                "procs_per_node",
+                "runtime",
+                "cpu",
+                "memory",
+                "gpus",
+                "gpu_resource",
+                "image",
+                "namespace",
+                "artifact_store",
+                "artifact_secret",
+            )
+        },
+        env=inputs.get("env"),
+        timeout_s=float(inputs.get("timeout_s") or 0.0),
+    )
+    job["step"] = name
+    if kind == "train":
+        return [plan_train(step, job)]
+    if not isinstance(inputs.get("space"), dict) or not inputs.get("objective"):
+        return []
+    failed, seed = int(inputs.get("max_failed_trials", -1)), int(inputs.get("seed", -1))
+    es = str(inputs.get("early_stopping") or "")
+    world = int(job["nodes"]) * int(job["procs_per_node"])
+    config = {
+        "space": inputs["space"],
+        "objective": inputs["objective"],
+        "goal": inputs.get("goal", "maximize"),
+        "algorithm": inputs.get("algorithm", "tpe"),
+        "max_trials": int(inputs.get("max_trials", 20)),
+        "parallel_trials": int(inputs.get("parallel_trials", 2)),
+        "max_failed_trials": None if failed < 0 else failed,
+        "early_stopping": {"algorithm": es, "settings": {}} if es else None,
+        "seed": None if seed < 0 else seed,
+        "step": name,
+        "train": job if world > 1 else None,
+        "trial": {"env": job.get("env") or {}, "cluster": job.get("cluster") or {}},
+    }
+    return [plan_sweep(step, config)]
+
+
 def pipeline_parameters(spec: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The pipeline's parameters: the given values over the defaults."""
     root = ((spec.get("root") or {}).get("inputDefinitions") or {}).get("parameters") or {}
@@ -102,10 +176,16 @@ def plan_pipeline(
         container = executor.get("container") or {}
         # A lightweight component's program is the last word of its command.
         command = container.get("command") or [""]
-        launcher = parse(str(command[-1]))
-        if launcher is None:
-            continue
+        program = str(command[-1])
+        launcher = parse(program)
         step = label.removeprefix("exec-")
+        if launcher is None:
+            prebuilt = _prebuilt_kind(program)
+            if prebuilt:
+                for task in tasks.get(label, []):
+                    inputs = {**_defaults(spec, task), **_constants(task, values)}
+                    planned += plan_prebuilt(step, prebuilt, inputs)
+            continue
         cfg = launcher.config
         if launcher.kind == "train" and cfg:
             planned.append(plan_train(step, cfg))
