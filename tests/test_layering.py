@@ -30,7 +30,17 @@ FORBIDDEN: dict[str, set[str]] = {
     "client": {"dsl", "compile", "cli", "ui", "schedule", "replay"},
     "replay": {"dsl", "compile", "cli", "ui", "schedule"},
 }
-BASE_MODULES = {"_env", "_graph", "_procs", "_detach", "errors", "paths", "config", "_version"}
+BASE_MODULES = {
+    "_env",
+    "_graph",
+    "_procs",
+    "_detach",
+    "errors",
+    "paths",
+    "config",
+    "compute",
+    "_version",
+}
 
 
 def _imports(path: Path) -> set[str]:

@@ -18,33 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench_dsl.compute import Profile, Toleration
 from workbench_dsl.errors import ConfigError
 from workbench_dsl.paths import find_config
 
-
-@dataclass(frozen=True)
-class Toleration:
-    key: str
-    operator: str = "Equal"
-    value: str | None = None
-    effect: str | None = None
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Compute a step runs on."""
-
-    name: str
-    cpu: str | None = None
-    memory: str | None = None
-    cpu_limit: str | None = None
-    memory_limit: str | None = None
-    accelerator: str | None = None
-    accelerator_count: int = 0
-    node_selector: dict[str, str] = field(default_factory=dict)
-    tolerations: tuple[Toleration, ...] = ()
-    cost_per_hour: float = 0.0
-    description: str = ""
+__all__ = ["Config", "Preset", "Profile", "Toleration", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +91,7 @@ _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "service_account": (str,),
         "artifact_store": (str,),
         "artifact_secret": (str,),
+        "kserve_deployment_mode": (str,),
     },
     "engine": {"max_parallel": (int,)},
 }

@@ -186,3 +186,21 @@ def test_auth_refused_and_not_kfp(kfp: KfpApiDouble, tmp_path: Path) -> None:
     del kfp.routes[("GET", "/apis/v2beta1/healthz")]
     r = runner.invoke(app, ["submit", str(path), "--host", kfp.url])
     assert r.exit_code == 2 and "answered 404" in r.output and "is --host the KFP API" in r.output
+
+
+def test_submit_refuses_what_the_cluster_would_refuse_before_any_request(
+    kfp: KfpApiDouble, tmp_path: Path
+) -> None:
+    # auth='token' has no KServe counterpart: the endpoint would be open on a cluster.
+    mod = tmp_path / "served.py"
+    mod.write_text(
+        "from workbench_dsl import pipeline, serve\n\n"
+        "@serve(endpoint='churn', auth='token')\n"
+        "def predict(model, instances):\n    return instances\n\n"
+        "@pipeline(name='served')\n"
+        "def served(uri: str = 'models:/churn/1'):\n    predict(model_uri=uri)\n"
+    )
+    r = runner.invoke(app, ["submit", f"{mod}:served", "--host", kfp.url])
+    assert r.exit_code == 2, r.output
+    assert "auth='token'" in r.output and "nothing submitted" in r.output
+    assert kfp.requests == []

@@ -116,7 +116,7 @@ def test_profile_is_the_endpoints_compute_not_the_launchers(tmp_path: Path) -> N
     module = import_module(str(tmp_path / "served.py"))
     cfg = _launch_config(module.big.component)
     assert cfg["resources"] == {
-        "requests": {"cpu": "2", "memory": "8Gi"},
+        "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
         "limits": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
     }
     assert cfg["node_selector"] == {"pool": "gpu"}

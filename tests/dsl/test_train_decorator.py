@@ -99,7 +99,7 @@ def test_profile_goes_to_the_trainjob_not_the_launcher_pod() -> None:
         "accelerator_count": 1,
     }
     assert config["cluster"]["tolerations"] == [
-        {"key": "nvidia.com/gpu", "operator": "Exists", "value": None, "effect": "NoSchedule"}
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
     assert config["cluster"]["annotations"] == {"workbench.dev/cost-per-hour": "1.1"}
     assert (config["nodes"], config["procs_per_node"], config["timeout"]) == (2, 4, 7200.0)

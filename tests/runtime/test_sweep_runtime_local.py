@@ -24,6 +24,7 @@ from workbench_dsl import Dataset, Input, Model, Output, space, sweep, train
     max_trials=6,
     parallel_trials=2,
     seed=11,
+    metrics=["rows"],  # recorded beside the objective, as Katib would record it
 )
 def quad(data: Input[Dataset], offset: float, x: float, k: str, model: Output[Model]) -> dict:
     with open(data.path) as f:
@@ -158,6 +159,7 @@ swept_fit = sweep(
     algorithm="grid",
     max_trials=5,
     parallel_trials=1,
+    metrics=["world"],
 )(fit_trial)
 
 

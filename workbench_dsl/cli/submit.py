@@ -43,10 +43,14 @@ def submit_command(
     other_client_secret: str | None = _kfp.OTHER_CLIENT_SECRET,
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
 ) -> None:
-    """Compile PIPELINE and create a run of it on KFP (through kfp.Client)."""
+    """Compile PIPELINE, validate it as `workbench plan` does, and create a run of it on KFP.
+
+    Nothing is submitted when the cluster would refuse any object the run creates.
+    """
     import tempfile
     from pathlib import Path
 
+    from workbench_dsl.cli.plan import make_plan
     from workbench_dsl.schedule.kfp_client import connect, kfp_errors
     from workbench_dsl.schedule.pipeline_ref import prepare
 
@@ -63,6 +67,17 @@ def submit_command(
         no_verify_ssl,
     )
     prepared = prepare(pipeline, parse_params(param))
+    # What the cluster would refuse is found here, before anything is submitted.
+    plan = make_plan(prepared.text, prepared.params)
+    if not plan.ok:
+        for line in plan.lines():
+            typer.echo(f"error: {line}", err=True)
+        typer.echo(
+            f"error: nothing submitted: {len(plan.lines())} problem(s); "
+            f"`workbench plan {pipeline}` shows every object",
+            err=True,
+        )
+        raise typer.Exit(2)
     client = connect(conn)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / f"{prepared.name}.yaml"

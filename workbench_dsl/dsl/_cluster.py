@@ -14,8 +14,8 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from workbench_dsl.compute import ClusterSettings
 from workbench_dsl.config import Config, Preset, Profile
-from workbench_dsl.dsl._lowering import COST_ANNOTATION, PROFILE_LABEL
 from workbench_dsl.dsl._where import function_location
 from workbench_dsl.dsl.step import Step
 from workbench_dsl.errors import PipelineDefinitionError
@@ -34,29 +34,15 @@ def launcher_pod_profile(profile: Profile) -> Profile:
 
 def cluster_settings(config: Config, profile: Profile, preset: Preset | None) -> dict[str, Any]:
     """The JSON a launcher needs to build the cluster resources for its work."""
-    resources = {
-        "cpu": profile.cpu,
-        "memory": profile.memory,
-        "cpu_limit": profile.cpu_limit,
-        "memory_limit": profile.memory_limit,
-        "accelerator": profile.accelerator,
-        "accelerator_count": profile.accelerator_count,
-    }
-    return {
-        "image": config.runtime_image,
-        "packages": list(preset.packages) if preset else [],
-        "namespace": config.get("cluster", "namespace"),
-        "artifact_endpoint": config.get("cluster", "artifact_store"),
-        "artifact_secret": config.get("cluster", "artifact_secret"),
-        "resources": {k: v for k, v in resources.items() if v},
-        "node_selector": dict(sorted(profile.node_selector.items())),
-        "tolerations": [
-            {"key": t.key, "operator": t.operator, "value": t.value, "effect": t.effect}
-            for t in profile.tolerations
-        ],
-        "labels": {PROFILE_LABEL: profile.name},
-        "annotations": {COST_ANNOTATION: f"{profile.cost_per_hour:g}"},
-    }
+    settings = ClusterSettings.for_profile(
+        profile,
+        image=config.runtime_image,
+        packages=tuple(preset.packages) if preset else (),
+        namespace=config.get("cluster", "namespace"),
+        artifact_endpoint=config.get("cluster", "artifact_store"),
+        artifact_secret=config.get("cluster", "artifact_secret"),
+    )
+    return settings.to_json()
 
 
 def use_artifact_secret(task: Any, config: Config) -> None:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench_dsl.config import Profile
+from workbench_dsl.compute import COST_ANNOTATION, PROFILE_LABEL, Profile
 from workbench_dsl.dsl._options import StepOptions
 
 #: Pod annotation carrying the profile's cost, read by cost reports.
-COST_ANNOTATION = "workbench.dev/cost-per-hour"
 #: Pod label naming the compute profile.
-PROFILE_LABEL = "workbench.dev/profile"
 
 
 def _seconds(value: float) -> str:

@@ -83,6 +83,7 @@ class ServeStep(Step[P, R]):
         from workbench_dsl.dsl._launcher import build_launcher
 
         profile = config.profile(self.settings.get("profile"))
+        mode = self._deployment_mode(config)
         step_config = {
             **{k: v for k, v in self.settings.items() if k != "profile"},
             "step": self.name,
@@ -90,6 +91,7 @@ class ServeStep(Step[P, R]):
             "cluster_tracking_uri": config.get("registry", "cluster_tracking_uri"),
             "namespace": config.get("cluster", "namespace"),
             "runtime_image": config.runtime_image,
+            "kserve_deployment_mode": mode,
             **_compute(profile),
         }
         if not self._prebuilt:
@@ -108,6 +110,34 @@ class ServeStep(Step[P, R]):
             name=self.name,
         )
 
+    def _deployment_mode(self, config: Config) -> str:
+        """``[cluster] kserve_deployment_mode``, refused here when the step's options need the other."""
+        from workbench_dsl.backends.deployer.kubernetes import (
+            DEFAULT_DEPLOYMENT_MODE,
+            DEPLOYMENT_MODES,
+        )
+
+        mode = str(config.get("cluster", "kserve_deployment_mode") or DEFAULT_DEPLOYMENT_MODE)
+        where = f"{_location(self.fn)}: @serve {self.name}()"
+        if mode not in DEPLOYMENT_MODES:
+            raise PipelineDefinitionError(
+                f"{where}: [cluster] kserve_deployment_mode={mode!r} in workbench.toml must be "
+                f"one of {', '.join(DEPLOYMENT_MODES)}"
+            )
+        if mode == "Standard" and not self._prebuilt:
+            if self.settings["min_replicas"] == 0:
+                raise PipelineDefinitionError(
+                    f"{where}: min_replicas=0 (scale to zero) needs KServe's Knative mode, but "
+                    f"workbench.toml sets kserve_deployment_mode='Standard'; use min_replicas>=1"
+                )
+            if self.settings["canary_percent"] < 100:
+                raise PipelineDefinitionError(
+                    f"{where}: canary_percent={self.settings['canary_percent']} needs KServe's "
+                    f"Knative mode (Standard serves one revision at a time), but workbench.toml "
+                    f"sets kserve_deployment_mode='Standard'; use canary_percent=100"
+                )
+        return mode
+
 
 def _location(obj: Any) -> str:
     if inspect.isclass(obj):
@@ -120,22 +150,11 @@ def _location(obj: Any) -> str:
 
 def _compute(profile: Profile) -> dict[str, Any]:
     """The endpoint's resources and scheduling from a compute profile (for the cluster)."""
-    requests = {k: v for k, v in (("cpu", profile.cpu), ("memory", profile.memory)) if v}
-    limits = {
-        k: v
-        for k, v in (
-            ("cpu", profile.cpu_limit or profile.cpu),
-            ("memory", profile.memory_limit or profile.memory),
-        )
-        if v
-    }
-    if profile.accelerator and profile.accelerator_count:
-        limits[profile.accelerator] = str(profile.accelerator_count)
-    tolerations = [{k: v for k, v in vars(t).items() if v is not None} for t in profile.tolerations]
+    requests, limits = profile.resources.requests_and_limits()
     return {
         "resources": {k: v for k, v in (("requests", requests), ("limits", limits)) if v},
         "node_selector": dict(profile.node_selector),
-        "tolerations": tolerations,
+        "tolerations": [t.to_json() for t in profile.tolerations],
     }
 
 

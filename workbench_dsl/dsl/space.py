@@ -70,8 +70,9 @@ class Uniform:
     def grid_values(self) -> list[Scalar] | None:
         if self.step is None:
             return None
-        n = math.floor((self.high - self.low) / self.step + 1e-9)
-        return [round(self.low + i * self.step, 12) for i in range(n + 1)]
+        from workbench_dsl.backends.sweeper.base import step_points
+
+        return list(step_points(float(self.low), float(self.high), float(self.step)))
 
 
 @dataclass(frozen=True)

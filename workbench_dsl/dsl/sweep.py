@@ -13,7 +13,7 @@ See https://www.kubeflow.org/docs/components/katib/overview/
 from __future__ import annotations
 
 import keyword
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from workbench_dsl.backends.sweeper.base import (
@@ -21,6 +21,7 @@ from workbench_dsl.backends.sweeper.base import (
     EARLY_STOPPING,
     EARLY_STOPPING_SETTINGS,
     GOALS,
+    METRIC_NAME,
 )
 from workbench_dsl.config import Config
 from workbench_dsl.dsl import space as _space
@@ -84,7 +85,9 @@ def _early_stopping(step: str, value: Any) -> dict[str, Any] | None:
     return {"algorithm": name, "settings": settings}
 
 
-def _check_space(step: str, fn: Callable[..., Any], space: Any, algorithm: str) -> dict[str, Any]:
+def _check_space(
+    step: str, fn: Callable[..., Any], space: Any, algorithm: str, where: str
+) -> dict[str, Any]:
     import inspect
 
     domains = (_space.Uniform, _space.LogUniform, _space.Integer, _space.Categorical, _space.Grid)
@@ -118,7 +121,66 @@ def _check_space(step: str, fn: Callable[..., Any], space: Any, algorithm: str) 
                 f"{step}: algorithm='cmaes' searches numeric ranges only, but space[{name!r}] "
                 f"is a list of values"
             )
+        _check_katib_sampling(where, name, domain, algorithm)
+    numeric = [n for n, d in space.items() if isinstance(d, _space.Uniform | _space.LogUniform)]
+    numeric += [n for n, d in space.items() if isinstance(d, _space.Integer)]
+    if algorithm == "cmaes" and len(numeric) < 2:
+        # kubeflow/katib pkg/suggestion/v1beta1/goptuna/service.go ValidateAlgorithmSettings
+        raise PipelineDefinitionError(
+            f"{where}: algorithm='cmaes' needs two or more numeric parameters (Katib's CMA-ES "
+            f"refuses a one-dimensional space); add one or use 'tpe'"
+        )
     return dict(space)
+
+
+def _check_katib_sampling(step: str, name: str, domain: Any, algorithm: str) -> None:
+    """Refuse a parameter Katib's suggestion service would sample differently from Optuna.
+
+    Katib serves ``cmaes`` and ``sobol`` with goptuna, which ignores the
+    distribution (log-uniform ranges are sampled uniformly:
+    kubeflow/katib pkg/suggestion/v1beta1/goptuna/converter.go), and
+    ``bayesianoptimization`` with scikit-optimize, which samples every float range
+    log-uniformly and ignores integer steps and logs
+    (pkg/suggestion/v1beta1/skopt/base_service.py).
+    """
+    log = isinstance(domain, _space.LogUniform) or (
+        isinstance(domain, _space.Integer) and domain.log
+    )
+    if algorithm in ("cmaes", "sobol") and log:
+        raise PipelineDefinitionError(
+            f"{step}: algorithm={algorithm!r} samples space[{name!r}] uniformly on Katib (its "
+            f"goptuna service ignores log scales), unlike a local run; use a linear range or "
+            f"algorithm='tpe'"
+        )
+    if algorithm == "bayesianoptimization":
+        if isinstance(domain, _space.Uniform):
+            raise PipelineDefinitionError(
+                f"{step}: algorithm='bayesianoptimization' samples every float range "
+                f"log-uniformly on Katib (scikit-optimize), so space[{name!r}] = uniform(...) "
+                f"would be searched differently there; use space.loguniform(...) or 'tpe'"
+            )
+        if isinstance(domain, _space.Integer) and (domain.log or domain.step != 1):
+            raise PipelineDefinitionError(
+                f"{step}: algorithm='bayesianoptimization' ignores integer steps and log scales "
+                f"on Katib (scikit-optimize), so space[{name!r}] would be searched differently "
+                f"there; use integer(low, high) or 'tpe'"
+            )
+
+
+def _check_metric_name(step: str, what: str, name: Any) -> str:
+    if not isinstance(name, str) or not METRIC_NAME.match(name):
+        raise PipelineDefinitionError(
+            f"{step}: {what} {name!r} cannot be collected on Katib (its stdout collector reads "
+            f"names of letters, digits, '_', '-' and '|'); rename the metric, e.g. "
+            f"{_suggest_metric(name)!r}"
+        )
+    return name
+
+
+def _suggest_metric(name: Any) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_|-]+", "_", str(name)).strip("_") or "metric"
 
 
 class SweepStep(ClusterWorkStep[P, R]):
@@ -246,6 +308,7 @@ def sweep(
     max_failed_trials: int | None = None,
     early_stopping: str | Mapping[str, Any] | None = None,
     seed: int | None = None,
+    metrics: Sequence[str] = (),
     profile: str | None = None,
     preset: str | None = None,
     env: dict[str, Any] | None = None,
@@ -269,6 +332,8 @@ def sweep(
         early_stopping: ``"medianstop"`` (or ``{"algorithm": "medianstop",
             "min_trials_required": 3, "start_step": 4}``); fed by ``report()``.
         seed: Seed of the search algorithm, for repeatable suggestions.
+        metrics: Other metrics the trial returns to record beside the objective (Katib
+            records only metrics named up front, so a local sweep keeps the same ones).
         profile: Compute of each trial, by name from ``workbench.toml``.
         preset: Packages the trial code needs, by name.
         env: Environment variables for the trials.
@@ -285,16 +350,17 @@ def sweep(
                 f"@sweep goes on a plain function or a @train step, not on a @{f.kind} step"
             )
         fn = train_step.fn if train_step else f
-        step = getattr(fn, "__name__", "step")
         if not callable(fn) or not hasattr(fn, "__code__"):
             raise PipelineDefinitionError(
                 f"@sweep decorates a function defined with def (got {f!r})"
             )
+        step = fn.__name__
+        where = f"{function_location(fn)}: {step}"
         if algorithm not in ALGORITHMS:
             raise PipelineDefinitionError(
                 f"{step}: unknown algorithm {algorithm!r} (known: {', '.join(ALGORITHMS)})"
             )
-        checked = _check_space(step, fn, space, algorithm)
+        checked = _check_space(step, fn, space, algorithm, where)
         if not isinstance(objective, str) or not objective.strip():
             raise PipelineDefinitionError(
                 f"{step}: objective must name a metric the trial returns (got {objective!r})"
@@ -303,6 +369,13 @@ def sweep(
             raise PipelineDefinitionError(
                 f"{step}: goal must be 'maximize' or 'minimize' (got {goal!r})"
             )
+        _check_metric_name(where, "objective", objective)
+        if isinstance(metrics, str) or not isinstance(metrics, Sequence):
+            raise PipelineDefinitionError(
+                f"{where}: metrics must be a list of metric names (got {metrics!r})"
+            )
+        recorded = [_check_metric_name(where, "metric", m) for m in metrics]
+        recorded = [m for m in dict.fromkeys(recorded) if m != objective]
         settings = {
             "space": checked,
             "objective": objective,
@@ -315,6 +388,7 @@ def sweep(
             else _whole(step, "max_failed_trials", max_failed_trials, 0),
             "early_stopping": _early_stopping(step, early_stopping),
             "seed": None if seed is None else _whole(step, "seed", seed, 0),
+            "metrics": recorded,
         }
         options = StepOptions.build(
             step,

@@ -14,9 +14,11 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from workbench_dsl.backends.trainer.base import TORCHRUN_ENV
 from workbench_dsl.config import Config
 from workbench_dsl.dsl._cluster import ClusterWorkStep
 from workbench_dsl.dsl._options import StepOptions
+from workbench_dsl.dsl._where import function_location
 from workbench_dsl.errors import PipelineDefinitionError
 
 if TYPE_CHECKING:
@@ -174,6 +176,13 @@ def train(
             timeout=timeout,
             env=env,
         )
+        reserved = sorted(set(options.env) & set(TORCHRUN_ENV))
+        if reserved and runtime.startswith("torch"):
+            # Trainer's torch plugin refuses them (pkg/runtime/framework/plugins/torch/torch.go).
+            raise PipelineDefinitionError(
+                f"{function_location(f)}: {step}: env sets {', '.join(reserved)}, which torchrun "
+                f"reserves; Kubeflow Trainer refuses a TrainJob that sets them: drop them"
+            )
         return TrainStep(f, options, nodes=n, procs_per_node=ppn, runtime=runtime)
 
     return wrap(fn) if fn is not None else wrap

@@ -37,13 +37,6 @@ def trial_template(
     staging_uri: str | None,
 ) -> Any:
     """The Katib trial template: a Job, or a TrainJob when the trial is a ``@train`` step."""
-    from workbench_dsl.backends.sweeper.kubernetes import (
-        TRIAL_NAME_PARAMETER,
-        job_trial,
-        placeholder,
-        trainjob_trial,
-    )
-
     params, artifacts = split_arguments(fn, fixed, with_paths=False)
     model_param = config.get("model_param")
     if model_param:
@@ -55,8 +48,7 @@ def trial_template(
             "output": True,
         }
     train = config.get("train")
-    job_config = train or {**(config.get("trial") or {}), "nodes": 1, "procs_per_node": 1}
-    runtime = str(job_config.get("runtime") or "torch-distributed")
+    runtime = str((train or {}).get("runtime") or "torch-distributed")
     inv = {
         "source": source,
         "name": name,
@@ -64,15 +56,34 @@ def trial_template(
         "artifacts": artifacts,
         "trial": {"params": config["space"], "staging_uri": staging_uri},
         "launcher": "torchrun" if train and runtime.startswith("torch") else "python",
-        "packages": list((job_config.get("cluster") or {}).get("packages") or []),
+        "packages": list((_job_config(config).get("cluster") or {}).get("packages") or []),
     }
+    return trial_job(name, config, settings, dumps(inv))
+
+
+def _job_config(config: dict[str, Any]) -> dict[str, Any]:
+    train = config.get("train")
+    return dict(train or {**(config.get("trial") or {}), "nodes": 1, "procs_per_node": 1})
+
+
+def trial_job(
+    name: str, config: dict[str, Any], settings: SweepSettings, invocation_json: str
+) -> Any:
+    """The trial template of a sweep step's settings, each trial running ``invocation_json``."""
+    from workbench_dsl.backends.sweeper.kubernetes import (
+        TRIAL_NAME_PARAMETER,
+        job_trial,
+        placeholder,
+        trainjob_trial,
+    )
+
     env = {
-        INVOCATION_JSON: dumps(inv),
+        INVOCATION_JSON: invocation_json,
         TRIAL_NAME: placeholder(TRIAL_NAME_PARAMETER),
         **{TRIAL_PARAM_PREFIX + p.name: placeholder(p.name) for p in settings.params},
     }
-    spec = cluster_job_spec(name, job_config, env)
-    return trainjob_trial(spec) if train else job_trial(spec)
+    spec = cluster_job_spec(name, _job_config(config), env)
+    return trainjob_trial(spec) if config.get("train") else job_trial(spec)
 
 
 def run_on_katib(

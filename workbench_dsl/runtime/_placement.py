@@ -1,4 +1,9 @@
-"""Where a launcher runs its work: here (local engine, or no cluster around) or on Kubernetes."""
+"""Where a launcher runs its work: here (local engine, or no cluster around) or on Kubernetes.
+
+The one place that decides it, for every launcher (``@train``, ``@sweep``,
+``@register``'s registry, ``@serve``'s deployer), so a compiled component run
+by plain ``kfp.local`` never reaches for a cluster it is not in.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ FORCE = "WORKBENCH_BACKEND"
 
 
 def on_cluster() -> bool:
-    """True when the launcher should create cluster resources (TrainJob, Katib Experiment).
+    """True when the launcher should use the cluster (TrainJob, Katib, MLflow server, KServe).
 
     Under the local engine never. Elsewhere only inside a Kubernetes pod, so a
     compiled component run by plain ``kfp.local`` on a laptop still runs locally.

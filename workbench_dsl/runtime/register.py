@@ -113,7 +113,9 @@ def register_prebuilt(
 
 def tracking_uri(settings: RegisterSettings) -> str | None:
     """The registry this step talks to (None: the local SQLite registry)."""
-    if _env.running_locally():
+    from workbench_dsl.runtime._placement import on_cluster
+
+    if not on_cluster():
         return settings.tracking_uri or None
     uri = settings.cluster_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:

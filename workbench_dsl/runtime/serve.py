@@ -68,7 +68,9 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
     if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
         raise JobFailed(f"canary_percent must be a whole number from 0 to 100 (got {percent!r})")
 
-    local = _env.running_locally()
+    from workbench_dsl.runtime._placement import on_cluster
+
+    local = not on_cluster()
     storage, flavor = _locate(model_uri, cfg, local=local)
     spec = DeploySpec(
         endpoint=endpoint,
@@ -97,7 +99,11 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
         else:
             from workbench_dsl.backends.deployer import kserve_deployer
 
-            result = kserve_deployer(_namespace(cfg), image=cfg.get("runtime_image")).deploy(spec)
+            result = kserve_deployer(
+                _namespace(cfg),
+                image=cfg.get("runtime_image"),
+                deployment_mode=cfg.get("kserve_deployment_mode"),
+            ).deploy(spec)
     except DeployError as e:
         raise JobFailed(str(e)) from None
     if result.needs_token:

@@ -122,22 +122,18 @@ def launcher_pod_owner() -> dict[str, str] | None:
 def cluster_job_spec(name: str, config: dict[str, Any], env: dict[str, str]) -> Any:
     """The :class:`TrainJobSpec` of a step's cluster settings (also a Katib trial's)."""
     from workbench_dsl.backends.trainer import artifacts as store
-    from workbench_dsl.backends.trainer.base import (
-        Resources,
-        SecretEnv,
-        Toleration,
-        TrainJobSpec,
-    )
+    from workbench_dsl.backends.trainer.base import SecretEnv, TrainJobSpec
+    from workbench_dsl.compute import ClusterSettings
 
-    cl = config.get("cluster") or {}
+    cl = ClusterSettings.from_json(config.get("cluster"))
     full_env = {**(config.get("env") or {}), **env}
-    if cl.get("artifact_endpoint"):
-        full_env[store.ENDPOINT] = cl["artifact_endpoint"]
+    if cl.artifact_endpoint:
+        full_env[store.ENDPOINT] = cl.artifact_endpoint
     secret_env: tuple[SecretEnv, ...] = ()
-    if cl.get("artifact_secret"):
+    if cl.artifact_secret:
         secret_env = (
-            SecretEnv("AWS_ACCESS_KEY_ID", cl["artifact_secret"], "accesskey"),
-            SecretEnv("AWS_SECRET_ACCESS_KEY", cl["artifact_secret"], "secretkey"),
+            SecretEnv("AWS_ACCESS_KEY_ID", cl.artifact_secret, "accesskey"),
+            SecretEnv("AWS_SECRET_ACCESS_KEY", cl.artifact_secret, "secretkey"),
         )
     runtime = str(config.get("runtime") or "torch-distributed")
     return TrainJobSpec(
@@ -149,12 +145,12 @@ def cluster_job_spec(name: str, config: dict[str, Any], env: dict[str, str]) -> 
         timeout=config.get("timeout"),
         runtime=runtime,
         launcher="torchrun" if runtime.startswith("torch") else "python",
-        image=cl.get("image"),
-        resources=Resources(**(cl.get("resources") or {})),
-        node_selector=dict(cl.get("node_selector") or {}),
-        tolerations=tuple(Toleration(**t) for t in cl.get("tolerations") or ()),
-        labels=dict(cl.get("labels") or {}),
-        annotations=dict(cl.get("annotations") or {}),
+        image=cl.image,
+        resources=cl.resources,
+        node_selector=dict(cl.node_selector),
+        tolerations=cl.tolerations,
+        labels=dict(cl.labels),
+        annotations=dict(cl.annotations),
         secret_env=secret_env,
     )
 

@@ -122,13 +122,16 @@ class Recorder:
         return _Response(*self.answers.popleft())
 
 
-def _deployer(recorder: Recorder) -> KServeDeployer:
+def _client(recorder: Recorder) -> Any:
     from kubernetes.client import ApiClient, Configuration
 
-    config = Configuration(host="https://k8s.test")
-    client = ApiClient(config)
+    client = ApiClient(Configuration(host="https://k8s.test"))
     client.rest_client.pool_manager = recorder
-    return KServeDeployer("models", api_client=client, poll_s=0, timeout_s=5)
+    return client
+
+
+def _deployer(recorder: Recorder) -> KServeDeployer:
+    return KServeDeployer("models", api_client=_client(recorder), poll_s=0, timeout_s=5)
 
 
 def _isvc(
@@ -186,7 +189,12 @@ def test_first_deployment_creates_and_waits_until_ready() -> None:
     assert (result.revision, result.canary) == ("churn-predictor-00001", False)
     assert rec.requests == [
         ("GET", f"{BASE}/churn", None, None),
-        ("POST", BASE, "application/json", inference_service(SKLEARN, "models")),
+        (
+            "POST",
+            f"{BASE}?fieldValidation=Strict",
+            "application/json",
+            inference_service(SKLEARN, "models"),
+        ),
         ("GET", f"{BASE}/churn", None, None),
         ("GET", f"{BASE}/churn", None, None),
     ]
@@ -243,7 +251,7 @@ def test_a_later_deployment_patches_in_a_canary_and_waits_for_the_new_generation
     method, path, content_type, body = rec.requests[1]
     assert (method, path, content_type) == (
         "PATCH",
-        f"{BASE}/churn",
+        f"{BASE}/churn?fieldValidation=Strict",
         "application/merge-patch+json",
     )
     assert body == canary_patch(SKLEARN)
@@ -340,3 +348,36 @@ def test_api_errors_are_one_line() -> None:
         _deployer(rec).deploy(SKLEARN)
     with pytest.raises(DeployError, match="no InferenceService churn in namespace models"):
         _deployer(Recorder((404, {}))).promote("churn")
+
+
+def test_standard_predictors_carry_no_name_and_v1_mlflow_runs_our_server() -> None:
+    # KServe's webhook: "the 'name' field is not allowed in standard predictor".
+    body = inference_service(SKLEARN, "models")
+    assert "name" not in body["spec"]["predictor"]["model"]
+    assert "name" not in canary_patch(SKLEARN)["spec"]["predictor"]["model"]
+    # MLServer (the mlflow format's runtime) speaks v2 only: v1 gets our own server.
+    v1 = DeploySpec(endpoint="x", model_uri="models:/x/1", storage="s3://b/m", protocol="v1")
+    predictor = inference_service(v1, "m")["spec"]["predictor"]
+    assert "model" not in predictor
+    assert predictor["containers"][0]["name"] == "kserve-container"
+    sk_v1 = DeploySpec(
+        endpoint="x", model_uri="models:/x/1", storage="s3://b/m", flavor="sklearn", protocol="v1"
+    )
+    assert inference_service(sk_v1, "m")["spec"]["predictor"]["model"]["protocolVersion"] == "v1"
+
+
+def test_deployment_mode_is_explicit_and_what_it_cannot_do_is_refused_before_any_request() -> None:
+    from workbench_dsl.backends.deployer.kubernetes import DEPLOYMENT_MODE_ANNOTATION
+
+    body = inference_service(SKLEARN, "models", deployment_mode="Standard")
+    assert body["metadata"]["annotations"][DEPLOYMENT_MODE_ANNOTATION] == "Standard"
+    token = DeploySpec(endpoint="t", model_uri="models:/x/1", storage="s3://b/m", auth="token")
+    rec = Recorder((404, {"kind": "Status", "code": 404}))
+    with pytest.raises(DeployError, match="auth='token'"):
+        _deployer(rec).deploy(token)
+    assert [r[0] for r in rec.requests] == ["GET"]  # nothing created
+    rec = Recorder((404, {"kind": "Status", "code": 404}))
+    standard = KServeDeployer("models", api_client=_client(rec), deployment_mode="Standard")
+    with pytest.raises(DeployError, match="min_replicas=0"):
+        standard.deploy(SKLEARN)
+    assert [r[0] for r in rec.requests] == ["GET"]

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trainer"))
 from kube_recorder import FakeAPIServer, api_client
 
-from workbench_dsl.backends.sweeper.base import SweepFailed, SweepSettings
+from workbench_dsl.backends.sweeper.base import Param, SweepFailed, SweepSettings
 from workbench_dsl.backends.sweeper.kubernetes import (
     KatibSweeper,
     TrialTemplate,
@@ -239,6 +239,7 @@ def test_run_follows_the_experiment_and_reads_back_every_trial() -> None:
     assert server.requests[0].body == build_experiment(
         s, TEMPLATE, name="exp-1", namespace="ml", step="trial"
     )
+    assert server.requests[0].query == {"fieldValidation": "Strict"}
     assert server.requests[3].query == {"labelSelector": "katib.kubeflow.org/experiment=exp-1"}
     assert [t.name for t in result.trials] == ["t-a", "t-b", "t-c"]
     assert [t.state for t in result.trials] == ["succeeded", "succeeded", "pruned"]
@@ -288,3 +289,37 @@ def test_cancelled_sweep_deletes_its_experiment() -> None:
         _sweeper(server, io.StringIO()).run(settings(), TEMPLATE, name="exp-1", step="trial")
     assert server.paths()[-1] == f"DELETE {EXPERIMENTS}/exp-1"
     assert server.requests[-1].body == {"propagationPolicy": "Background"}
+
+
+def test_counts_katib_would_refuse_are_bounded_by_the_trials_that_run() -> None:
+    # Katib's webhook: parallelTrialCount and maxFailedTrialCount <= maxTrialCount
+    # (kubeflow/katib pkg/webhook/v1beta1/experiment/validator/validator.go).
+    grid = SweepSettings(
+        objective="acc",
+        goal="maximize",
+        algorithm="grid",
+        params=(Param("k", "grid", values=(1, 2, 3)),),
+        max_trials=20,
+        parallel_trials=4,
+        max_failed_trials=10,
+    )
+    spec = build_experiment(grid, TEMPLATE, name="e", namespace="ml", step="s")["spec"]
+    assert (spec["maxTrialCount"], spec["parallelTrialCount"], spec["maxFailedTrialCount"]) == (
+        3,
+        3,
+        3,
+    )
+    one = SweepSettings(
+        objective="acc",
+        goal="maximize",
+        algorithm="tpe",
+        params=(Param("x", "uniform", low=0, high=1),),
+        max_trials=1,
+        parallel_trials=2,
+        metrics=("loss", "acc"),
+    )
+    spec = build_experiment(one, TEMPLATE, name="e", namespace="ml", step="s")["spec"]
+    assert (spec["maxTrialCount"], spec["parallelTrialCount"]) == (1, 1)
+    # Every recorded metric is declared, so Katib collects what a local run records.
+    assert spec["objective"]["additionalMetricNames"] == ["loss"]
+    assert one.recorded({"acc": 1.0, "loss": 0.1, "other": 3}) == {"acc": 1.0, "loss": 0.1}

@@ -139,6 +139,8 @@ def test_run_creates_streams_logs_and_returns_rank0_result() -> None:
     assert result == {"return": 0.93, "metadata": {}}
     create = server.requests[0]
     assert (create.method, create.path) == ("POST", JOBS)
+    # Strict: an older Trainer refuses spec.runtimePatches instead of dropping it.
+    assert create.query == {"fieldValidation": "Strict"}
     assert create.body == build_trainjob(spec, name="fit-1", namespace="team-a", owner=owner)
     # Log streams run in threads: their requests interleave with the polling.
     polling = [p for p in server.paths() if not p.endswith("/log")]

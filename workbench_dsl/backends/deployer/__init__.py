@@ -142,8 +142,15 @@ def local_deployer(root: LocalRoot | None = None) -> Any:
     return LocalDeployer(root or local_root())
 
 
-def kserve_deployer(namespace: str, api_client: Any = None, image: str | None = None) -> Any:
+def kserve_deployer(
+    namespace: str,
+    api_client: Any = None,
+    image: str | None = None,
+    deployment_mode: str | None = None,
+) -> Any:
     """The KServe deployer for ``namespace`` (``api_client``: a ``kubernetes.client.ApiClient``)."""
     from workbench_dsl.backends.deployer.kubernetes import KServeDeployer
 
-    return KServeDeployer(namespace, api_client=api_client, image=image)
+    return KServeDeployer(
+        namespace, api_client=api_client, image=image, deployment_mode=deployment_mode
+    )

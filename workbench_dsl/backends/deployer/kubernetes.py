@@ -20,10 +20,24 @@ from workbench_dsl.backends.deployer import DeployError, DeployResult, DeploySpe
 from workbench_dsl.config import DEFAULT_RUNTIME_IMAGE
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
+#: Ask the API server to refuse unknown or duplicate fields instead of dropping them.
+STRICT = "Strict"  # the same as backends.trainer.manifest.FIELD_VALIDATION
 MANAGED_BY = {"app.kubernetes.io/managed-by": "workbench-dsl"}
 MODEL_URI_ANNOTATION = "workbench.dev/model-uri"
+#: How KServe runs the endpoint. Set on every InferenceService so the cluster's
+#: default (``Standard`` since KServe 0.17, kserve/kserve pkg/constants/constants.go)
+#: never decides whether a canary split or scale-to-zero is possible.
+DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+#: ``Knative`` (serverless: revisions, canaryTrafficPercent, scale to zero) or
+#: ``Standard`` (a Deployment and an HPA: one revision at a time, at least one replica).
+DEPLOYMENT_MODES = ("Knative", "Standard")
+DEFAULT_DEPLOYMENT_MODE = "Knative"
 #: KServe's own servers per flavor; everything else is served by MLServer's MLflow runtime.
 MODEL_FORMATS = {"sklearn": "sklearn"}
+#: The model formats whose ServingRuntime speaks protocol v1 (kserve-sklearnserver lists
+#: v1 and v2; kserve-mlserver, the one serving ``mlflow``, lists v2 only:
+#: kserve/kserve config/runtimes/kustomization.yaml and the runtimes beside it).
+V1_FORMATS = ("sklearn",)
 #: Condition reasons that mean the new revision will not become ready by waiting.
 _FAILED_REASONS = {"RevisionFailed", "ContainerMissing", "ProgressDeadlineExceeded"}
 
@@ -31,6 +45,46 @@ _FAILED_REASONS = {"RevisionFailed", "ContainerMissing", "ProgressDeadlineExceed
 def model_format(flavor: str) -> str:
     """The InferenceService ``modelFormat`` for an MLflow flavor."""
     return MODEL_FORMATS.get(flavor, "mlflow")
+
+
+def uses_workbench_server(spec: DeploySpec) -> bool:
+    """True when the endpoint runs our own server (a user predictor, or a protocol no runtime has).
+
+    A model format with no ServingRuntime for the protocol would leave the
+    InferenceService never Ready; our server answers v1 and v2 for every flavor.
+    """
+    if spec.predictor_source:
+        return True
+    return spec.protocol == "v1" and model_format(spec.flavor) not in V1_FORMATS
+
+
+def cluster_problems(spec: DeploySpec, deployment_mode: str, *, canary: bool) -> list[str]:
+    """What KServe in ``deployment_mode`` cannot do of ``spec`` (empty when it can do all)."""
+    problems = []
+    if deployment_mode not in DEPLOYMENT_MODES:
+        problems.append(
+            f"[cluster] kserve_deployment_mode={deployment_mode!r} must be one of "
+            f"{', '.join(DEPLOYMENT_MODES)}"
+        )
+    if spec.auth == "token":
+        problems.append(
+            f"endpoint {spec.endpoint}: auth='token' is a local endpoint feature; KServe has no "
+            f"per-endpoint bearer token, so the endpoint would be open: use auth='none' and "
+            f"protect it with the cluster's ingress auth"
+        )
+    if deployment_mode == "Standard":
+        if spec.min_replicas == 0:
+            problems.append(
+                f"endpoint {spec.endpoint}: min_replicas=0 (scale to zero) needs KServe's Knative "
+                f"mode; set [cluster] kserve_deployment_mode = 'Knative' or min_replicas >= 1"
+            )
+        if canary and spec.canary_percent < 100:
+            problems.append(
+                f"endpoint {spec.endpoint}: canary_percent={spec.canary_percent} needs KServe's "
+                f"Knative mode (Standard mode serves one revision); set [cluster] "
+                f"kserve_deployment_mode = 'Knative' or canary_percent=100"
+            )
+    return problems
 
 
 def predictor_spec(spec: DeploySpec, *, image: str, canary_percent: int | None) -> Any:
@@ -53,15 +107,16 @@ def predictor_spec(spec: DeploySpec, *, image: str, canary_percent: int | None) 
         "node_selector": dict(spec.node_selector) or None,
         "tolerations": [V1Toleration(**t) for t in spec.tolerations] or None,
     }
-    if spec.predictor_source:
-        # The user's predictor runs in the workbench runtime image; KServe's storage
-        # initializer puts the model under /mnt/models (STORAGE_URI).
+    if uses_workbench_server(spec):
+        # The user's predictor (or the flavor's own, for a protocol no ServingRuntime
+        # offers) runs in the workbench runtime image; KServe's storage initializer
+        # puts the model under /mnt/models (STORAGE_URI).
         env = [
             V1EnvVar(name="STORAGE_URI", value=spec.storage),
             V1EnvVar(name="WORKBENCH_ENDPOINT", value=spec.endpoint),
             V1EnvVar(name="WORKBENCH_FLAVOR", value=spec.flavor),
             V1EnvVar(name="WORKBENCH_PREDICTOR_NAME", value=spec.predictor_name or ""),
-            V1EnvVar(name="WORKBENCH_PREDICTOR_SOURCE", value=spec.predictor_source),
+            V1EnvVar(name="WORKBENCH_PREDICTOR_SOURCE", value=spec.predictor_source or ""),
         ]
         container = V1Container(
             name="kserve-container",
@@ -71,8 +126,10 @@ def predictor_spec(spec: DeploySpec, *, image: str, canary_percent: int | None) 
             resources=resources,
         )
         return V1beta1PredictorSpec(containers=[container], **common)
+    # No ``name``: KServe's webhook refuses it in a standard predictor ("the 'name'
+    # field is not allowed in standard predictor", validatePredictor in
+    # pkg/apis/serving/v1beta1/inference_service_validation.go, since v0.16).
     model = V1beta1ModelSpec(
-        name="kserve-container",
         model_format=V1beta1ModelFormat(name=model_format(spec.flavor)),
         protocol_version=spec.protocol,
         storage_uri=spec.storage,
@@ -82,7 +139,11 @@ def predictor_spec(spec: DeploySpec, *, image: str, canary_percent: int | None) 
 
 
 def inference_service(
-    spec: DeploySpec, namespace: str, *, image: str = DEFAULT_RUNTIME_IMAGE
+    spec: DeploySpec,
+    namespace: str,
+    *,
+    image: str = DEFAULT_RUNTIME_IMAGE,
+    deployment_mode: str = DEFAULT_DEPLOYMENT_MODE,
 ) -> dict[str, Any]:
     """The whole InferenceService of a first deployment, as the JSON the API server receives."""
     from kserve.models import V1beta1InferenceService, V1beta1InferenceServiceSpec
@@ -95,13 +156,26 @@ def inference_service(
             name=spec.endpoint,
             namespace=namespace,
             labels=dict(MANAGED_BY),
-            annotations={MODEL_URI_ANNOTATION: spec.model_uri},
+            annotations={
+                DEPLOYMENT_MODE_ANNOTATION: deployment_mode,
+                MODEL_URI_ANNOTATION: spec.model_uri,
+            },
         ),
         spec=V1beta1InferenceServiceSpec(
             predictor=predictor_spec(spec, image=image, canary_percent=None)
         ),
     )
-    return ApiClient().sanitize_for_serialization(isvc)  # type: ignore[no-any-return]
+    body: dict[str, Any] = ApiClient().sanitize_for_serialization(isvc)
+    _drop_model_name(body["spec"]["predictor"])
+    return body
+
+
+def _drop_model_name(predictor: dict[str, Any]) -> None:
+    # The SDK model serialises its required-looking ``name`` as "" when unset; the
+    # webhook refuses any non-empty one and the field has no business being there.
+    model = predictor.get("model")
+    if isinstance(model, dict) and not model.get("name"):
+        model.pop("name", None)
 
 
 def canary_patch(spec: DeploySpec, *, image: str = DEFAULT_RUNTIME_IMAGE) -> dict[str, Any]:
@@ -112,7 +186,9 @@ def canary_patch(spec: DeploySpec, *, image: str = DEFAULT_RUNTIME_IMAGE) -> dic
     predictor = ApiClient().sanitize_for_serialization(
         predictor_spec(spec, image=image, canary_percent=percent)
     )
+    _drop_model_name(predictor)
     # A merge patch keeps fields it does not name: clear the other way of serving.
+    # (The deployment mode annotation is left alone: KServe refuses to change it.)
     predictor.setdefault("canaryTrafficPercent", None)
     if "containers" in predictor:
         predictor["model"] = None
@@ -133,12 +209,14 @@ class KServeDeployer:
         *,
         api_client: Any = None,
         image: str | None = None,
+        deployment_mode: str | None = None,
         poll_s: float = 2.0,
         timeout_s: float = 900.0,
     ) -> None:
         self.namespace = namespace
         self._api_client = api_client
         self.image = image or DEFAULT_RUNTIME_IMAGE
+        self.deployment_mode = deployment_mode or DEFAULT_DEPLOYMENT_MODE
         self.poll_s = poll_s
         self.timeout_s = timeout_s
 
@@ -173,7 +251,7 @@ class KServeDeployer:
 
         try:
             return self.api.patch_namespaced_custom_object(  # type: ignore[no-any-return]
-                GROUP, VERSION, self.namespace, PLURAL, name, body
+                GROUP, VERSION, self.namespace, PLURAL, name, body, field_validation=STRICT
             )
         except ApiException as e:
             raise DeployError(_api_error(e, f"patching InferenceService {name}")) from None
@@ -185,11 +263,16 @@ class KServeDeployer:
         from kubernetes.client.exceptions import ApiException
 
         existing = self._get(spec.endpoint)
+        problems = cluster_problems(spec, self.deployment_mode, canary=existing is not None)
+        if problems:
+            raise DeployError("; ".join(problems))
         if existing is None:
-            body = inference_service(spec, self.namespace, image=self.image)
+            body = inference_service(
+                spec, self.namespace, image=self.image, deployment_mode=self.deployment_mode
+            )
             try:
                 created = self.api.create_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, body
+                    GROUP, VERSION, self.namespace, PLURAL, body, field_validation=STRICT
                 )
             except ApiException as e:
                 raise DeployError(

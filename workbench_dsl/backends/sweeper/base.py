@@ -9,6 +9,7 @@ from the JSON a ``@sweep`` step carries, and return the same
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -30,6 +31,9 @@ EARLY_STOPPING_SETTINGS: dict[str, dict[str, int]] = {
     "medianstop": {"min_trials_required": 3, "start_step": 4},
 }
 GOALS = ("maximize", "minimize")
+#: A metric name Katib's StdOut collector can read: its default filter is
+#: ``([\w|-]+)\s*=\s*(...)`` (kubeflow/katib pkg/metricscollector/v1beta1/common/const.go).
+METRIC_NAME = re.compile(r"^[A-Za-z0-9_|-]+$")
 PARAM_TYPES = ("uniform", "loguniform", "integer", "categorical", "grid")
 #: What a trial's state is called in the ``trials`` dataset, whichever backend ran it.
 STATES = ("succeeded", "pruned", "failed", "running")
@@ -41,6 +45,23 @@ class SweepFailed(Exception):
 
 class TrialPruned(Exception):
     """Raised inside a trial when early stopping decides it should stop."""
+
+
+def step_points(low: float, high: float, step: float) -> list[float]:
+    """The points of ``uniform(low, high, step=...)``: the ones Katib's grid enumerates.
+
+    Katib's grid service takes ``np.arange(low, high + step, step)`` and drops
+    the last point when it passes ``high`` (kubeflow/katib
+    pkg/suggestion/v1beta1/internal/search_space.py); numpy sizes the range as
+    ``ceil((stop - start) / step)`` and fills it with ``start + i * delta``. The
+    same float arithmetic here keeps the count (and so ``maxTrialCount``) equal;
+    the values are rounded for display.
+    """
+    n = max(0, math.ceil((high + step - low) / step))
+    delta = (low + step) - low
+    if n and low + (n - 1) * delta > high:
+        n -= 1
+    return [round(low + i * delta, 12) for i in range(n)]
 
 
 @dataclass(frozen=True)
@@ -101,8 +122,7 @@ class Param:
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         if self.type == "uniform" and self.step:
             assert self.low is not None and self.high is not None
-            n = math.floor((float(self.high) - float(self.low)) / float(self.step) + 1e-9)
-            return [round(float(self.low) + i * float(self.step), 12) for i in range(n + 1)]
+            return step_points(float(self.low), float(self.high), float(self.step))
         return None
 
     def coerce(self, text: str) -> Any:
@@ -138,6 +158,8 @@ class SweepSettings:
     max_failed_trials: int | None = None
     early_stopping: EarlyStopping | None = None
     seed: int | None = None
+    #: Other metrics to record besides the objective (None: whatever a trial returns).
+    metrics: tuple[str, ...] | None = None
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SweepSettings:
@@ -154,6 +176,7 @@ class SweepSettings:
             if es
             else None,
             seed=config.get("seed"),
+            metrics=tuple(config["metrics"]) if config.get("metrics") is not None else None,
         )
 
     def validate(self) -> None:
@@ -201,6 +224,30 @@ class SweepSettings:
             if size is not None:
                 return min(self.max_trials, size)
         return self.max_trials
+
+    def running_at_once(self) -> int:
+        """``parallel_trials``, or fewer when fewer trials will run in all.
+
+        Katib refuses ``parallelTrialCount > maxTrialCount``; Optuna would just idle.
+        """
+        return min(self.parallel_trials, self.total_trials())
+
+    def failures_allowed(self) -> int | None:
+        """``max_failed_trials``, at most the trials that run (Katib refuses more)."""
+        if self.max_failed_trials is None:
+            return None
+        return min(self.max_failed_trials, self.total_trials())
+
+    def recorded(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """The metrics a trial record keeps: the objective and the declared ones.
+
+        Katib's collector records only the metrics an Experiment names, so a local
+        sweep keeps the same ones and the two records agree.
+        """
+        if self.metrics is None:
+            return dict(metrics)
+        keep = {self.objective, *self.metrics}
+        return {k: v for k, v in metrics.items() if k in keep}
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.goal == "maximize" else a < b

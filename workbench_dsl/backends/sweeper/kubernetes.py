@@ -229,6 +229,8 @@ def build_experiment(
             objective=m.V1beta1ObjectiveSpec(
                 type=settings.goal,
                 objectiveMetricName=settings.objective,
+                additionalMetricNames=[x for x in settings.metrics or () if x != settings.objective]
+                or None,
                 metricStrategies=[m.V1beta1MetricStrategy(name=settings.objective, value="latest")],
             ),
             algorithm=m.V1beta1AlgorithmSpec(
@@ -242,8 +244,8 @@ def build_experiment(
             earlyStopping=es,
             parameters=[parameter_spec(p) for p in settings.params],
             maxTrialCount=settings.total_trials(),
-            parallelTrialCount=settings.parallel_trials,
-            maxFailedTrialCount=settings.max_failed_trials,
+            parallelTrialCount=settings.running_at_once(),
+            maxFailedTrialCount=settings.failures_allowed(),
             metricsCollectorSpec=m.V1beta1MetricsCollectorSpec(
                 collector=m.V1beta1CollectorSpec(kind="StdOut")
             ),
@@ -359,7 +361,14 @@ class KatibSweeper:
         out = self.out or sys.stdout
         body = build_experiment(settings, trial, name=name, namespace=ns, step=step, owner=owner)
         try:
-            custom.create_namespaced_custom_object(GROUP, VERSION, ns, EXPERIMENTS, body)
+            custom.create_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                ns,
+                EXPERIMENTS,
+                body,
+                field_validation=trainjob_manifest.FIELD_VALIDATION,
+            )
             out.write(f"created Katib Experiment {ns}/{name} ({settings.algorithm})\n")
         except ApiException as e:
             if e.status != 409:

@@ -339,7 +339,7 @@ class OptunaSweeper:
                 self._drain(slot, out)
                 trial = slot.trial
                 slot.trial = None
-                attrs = {"metrics": metrics, "duration_s": round(duration, 3)}
+                attrs = {"metrics": settings.recorded(metrics), "duration_s": round(duration, 3)}
                 if model_uri:
                     attrs["model_uri"] = model_uri
                 if err:

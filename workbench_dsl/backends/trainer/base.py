@@ -13,6 +13,20 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 
+# One type per concept, shared with the decorators (re-exported for the backends' users).
+from workbench_dsl.compute import Resources, Toleration
+
+__all__ = ["TORCHRUN_ENV", "Resources", "Toleration"]
+
+#: The environment torchrun's launcher sets; Trainer's torch plugin refuses a
+#: TrainJob whose trainer env sets any (kubeflow/trainer pkg/constants/constants.go).
+TORCHRUN_ENV = (
+    "PET_NNODES",
+    "PET_NPROC_PER_NODE",
+    "PET_NODE_RANK",
+    "PET_MASTER_ADDR",
+    "PET_MASTER_PORT",
+)
 #: What the ``torch`` extra is called, for error messages.
 TORCH_EXTRA = "pip install 'workbench-dsl[torch]'"
 #: A line rank 0 prints on a cluster with the function's result as JSON; the
@@ -50,44 +64,6 @@ def require_torch(what: str) -> None:
             f"{what} runs torch.distributed and needs PyTorch, which is not installed here: "
             f"{TORCH_EXTRA}"
         )
-
-
-@dataclass(frozen=True)
-class Resources:
-    """Compute for one node (Kubernetes quantities, as in a compute profile)."""
-
-    cpu: str | None = None
-    memory: str | None = None
-    cpu_limit: str | None = None
-    memory_limit: str | None = None
-    accelerator: str | None = None
-    accelerator_count: int = 0
-
-    def requests_and_limits(self) -> tuple[dict[str, str], dict[str, str]]:
-        requests: dict[str, str] = {}
-        limits: dict[str, str] = {}
-        if self.cpu:
-            requests["cpu"] = self.cpu
-            limits["cpu"] = self.cpu_limit or self.cpu
-        elif self.cpu_limit:
-            limits["cpu"] = self.cpu_limit
-        if self.memory:
-            requests["memory"] = self.memory
-            limits["memory"] = self.memory_limit or self.memory
-        elif self.memory_limit:
-            limits["memory"] = self.memory_limit
-        if self.accelerator and self.accelerator_count:
-            limits[self.accelerator] = str(self.accelerator_count)
-            requests[self.accelerator] = str(self.accelerator_count)
-        return requests, limits
-
-
-@dataclass(frozen=True)
-class Toleration:
-    key: str
-    operator: str = "Equal"
-    value: str | None = None
-    effect: str | None = None
 
 
 @dataclass(frozen=True)

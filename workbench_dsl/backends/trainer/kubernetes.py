@@ -109,8 +109,15 @@ class KubernetesTrainer:
         out = self.out or sys.stdout
         body = manifest.build_trainjob(spec, name=name, namespace=ns, owner=owner)
         try:
+            # Strict: a Trainer older than v2.2 has no spec.runtimePatches and would drop
+            # the profile's scheduling silently; strict validation makes it an error.
             custom.create_namespaced_custom_object(
-                manifest.GROUP, manifest.VERSION, ns, manifest.PLURAL, body
+                manifest.GROUP,
+                manifest.VERSION,
+                ns,
+                manifest.PLURAL,
+                body,
+                field_validation=manifest.FIELD_VALIDATION,
             )
             out.write(f"created TrainJob {ns}/{name} ({spec.nodes} x {spec.procs_per_node})\n")
         except ApiException as e:

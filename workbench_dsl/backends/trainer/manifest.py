@@ -25,6 +25,8 @@ NODE = "node"
 #: Owner of our runtime patches (TrainJob.spec.runtimePatches[].manager).
 PATCH_MANAGER = "workbench.dev/workbench-dsl"
 STEP_LABEL = "workbench.dev/step"
+#: Every create and patch asks the API server to refuse unknown fields, not drop them.
+FIELD_VALIDATION = "Strict"
 #: The command every node's trainer container runs.
 POD_COMMAND = ("python", "-m", "workbench_dsl.runtime._pod")
 
