@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from wheel_env import REPO, Dist, Installed
 
-pytestmark = pytest.mark.slow
+# The fresh venv is made inside the first test that needs it (minutes on a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 SHIPPED_RECIPES = sorted(p.name for p in (REPO / "recipes").glob("*.py"))
 SHIPPED_COMPONENTS = sorted(p.name for p in (REPO / "components").glob("*.yaml"))

@@ -37,7 +37,7 @@ class Installed:
         return env
 
     def run(
-        self, *args: str, cwd: Path | None = None, timeout: float = 300, **env: str
+        self, *args: str, cwd: Path | None = None, timeout: float = 600, **env: str
     ) -> subprocess.CompletedProcess[str]:
         """Run a command of the venv (``workbench ...``, ``python ...``) outside the checkout."""
         exe = self.venv / "bin" / args[0]
