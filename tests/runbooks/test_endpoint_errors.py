@@ -27,7 +27,8 @@ def _predict_many(n: int) -> list[str]:
     answers = []
     for _ in range(n):
         proc = wb("endpoints", "predict", "runbook-canary", "--data", "[[0]]")
-        answers.append(proc.stdout.strip() if proc.returncode == 0 else proc.stderr.strip())
+        # an answer prints the prediction, and on stderr the revision that served it
+        answers.append(proc.stderr.strip().splitlines()[-1])
     return answers
 
 
