@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum 
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: help setup browser demo test lint typecheck pytest fast golden clean
+.PHONY: help setup browser demo test lint typecheck pytest wheel-check fast golden clean
 
 help:
 	@echo "make demo   run the train-deploy recipe locally (sets up .venv first)"
-	@echo "make test   ruff, mypy and the whole pytest suite (sets up .venv first)"
+	@echo "make test   ruff, mypy, the whole pytest suite and wheel-check (sets up .venv first)"
+	@echo "make wheel-check  build the sdist and wheel, install the wheel in a fresh venv, use it"
 	@echo "make fast   the test suite without the slow end-to-end tests"
 	@echo "make golden regenerate the golden YAML files (on purpose only)"
 
@@ -48,10 +49,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# tests/packaging run in wheel-check, once: they build the sdist and the wheel and install
+# the wheel into a fresh venv outside the checkout (about 2 minutes of the whole run).
 pytest: $(STAMP) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --ignore=tests/packaging $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# What users install: `python -m build` (the sdist, then the wheel built from it), a new
+# venv without the checkout on its path, the wheel with its dependencies pinned by
+# constraints.txt, then `workbench --help`, `recipe list`, `components`, a small pipeline,
+# `init` + `run` + the generated test, and `recipe run sweep-register` in it.
+wheel-check: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/packaging $(PYTEST_ARGS)
+
+test: lint typecheck pytest wheel-check
 
 fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -2,9 +2,9 @@
 
 A recipe is a ``.py`` file with one ``@pipeline`` in a ``recipes/`` folder: the
 project's own (``<project>/recipes/``, found from the current directory) and
-the built-in ones shipped beside this package. A project recipe with the name
-of a built-in one replaces it, so copying a built-in recipe into the project
-and editing it is how you customise it. The name is the file's stem with ``-``
+the built-in ones shipped with this package (``workbench_dsl._shipped``). A
+project recipe with the name of a built-in one replaces it, so copying a
+built-in recipe into the project and editing it is how you customise it. The name is the file's stem with ``-``
 for ``_`` (``train_deploy.py`` is ``train-deploy``); the description is the
 module docstring.
 """
@@ -15,6 +15,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench_dsl._shipped import shipped_dir
 from workbench_dsl.errors import UsageError
 from workbench_dsl.paths import project_dir
 
@@ -35,12 +36,8 @@ class Recipe:
 
 
 def builtin_dir() -> Path | None:
-    """The built-in recipes: ``recipes/`` beside the package (a checkout or editable install)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "recipes", here / "_recipes"):
-        if candidate.is_dir():
-            return candidate
-    return None
+    """The built-in recipes: inside the installed package, or ``recipes/`` of a checkout."""
+    return shipped_dir("recipes")
 
 
 def _read(path: Path, builtin: bool) -> Recipe:
