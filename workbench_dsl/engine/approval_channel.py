@@ -339,7 +339,8 @@ def _already(claim: _Claim) -> str:
     what = f"{claim.model} version {claim.version} was already {claim.state}"
     if claim.state == approvals.EXPIRED:
         return f"{what} ({claim.comment}) at {claim.at}"
-    return what + (f" by {claim.by} at {claim.at}" if claim.by else "")
+    claimed = f" (claimed: {claim.claimed_by})" if claim.claimed_by else ""
+    return what + (f" by {claim.by}{claimed} at {claim.at}" if claim.by else "")
 
 
 def _user(uid: int) -> str:
