@@ -235,6 +235,7 @@ class ApprovalChannel:
             return
         with conn:
             try:
+                peer.check_user()  # another user learns nothing, not even what waits
                 conn.settimeout(30)
                 message = read_line(conn, bytearray())
                 if message is None:

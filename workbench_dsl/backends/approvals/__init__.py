@@ -295,9 +295,14 @@ def decide(
     if not approve and not (comment and comment.strip()):
         raise ApprovalError("a rejection needs a reason: pass --comment 'why'")
     if is_local(registry):
-        return _decide_live(registry, model, str(version), approve, by, comment, root, run)
+        from workbench_dsl.backends.approvals import channel
+
+        claim = channel.decide(
+            registry, model, str(version), approve, by, comment, root or local_root_path(), run
+        )
+        return Approval.from_claim(claim)
     current = get(registry, model, version)
-    _check_pending(current)
+    check_pending(current)
     record_decision(
         registry,
         model,
@@ -311,60 +316,7 @@ def decide(
     return get(registry, model, version)
 
 
-def _decide_live(
-    registry: Registry,
-    model: str,
-    version: str,
-    approve: bool,
-    by: str | None,
-    comment: str | None,
-    root: Path | None,
-    run: str | None,
-) -> Approval:
-    from workbench_dsl.backends.approvals import channel
-
-    root = root or _local_root()
-    mine = [
-        c
-        for c in channel.claims(root)
-        if (c["model"], str(c["version"]), c["registry"]) == (model, version, registry.uri)
-    ]
-    if run:
-        mine = [c for c in mine if c["run_id"] == run]
-    runs = sorted({c["run_id"] for c in mine})
-    if len(runs) > 1:
-        raise ApprovalError(
-            f"{model} version {version} is waited on by runs {', '.join(runs)}; "
-            f"pass --run RUN to say whose"
-        )
-    if not runs:
-        current = get(registry, model, version)  # UsageError when there is no such version
-        if current.state == PENDING:
-            reason = f"run {current.run_id or '?'} is not running"
-            record_expired(registry, model, version, reason, BECAUSE_RUN_ENDED)
-            raise ApprovalError(
-                f"no live run waits on {model} version {version}: {reason} (cancelled, "
-                f"failed or killed), so its approval is now expired; `workbench runs resume "
-                f"{current.run_id or 'RUN'}` asks again"
-            )
-        _check_pending(current)
-        raise ApprovalError(f"no live run waits on {model} version {version}")
-    message = {
-        "op": "decide",
-        "model": model,
-        "version": version,
-        "approve": approve,
-        "comment": comment,
-        "by": by,
-    }
-    try:
-        answer = channel.ask(root, runs[0], message)
-    except channel.ChannelError as e:
-        raise ApprovalError(str(e)) from None
-    return Approval.from_claim(answer["claim"])
-
-
-def _check_pending(current: Approval) -> None:
+def check_pending(current: Approval) -> None:
     if current.state == "none":
         raise ApprovalError(
             f"{current.model} version {current.version} is not waiting for approval"
@@ -420,7 +372,7 @@ def pending(registry: Registry, *, root: Path | None = None) -> list[Approval]:
 
     live = [
         Approval.from_claim(c)
-        for c in channel.claims(root or _local_root())
+        for c in channel.claims(root or local_root_path())
         if c["registry"] == registry.uri and c["state"] == PENDING
     ]
     held = {(a.model, a.version) for a in live}
@@ -457,7 +409,7 @@ def _version(registry: Registry, model: str, version: str) -> VersionInfo:
         raise
 
 
-def _local_root() -> Path:
+def local_root_path() -> Path:
     from workbench_dsl.paths import local_root
 
     return local_root().root

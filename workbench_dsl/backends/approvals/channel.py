@@ -148,3 +148,67 @@ def wait(
     if final is None:
         raise ChannelError(f"run {run_id}'s engine ended before a decision")
     return dict(final["claim"])
+
+
+def decide(
+    registry: Any,
+    model: str,
+    version: str,
+    approve: bool,
+    by: str | None,
+    comment: str | None,
+    root: Path,
+    run: str | None,
+) -> dict[str, Any]:
+    """Deliver a decision to the live engine that waits on the version; returns its claim.
+
+    Raises:
+        ApprovalError: no live run (or several) waits on it, or the engine refused.
+    """
+    from workbench_dsl.backends.approvals import (
+        BECAUSE_RUN_ENDED,
+        PENDING,
+        ApprovalError,
+        check_pending,
+        get,
+        record_expired,
+    )
+
+    mine = [
+        c
+        for c in claims(root)
+        if (c["model"], str(c["version"]), c["registry"]) == (model, version, registry.uri)
+    ]
+    if run:
+        mine = [c for c in mine if c["run_id"] == run]
+    runs = sorted({c["run_id"] for c in mine})
+    if len(runs) > 1:
+        raise ApprovalError(
+            f"{model} version {version} is waited on by runs {', '.join(runs)}; "
+            f"pass --run RUN to say whose"
+        )
+    if not runs:
+        current = get(registry, model, version)  # UsageError when there is no such version
+        if current.state == PENDING:
+            reason = f"run {current.run_id or '?'} is not running"
+            record_expired(registry, model, version, reason, BECAUSE_RUN_ENDED)
+            raise ApprovalError(
+                f"no live run waits on {model} version {version}: {reason} (cancelled, "
+                f"failed or killed), so its approval is now expired; `workbench runs resume "
+                f"{current.run_id or 'RUN'}` asks again"
+            )
+        check_pending(current)
+        raise ApprovalError(f"no live run waits on {model} version {version}")
+    message = {
+        "op": "decide",
+        "model": model,
+        "version": version,
+        "approve": approve,
+        "comment": comment,
+        "by": by,
+    }
+    try:
+        answer = ask(root, runs[0], message)
+    except ChannelError as e:
+        raise ApprovalError(str(e)) from None
+    return dict(answer["claim"])
