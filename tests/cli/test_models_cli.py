@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import shutil
 from pathlib import Path
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 from workbench_dsl.backends import approvals
 from workbench_dsl.backends.registry import open_registry
 from workbench_dsl.cli.app import app
+from workbench_dsl.engine.approval_channel import ApprovalChannel
+from workbench_dsl.paths import LocalRoot
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +48,13 @@ def registry(workbench_home: Path, mlflow_template: Path, monkeypatch: pytest.Mo
         }
         reg.register(name="churn", model=model, flavor="sklearn", run_id=run, tags=tags)
     reg.set_alias("churn", "staging", "2")
-    approvals.request(reg, "churn", "2", timeout_s=3600, promote_to="production")
-    return reg
+    # Run run-1's engine (this process) waits on version 2.
+    channel = ApprovalChannel(LocalRoot(workbench_home), "run-1", "churn").open()
+    channel.request(
+        "churn", "2", promote_to="production", timeout_s=3600, tracking_uri=None, step="evaluate"
+    )
+    yield reg
+    channel.close("SUCCEEDED")
 
 
 runner = CliRunner()
@@ -103,15 +111,16 @@ def test_approvals_list_shows_the_exact_command(registry) -> None:  # type: igno
 
 
 def test_approve_records_who_and_promotes(registry) -> None:  # type: ignore[no-untyped-def]
+    me = getpass.getuser()
     result = runner.invoke(app, ["approve", "churn", "2", "--comment", "good", "--by", "alice"])
     assert result.exit_code == 0, result.output
-    assert (
-        result.stdout.strip() == "churn version 2 approved by alice; alias production -> version 2"
+    assert result.stdout.strip() == (
+        f"churn version 2 approved by {me} (claimed: alice); alias production -> version 2"
     )
     v = registry.get_version("churn", "2")
     assert "production" in v.aliases and v.tags["workbench.approval.comment"] == "good"
     again = runner.invoke(app, ["approve", "churn", "2"])
-    assert again.exit_code == 2 and "already approved by alice" in again.output
+    assert again.exit_code == 2 and f"already approved by {me} (claimed: alice)" in again.output
     assert (
         runner.invoke(app, ["approvals", "list"]).stdout.strip()
         == "nothing is waiting for approval"
@@ -126,12 +135,14 @@ def test_reject_needs_a_comment(registry) -> None:  # type: ignore[no-untyped-de
     assert json.loads(result.stdout)["state"] == "rejected"
 
 
-def test_the_run_that_waits_cannot_approve_itself(
-    registry, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("WORKBENCH_RUN_ID", "run-1")
-    result = runner.invoke(app, ["approve", "churn", "2"])
+def test_a_version_no_live_run_waits_on_is_refused(registry) -> None:  # type: ignore[no-untyped-def]
+    result = runner.invoke(app, ["approve", "churn", "1"])
     assert result.exit_code == 2
-    assert (
-        "a pipeline cannot approve its own step: run run-1 asked for this approval" in result.output
-    )
+    assert "churn version 1 is not waiting for approval" in result.output
+    approvals.record_request(registry, "churn", "1", timeout_s=60, run_id="run-0")  # engine gone
+    listed = json.loads(runner.invoke(app, ["approvals", "list", "--json"]).stdout)
+    assert [(a["version"], a["state"]) for a in listed] == [("1", "expired"), ("2", "pending")]
+    result = runner.invoke(app, ["approve", "churn", "1"])
+    assert result.exit_code == 2
+    assert "no live run waits on churn version 1: run run-0 is not running" in result.output
+    assert registry.get_version("churn", "1").tags["workbench.approval"] == "expired"

@@ -202,17 +202,27 @@ def _decide_when_waiting(home: Path, **decision: Any) -> threading.Thread:
                 break
             time.sleep(0.05)
         assert status.read_text() == "waiting for approval: workbench approve churn 1"
-        approvals.decide(open_registry(), "churn", "1", environ={}, **decision)
+        approvals.decide(open_registry(), "churn", "1", **decision)
 
     thread = threading.Thread(target=person)
     thread.start()
     return thread
 
 
-def test_manual_approval_waits_then_promotes(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("workbench_dsl.runtime.register.RegisterSettings.poll_seconds", 0.05)
+@pytest.fixture
+def engine(home: Path) -> Any:
+    """The run's engine side: this process holds the approval channel of run-42."""
+    from workbench_dsl.engine.approval_channel import ApprovalChannel
+    from workbench_dsl.paths import LocalRoot
+
+    channel = ApprovalChannel(LocalRoot(home), "run-42", "churn-train").open()
+    yield channel
+    channel.close("SUCCEEDED")
+
+
+def test_manual_approval_waits_then_promotes(home: Path, tmp_path: Path, engine: Any) -> None:
+    import getpass
+
     person = _decide_when_waiting(home, approve=True, by="alice", comment="ship it")
     out = execute(
         reviewed, tmp_path / "o", model=_model(tmp_path / "m.pkl"), data=_data(tmp_path / "d.csv")
@@ -222,16 +232,75 @@ def test_manual_approval_waits_then_promotes(
     v = open_registry().get_version("churn", "1")
     assert v.aliases == ("production", "staging")
     assert v.tags[approvals.TAG_STATE] == "approved"
-    assert v.tags[approvals.TAG_BY] == "alice"
+    assert v.tags[approvals.TAG_BY] == getpass.getuser()
+    assert v.tags[approvals.TAG_CLAIMED_BY] == "alice"
     assert v.tags[approvals.TAG_COMMENT] == "ship it"
     assert v.tags[approvals.TAG_AT].endswith("+00:00")
-    assert "approved by alice" in (home / "status").read_text()
+    assert f"approved by {getpass.getuser()} (claimed: alice)" in (home / "status").read_text()
+
+
+def test_without_an_engine_a_manual_approval_fails_and_promotes_nothing(
+    home: Path, tmp_path: Path
+) -> None:
+    from workbench_dsl.errors import JobFailed
+
+    with pytest.raises(JobFailed, match=r"approval of churn version 1: run run-42's engine is not"):
+        execute(
+            reviewed,
+            tmp_path / "o",
+            model=_model(tmp_path / "m.pkl"),
+            data=_data(tmp_path / "d.csv"),
+        )
+    assert "production" not in open_registry().get_version("churn", "1").aliases
+
+
+def test_a_resumed_step_asks_again_on_the_version_its_run_registered(
+    home: Path, tmp_path: Path
+) -> None:
+    from workbench_dsl.engine.approval_channel import ApprovalChannel
+    from workbench_dsl.errors import JobFailed
+    from workbench_dsl.paths import LocalRoot
+
+    first = ApprovalChannel(LocalRoot(home), "run-42", "churn-train").open()
+
+    def cancel_while_waiting() -> None:
+        status = home / "status"
+        while not (status.exists() and status.read_text().startswith("waiting for approval")):
+            time.sleep(0.05)
+        first.close("CANCELLED")
+
+    ended = threading.Thread(target=cancel_while_waiting)
+    ended.start()
+    with pytest.raises(JobFailed, match="the approval expired"):
+        execute(
+            reviewed,
+            tmp_path / "o",
+            model=_model(tmp_path / "m.pkl"),
+            data=_data(tmp_path / "d.csv"),
+        )
+    ended.join()
+    assert approvals.get(open_registry(), "churn", "1").state == "expired"
+
+    second = ApprovalChannel(LocalRoot(home), "run-42", "churn-train").open()  # runs resume
+    (home / "status").unlink()
+    try:
+        person = _decide_when_waiting(home, approve=True)
+        out = execute(
+            reviewed,
+            tmp_path / "o2",
+            model=_model(tmp_path / "m.pkl"),
+            data=_data(tmp_path / "d.csv"),
+        )
+        person.join()
+    finally:
+        second.close("SUCCEEDED")
+    assert out == {"promoted": True, "version": "1", "model_uri": "models:/churn/1"}
+    assert [v.version for v in open_registry().versions("churn")] == ["1"]
 
 
 def test_rejection_is_not_promoted_and_loses_its_aliases(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, engine: Any
 ) -> None:
-    monkeypatch.setattr("workbench_dsl.runtime.register.RegisterSettings.poll_seconds", 0.05)
     person = _decide_when_waiting(home, approve=False, by="bob", comment="drift")
     out = execute(
         reviewed, tmp_path / "o", model=_model(tmp_path / "m.pkl"), data=_data(tmp_path / "d.csv")
@@ -247,9 +316,8 @@ def test_rejection_is_not_promoted_and_loses_its_aliases(
 
 
 def test_no_decision_before_the_timeout_fails_the_step(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, engine: Any
 ) -> None:
-    monkeypatch.setattr("workbench_dsl.runtime.register.RegisterSettings.poll_seconds", 0.05)
 
     @register(model="churn", approval="manual", approval_timeout=0.3)
     def hurried(model: Input[Model]) -> dict:
@@ -264,7 +332,7 @@ def test_no_decision_before_the_timeout_fails_the_step(
     registry = open_registry()
     assert approvals.get(registry, "churn", "1").state == "expired"
     with pytest.raises(approvals.ApprovalError, match="was already expired"):
-        approvals.decide(registry, "churn", "1", approve=True, environ={})
+        approvals.decide(registry, "churn", "1", approve=True)
 
 
 def test_flavors_pyfunc_object_and_saved_mlflow_model(home: Path, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ who decided what and when; Approve and Reject do what ``workbench approve/reject
 
 from __future__ import annotations
 
+import getpass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +13,18 @@ from ui_helpers import PORT, TOKEN, XSS, csrf_of, make_client
 
 from workbench_dsl.backends import approvals
 from workbench_dsl.backends.registry import open_registry
+from workbench_dsl.engine.approval_channel import ApprovalChannel
 from workbench_dsl.paths import LocalRoot
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A registry with four versions of ``churn``, each waiting for a decision."""
+def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A registry with four versions of ``churn``, each waited on by a live run's engine
+    (this process holds the engine's side, as ``workbench run`` would)."""
     home = tmp_path_factory.mktemp("registry-home")
+    engine = ApprovalChannel(LocalRoot(home), "run000000009", XSS).open()
     registry = open_registry(root=LocalRoot(home))
     model = tmp_path_factory.mktemp("model")
     (model / "MLmodel").write_text("flavors: {}\n", encoding="utf-8")
@@ -40,8 +45,16 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
             name="churn", model=str(model), flavor="pyfunc", run_id=run, tags=tags
         )
         registry.set_alias("churn", "staging", v.version)
-        approvals.request(registry, "churn", v.version, timeout_s=3600, promote_to="production")
-    return home
+        engine.request(
+            "churn",
+            v.version,
+            promote_to="production",
+            timeout_s=3600,
+            tracking_uri=registry.uri,
+            step="evaluate",
+        )
+    yield home
+    engine.close("SUCCEEDED")
 
 
 def _client(home: Path) -> Any:
@@ -88,16 +101,25 @@ def test_approve_sets_the_alias_and_records_who(registry_home: Path) -> None:
     r = _decide(c, "1", "approve", "looks good", by="alice")
     assert r.status_code == 303
     done = c.get(r.headers["location"]).text
-    assert "churn version 1 approved by alice; alias production -&gt; version 1" in done
+    me = getpass.getuser()
+    assert (
+        f"churn version 1 approved by {me} (claimed: alice); alias production -&gt; version 1"
+        in done
+    )
     registry = open_registry(root=LocalRoot(registry_home))
     state = approvals.get(registry, "churn", "1")
-    assert (state.state, state.by, state.comment) == ("approved", "alice", "looks good")
+    assert (state.state, state.by, state.claimed_by, state.comment) == (
+        "approved",
+        me,
+        "alice",
+        "looks good",
+    )
     assert registry.resolve("models:/churn@production").version == "1"
     decided = c.get("/approvals").text
     assert "alice" in decided and "looks good" in decided and 'id="pending-churn-1"' not in decided
     # A decision is final, as on the command line.
     again = _decide(c, "1", "reject", "changed my mind")
-    assert "was already approved by alice" in c.get(again.headers["location"]).text
+    assert f"was already approved by {me} (claimed: alice)" in c.get(again.headers["location"]).text
 
 
 def test_reject_needs_a_comment_and_drops_aliases(registry_home: Path) -> None:

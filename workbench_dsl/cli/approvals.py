@@ -1,8 +1,9 @@
 """``workbench approve``, ``workbench reject`` and ``workbench approvals list``: decide on model versions.
 
-A ``@register(approval="manual")`` step waits until a person decides. The
-decision is recorded on the version (who, when, comment); an approval sets
-the step's ``promote_to`` alias. A pipeline cannot approve its own step.
+A ``@register(approval="manual")`` step waits until a person decides. Locally
+the decision goes to the engine of the run that waits (which refuses it from any
+process of that run), and is recorded on the version (the OS user, when, comment;
+``--by`` as a claim); an approval sets the step's ``promote_to`` alias.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from workbench_dsl.cli._common import handle_errors, print_json
 from workbench_dsl.cli.models import TRACKING_URI_HELP, open_cli_registry
 
 ORDER = 61
+BY_HELP = "A name to record beside the OS user (shown as a claim: the OS user is the approver)."
+RUN_HELP = "The run whose engine takes the decision, when several runs wait on the version."
 
 approvals_app = typer.Typer(
     name="approvals", help="Model versions waiting for approval.", no_args_is_help=True
@@ -26,18 +29,21 @@ def _decide(
     approve: bool,
     comment: str | None,
     by: str | None,
+    run: str | None,
     tracking_uri: str | None,
     as_json: bool,
 ) -> None:
     from workbench_dsl.backends import approvals
 
     registry = open_cli_registry(tracking_uri)
-    decided = approvals.decide(registry, model, version, approve=approve, by=by, comment=comment)
+    decided = approvals.decide(
+        registry, model, version, approve=approve, by=by, comment=comment, run=run
+    )
     if as_json:
         print_json(decided.to_json())
         return
     verb = "approved" if approve else "rejected"
-    line = f"{model} version {version} {verb} by {decided.by}"
+    line = f"{model} version {version} {verb} by {decided.who}"
     if approve and decided.promote_to:
         line += f"; alias {decided.promote_to} -> version {version}"
     typer.echo(line)
@@ -50,7 +56,8 @@ def approve_command(
     comment: str | None = typer.Option(
         None, "--comment", "-m", help="Why (recorded on the version)."
     ),
-    by: str | None = typer.Option(None, "--by", help="Who approves (default: the OS user)."),
+    by: str | None = typer.Option(None, "--by", help=BY_HELP),
+    run: str | None = typer.Option(None, "--run", metavar="RUN", help=RUN_HELP),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -61,6 +68,7 @@ def approve_command(
         approve=True,
         comment=comment,
         by=by,
+        run=run,
         tracking_uri=tracking_uri,
         as_json=as_json,
     )
@@ -71,7 +79,8 @@ def reject_command(
     model: str = typer.Argument(..., metavar="MODEL", help="The registered model."),
     version: str = typer.Argument(..., metavar="VERSION", help="The version waiting for approval."),
     comment: str | None = typer.Option(None, "--comment", "-m", help="Why (required)."),
-    by: str | None = typer.Option(None, "--by", help="Who rejects (default: the OS user)."),
+    by: str | None = typer.Option(None, "--by", help=BY_HELP),
+    run: str | None = typer.Option(None, "--run", metavar="RUN", help=RUN_HELP),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -82,6 +91,7 @@ def reject_command(
         approve=False,
         comment=comment,
         by=by,
+        run=run,
         tracking_uri=tracking_uri,
         as_json=as_json,
     )

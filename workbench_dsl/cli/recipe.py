@@ -9,7 +9,6 @@ command to run and waits; at the end it says where to look next.
 
 from __future__ import annotations
 
-import getpass
 import sys
 import threading
 from typing import Any
@@ -110,9 +109,10 @@ def show_command(
 class ApprovalWatcher(BaseObserver):
     """Watches a run's manual approvals from outside it: approves them, or says how to.
 
-    The register step refuses a decision made from inside its own run; this runs in
-    the CLI process, as a person at a terminal would, and records itself as the
-    approver with the comment "approved with `workbench recipe run --approve`".
+    The run's engine refuses a decision from any process of the run; this runs in the
+    engine's own process (the CLI a person started, with ``--approve`` on its command
+    line), so the engine takes it: the OS user is recorded as the approver, with the
+    comment "approved with `workbench recipe run --approve`".
     """
 
     def __init__(self, view: Any, approve: bool, interval: float = 1.0) -> None:
@@ -177,7 +177,7 @@ class ApprovalWatcher(BaseObserver):
     def _check(self, registry: Any) -> None:
         from workbench_dsl.backends import approvals
 
-        for p in approvals.pending(registry):
+        for p in approvals.pending(registry):  # what the live engines hold, this one included
             key = (p.model, p.version)
             if p.run_id != self.run_id or key in self.handled or p.state != "pending":
                 continue
@@ -188,8 +188,8 @@ class ApprovalWatcher(BaseObserver):
                     p.model,
                     p.version,
                     approve=True,
-                    by=getpass.getuser(),
                     comment="approved with `workbench recipe run --approve`",
+                    run=self.run_id,
                 )
                 self.approved.append(f"{p.model} {p.version}")
                 self._say(f"approved {p.model} version {p.version} (--approve)")

@@ -18,6 +18,7 @@ from typing import Any
 
 from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine import platform as plat
+from workbench_dsl.engine.approval_channel import ApprovalChannel
 from workbench_dsl.engine.events import Observers, RunInfo
 from workbench_dsl.engine.scheduler import (
     RunOptions,
@@ -200,6 +201,8 @@ def _execute(
         origin=origin,
     )
     restore = install_signal_handlers(scheduler)
+    # Manual approvals are decided here, from outside the run (engine/approval_channel.py).
+    approvals = ApprovalChannel(root, run_id, spec.name).open()
     summary: RunSummary | None = None
     try:
         summary = scheduler.run()
@@ -209,6 +212,7 @@ def _execute(
     finally:
         restore()
         runner.close()
+        approvals.close(summary.status if summary is not None else "FAILED")
     error = None
     if summary.failures:
         f = summary.failures[0]

@@ -170,18 +170,23 @@ def register_evaluated(
         print(f"gate failed: {failed}; {settings.model} not registered", flush=True)
         return RegisterOutputs(False, "", "")
 
-    path = getattr(model, "path", model)
-    hint = (getattr(model, "metadata", None) or {}).get("framework")
-    from workbench_dsl.runtime._flavor import load_model_artifact
+    reused = _earlier_version(registry, settings) if settings.approval == "manual" else None
+    if reused is not None:
+        version, uri = reused.version, reused.uri
+        print(f"reusing {uri}: this run registered it before it stopped", flush=True)
+    else:
+        path = getattr(model, "path", model)
+        hint = (getattr(model, "metadata", None) or {}).get("framework")
+        from workbench_dsl.runtime._flavor import load_model_artifact
 
-    obj, flavor = load_model_artifact(path, settings.flavor, hint)
-    version_tags = {k: v for k, v in run_tags.items() if not k.startswith("workbench.input.")}
-    version_tags["workbench.flavor"] = flavor
-    info = registry.register(
-        name=settings.model, model=obj, flavor=flavor, run_id=run_id, tags=version_tags
-    )
-    version, uri = info.version, info.uri
-    print(f"registered {uri} ({flavor})", flush=True)
+        obj, flavor = load_model_artifact(path, settings.flavor, hint)
+        version_tags = {k: v for k, v in run_tags.items() if not k.startswith("workbench.input.")}
+        version_tags["workbench.flavor"] = flavor
+        info = registry.register(
+            name=settings.model, model=obj, flavor=flavor, run_id=run_id, tags=version_tags
+        )
+        version, uri = info.version, info.uri
+        print(f"registered {uri} ({flavor})", flush=True)
     if settings.alias:
         registry.set_alias(settings.model, settings.alias, version)
         print(f"alias {settings.alias} -> version {version}", flush=True)
@@ -191,33 +196,103 @@ def register_evaluated(
             registry.set_alias(settings.model, settings.promote_to, version)
         return RegisterOutputs(True, version, uri)
 
-    pending = approvals.request(
+    if _env.running_locally():
+        decided = _wait_on_engine(registry, settings, version)
+    else:
+        decided = _wait_on_registry(registry, settings, version)
+    if decided.state == approvals.EXPIRED:
+        raise JobFailed(
+            f"no decision on {settings.model} version {version} within "
+            f"{_duration(settings.approval_timeout)}; the approval expired"
+        )
+    who = f"by {decided.who}" + (f": {decided.comment}" if decided.comment else "")
+    if decided.state == approvals.REJECTED:
+        _env.set_status(f"{settings.model} version {version} rejected {who}")
+        print(f"rejected {who}", flush=True)
+        return RegisterOutputs(False, version, uri)
+    if settings.promote_to:
+        print(f"alias {settings.promote_to} -> version {version}", flush=True)
+    _env.set_status(f"{settings.model} version {version} approved {who}")
+    print(f"approved {who}", flush=True)
+    return RegisterOutputs(True, version, uri)
+
+
+def _announce(settings: RegisterSettings, version: str) -> None:
+    line = f"waiting for approval: workbench approve {settings.model} {version}"
+    _env.set_status(line)
+    print(f"{line}  (or: workbench reject {settings.model} {version} --comment WHY)", flush=True)
+
+
+def _wait_on_engine(registry: Any, settings: RegisterSettings, version: str) -> Any:
+    """Locally: the run's engine holds the decision, and writes it (and ``promote_to``) itself.
+
+    Nothing here can approve: this process only learns what the engine decided. A task
+    that fakes the answer fools its own outputs, never the registry's record.
+    """
+    from pathlib import Path
+
+    from workbench_dsl.backends import approvals
+    from workbench_dsl.backends.approvals import channel
+
+    home, run_id = os.environ.get(_env.HOME), os.environ.get(_env.RUN_ID)
+    if not home or not run_id:
+        raise JobFailed(
+            "a manual approval needs the local engine: run the pipeline with `workbench run`"
+        )
+    request = {
+        "model": settings.model,
+        "version": version,
+        "promote_to": settings.promote_to,
+        "timeout_s": settings.approval_timeout,
+        "tracking_uri": registry.uri,
+        "step": _step_name(settings),
+    }
+    try:
+        claim = channel.wait(
+            Path(home), run_id, request, on_pending=lambda _: _announce(settings, version)
+        )
+    except channel.ChannelError as e:
+        raise JobFailed(f"approval of {settings.model} version {version}: {e}") from None
+    return approvals.Approval.from_claim(claim)
+
+
+def _wait_on_registry(registry: Any, settings: RegisterSettings, version: str) -> Any:
+    """On a cluster: the decision is a tag on the MLflow server (its permissions guard it)."""
+    from workbench_dsl.backends import approvals
+
+    approvals.request(
         registry,
         settings.model,
         version,
         timeout_s=settings.approval_timeout,
         promote_to=settings.promote_to,
     )
-    line = f"waiting for approval: {pending.command}"
-    _env.set_status(line)
-    print(f"{line}  (or: workbench reject {settings.model} {version} --comment WHY)", flush=True)
+    _announce(settings, version)
     decided = approvals.wait(registry, settings.model, version, poll_s=settings.poll_seconds)
-    if decided.state == approvals.EXPIRED:
-        raise JobFailed(
-            f"no decision on {settings.model} version {version} within "
-            f"{_duration(settings.approval_timeout)}; the approval expired"
-        )
-    who = f"by {decided.by}" + (f": {decided.comment}" if decided.comment else "")
-    if decided.state == approvals.REJECTED:
-        _env.set_status(f"{settings.model} version {version} rejected {who}")
-        print(f"rejected {who}", flush=True)
-        return RegisterOutputs(False, version, uri)
-    if settings.promote_to:
+    if decided.state == approvals.APPROVED and settings.promote_to:
         registry.set_alias(settings.model, settings.promote_to, version)
-        print(f"alias {settings.promote_to} -> version {version}", flush=True)
-    _env.set_status(f"{settings.model} version {version} approved {who}")
-    print(f"approved {who}", flush=True)
-    return RegisterOutputs(True, version, uri)
+    return decided
+
+
+def _earlier_version(registry: Any, settings: RegisterSettings) -> Any:
+    """The version this run's step registered before it stopped, still waiting (a resume)."""
+    from workbench_dsl.backends import approvals
+
+    run_id = os.environ.get(_env.RUN_ID)
+    if not run_id or not _env.running_locally():
+        return None
+    step = _step_name(settings)
+    candidates = [
+        v
+        for v in registry.find_versions(approvals.TAG_RUN_ID, run_id)
+        if v.name == settings.model
+        and v.tags.get(approvals.TAG_STEP) == step
+        and (
+            v.tags.get(approvals.TAG_STATE) == approvals.PENDING
+            or v.tags.get(approvals.TAG_EXPIRED_BECAUSE) == approvals.BECAUSE_RUN_ENDED
+        )
+    ]
+    return max(candidates, key=lambda v: int(v.version), default=None)
 
 
 def _metrics(result: Any, step: str) -> dict[str, float]:

@@ -38,7 +38,7 @@ def models(request: Request) -> Response:
     from workbench_dsl.backends import approvals
 
     registry = state.registry()
-    pending = [a.to_json() for a in approvals.pending(registry)]
+    pending = [a.to_json() for a in approvals.pending(registry, root=state.root.root)]
     return page(
         request,
         "models.html",
@@ -90,7 +90,7 @@ def approvals_page(request: Request) -> Response:
         "approvals.html",
         nav="approvals",
         title="Approvals",
-        pending=[a.to_json() for a in approvals.pending(registry)],
+        pending=[a.to_json() for a in approvals.pending(registry, root=state.root.root)],
         decided=_decisions(registry),
     )
 
@@ -119,8 +119,10 @@ async def decide(request: Request) -> Response:
             approve=approve,
             by=form.get("by", "").strip() or None,
             comment=form.get("comment") or None,
+            root=state.root.root,
+            run=form.get("run") or None,
         )
-        line = f"{model} version {version} {'approved' if approve else 'rejected'} by {decided.by}"
+        line = f"{model} version {version} {'approved' if approve else 'rejected'} by {decided.who}"
         if approve and decided.promote_to:
             line += f"; alias {decided.promote_to} -> version {version}"
         return line, {"approval": decided.to_json()}
