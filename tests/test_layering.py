@@ -4,7 +4,7 @@ Layers, top to bottom (a module may import its own layer's package and any
 lower layer, never a higher one; ``engine`` and ``compile`` never import each
 other):
 
-    cli > ui > schedule > (runner API) > dsl > compile | engine > runtime > backends > base
+    cli > ui > schedule > (local_run API) > dsl > compile | engine > runtime > backends > base
 """
 
 from __future__ import annotations
