@@ -3,7 +3,11 @@
 ``start`` takes compiled PipelineSpec text (or a dict) and parameters, checks
 them, refuses what cannot run here before anything starts, records the run
 and executes it; ``resume`` picks a stopped run up from the run store.
-Both return a :class:`~workbench_dsl.engine.scheduler.RunSummary`.
+Both return a :class:`~workbench_dsl.engine.orchestrator.summary.RunSummary`.
+
+The run's lifecycle is in :func:`_execute`, in one place: the run starts
+(``Orchestrator.run``), it ends with a status (``SUCCEEDED``, ``FAILED``,
+``CANCELLED``) or an internal error, and the store and observers hear of it.
 """
 
 from __future__ import annotations
@@ -19,12 +23,9 @@ from typing import Any
 from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine import platform as plat
 from workbench_dsl.engine.events import Observers, RunInfo
-from workbench_dsl.engine.scheduler import (
-    RunOptions,
-    RunSummary,
-    Scheduler,
-    install_signal_handlers,
-)
+from workbench_dsl.engine.orchestrator.loop import Orchestrator
+from workbench_dsl.engine.orchestrator.signals import install_signal_handlers
+from workbench_dsl.engine.orchestrator.summary import RunOptions, RunSummary
 from workbench_dsl.engine.spec import PipelineSpec
 from workbench_dsl.engine.store import RunStore
 from workbench_dsl.errors import UsageError
@@ -43,7 +44,7 @@ def new_run_id() -> str:
 def _runner(root: LocalRoot) -> Any:
     from workbench_dsl.engine.runner import TaskRunner
 
-    return TaskRunner(root)  # the scheduler warms it up at the first task that runs
+    return TaskRunner(root)  # the orchestrator warms it up at the first task that runs
 
 
 def prepare(
@@ -182,7 +183,7 @@ def _execute(
     # Every run emits OpenLineage events (a local file by default; see docs/lineage.md).
     obs = Observers([*observers, lineage_observer()])
     runner = runner or _runner(root)
-    scheduler = Scheduler(
+    orchestrator = Orchestrator(
         spec=spec,
         root=root,
         run_id=run_id,
@@ -196,10 +197,10 @@ def _execute(
         resumed=resumed,
         origin=origin,
     )
-    restore = install_signal_handlers(scheduler)
+    restore = install_signal_handlers(orchestrator)
     summary: RunSummary | None = None
     try:
-        summary = scheduler.run()
+        summary = orchestrator.run()
     except BaseException as e:
         store.finish_run(run_id, "FAILED", f"internal error: {type(e).__name__}: {e}", {}, 0.0)
         raise
@@ -211,7 +212,7 @@ def _execute(
         f = summary.failures[0]
         error = f"{f['task']}: {f['error']}"
     elif summary.status == "CANCELLED":
-        error = scheduler.cancel_reason or "cancelled"
+        error = orchestrator.cancel_reason or "cancelled"
     store.finish_run(run_id, summary.status, error, summary.outputs, summary.cost)
     store.close()
     obs.run_end(

@@ -332,6 +332,20 @@ class RunStore:
             for task, fields in rows:
                 _upsert(c, run_id, task, fields)
 
+    def record_batch(
+        self, run_id: str, rows: list[tuple[str, dict[str, Any]]], cache_hits: list[str]
+    ) -> None:
+        """Task rows changed and cache entries hit since the last batch, in one transaction."""
+        now = time.time()
+        with self.tx() as c:
+            for task, fields in rows:
+                _upsert(c, run_id, task, fields)
+            if cache_hits:
+                c.executemany(
+                    "UPDATE cache SET hits=hits+1, last_hit=? WHERE key=?",
+                    [(now, k) for k in cache_hits],
+                )
+
     def start_attempt(
         self,
         run_id: str,
