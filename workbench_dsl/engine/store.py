@@ -269,6 +269,33 @@ class RunStore:
             )
             return row
 
+    def lose_open_attempts(self, run_id: str) -> None:
+        """Attempts a killed engine left open are LOST (a resume starts them again)."""
+        with self.tx() as c:
+            c.execute(
+                "UPDATE attempts SET status='LOST', error='the engine stopped during this attempt'"
+                " WHERE run_id=? AND status='RUNNING'",
+                (run_id,),
+            )
+
+    def cancel_abandoned(self, run_id: str) -> None:
+        """A run whose engine is gone is CANCELLED, with its running tasks and open attempts."""
+        with self.tx() as c:
+            c.execute(
+                "UPDATE runs SET status='CANCELLED', error='cancelled', finished_at=?"
+                " WHERE run_id=?",
+                (time.time(), run_id),
+            )
+            c.execute(
+                "UPDATE tasks SET status='CANCELLED' WHERE run_id=? AND status='RUNNING'",
+                (run_id,),
+            )
+            c.execute(
+                "UPDATE attempts SET status='LOST', error='the engine stopped during this attempt'"
+                " WHERE run_id=? AND status='RUNNING'",
+                (run_id,),
+            )
+
     def finish_run(
         self, run_id: str, status: str, error: str | None, outputs: dict[str, Any], cost: float
     ) -> None:
@@ -338,8 +365,7 @@ class RunStore:
         """Task rows changed and cache entries hit since the last batch, in one transaction."""
         now = time.time()
         with self.tx() as c:
-            for task, fields in rows:
-                _upsert(c, run_id, task, fields)
+            _upsert_many(c, run_id, rows)
             if cache_hits:
                 c.executemany(
                     "UPDATE cache SET hits=hits+1, last_hit=? WHERE key=?",
@@ -497,3 +523,25 @@ def _upsert(c: sqlite3.Connection, run_id: str, task: str, fields: dict[str, Any
         f"INSERT INTO tasks({', '.join(cols)}) VALUES({', '.join('?' * len(cols))})",
         [run_id, task, *(_encode(k, v) for k, v in row.items())],
     )
+
+
+def _upsert_many(
+    c: sqlite3.Connection, run_id: str, rows: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """:func:`_upsert` for many rows: one ``INSERT ... ON CONFLICT DO UPDATE`` per column set."""
+    groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    for task, fields in rows:
+        full = {"kind": "container", "status": "PENDING", **fields}
+        # The columns to insert, then (after a marker) the ones an existing row takes.
+        key = (*full, "|", *fields)
+        groups.setdefault(key, []).append([run_id, task, *(_encode(k, v) for k, v in full.items())])
+    for key, values in groups.items():
+        cut = key.index("|")
+        cols, updated = key[:cut], key[cut + 1 :]
+        sets = ", ".join(f"{k}=excluded.{k}" for k in updated) or "task=task"
+        c.executemany(
+            f"INSERT INTO tasks(run_id, task, {', '.join(cols)})"
+            f" VALUES({', '.join('?' * (len(cols) + 2))})"
+            f" ON CONFLICT(run_id, task) DO UPDATE SET {sets}",
+            values,
+        )

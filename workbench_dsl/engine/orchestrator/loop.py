@@ -9,8 +9,8 @@ task starts (Argo's fail-fast for DAGs) except those; running ones finish.
 
 How it runs: the loop blocks on the queue, handles every message already
 there (handlers post follow-up messages instead of calling each other, see
-:mod:`.messages`), then writes the changed rows in one transaction and starts
-whatever became ready, up to ``max_parallel`` attempts at once. Each message
+:mod:`.messages`), then writes the changed rows in one transaction and only
+then starts whatever became ready, up to ``max_parallel`` attempts at once. Each message
 costs a bounded amount of work, so the cost per task does not grow with the
 size of the run.
 """
@@ -108,6 +108,7 @@ class Orchestrator:
         self.prev = {r["task"]: r for r in store.tasks(run_id)} if resumed else {}
         self.warm = False
         self.made_dirs: set[Path] = set()
+        self._executor_facts: dict[Any, tuple[list[str], str | None, str | None]] = {}
         self.job_resource_name = f"{spec.name}-{run_id}"
         self.started = time.time()
         self.watcher = StatusWatcher(self.recorder.status_files, self.running, self.post)
@@ -140,8 +141,10 @@ class Orchestrator:
             scopes.activate(self, self.root_scope)
             while True:
                 self._drain()
-                self._pump()
+                # What the messages changed is committed before any attempt starts, so
+                # the store never shows a task running while its upstream looks pending.
                 self.recorder.flush()
+                self._pump()
                 self._check_stalled()
                 if self._finished():
                     break
@@ -224,6 +227,10 @@ class Orchestrator:
         if not self.queue.empty():
             return
         # Nothing can make progress: a bug, but never hang. Fail what is left.
+        for node in list(self.recorder.nodes.values()):
+            if not node.state.terminal:
+                node.error = _STALLED
+                self.transition(node, S.FAILED)
         self.recorder.fail_unfinished(_STALLED)
         self.recorder.flush()
         self.failures.append({"task": "(scheduler)", "error": _STALLED, "log_path": None})
@@ -345,18 +352,10 @@ class Orchestrator:
 
     def task_info(self, node: Node) -> TaskInfo:
         label = node.component.get("executorLabel")
-        executor = self.spec.executors.get(label or "") or {}
-        container = executor.get("container") or {}
-        command = [str(x) for x in (container.get("command") or []) + (container.get("args") or [])]
-        source = None
-        for part in container.get("command") or []:
-            if (
-                isinstance(part, str)
-                and ("def " in part or "import " in part)
-                and "\n" in part
-                and "executor_main" not in part
-            ):
-                source = part
+        facts = self._executor_facts.get(label)
+        if facts is None:
+            facts = self._executor_facts[label] = _executor_facts(self.spec, label)
+        command, source, image = facts
         return TaskInfo(
             run_id=self.run_id,
             task=node.qname,
@@ -370,9 +369,9 @@ class Orchestrator:
             attempt=node.attempts,
             inputs={"parameters": node.params, "artifacts": node.artifacts},
             outputs={"parameters": node.out_params, "artifacts": node.out_artifacts},
-            command=command,
+            command=list(command),
             source=source,
-            image=container.get("image"),
+            image=image,
             error=node.error if node.status in (graph.FAILED, graph.CANCELLED) else None,
             log_path=node.log_path,
             duration_s=node.duration_s,
@@ -392,6 +391,26 @@ class Orchestrator:
             self.transition(node, S.WAITING_FOR_APPROVAL)
         elif not waiting and node.state is S.WAITING_FOR_APPROVAL:
             self.transition(node, S.RUNNING)
+
+
+def _executor_facts(
+    spec: PipelineSpec, label: str | None
+) -> tuple[list[str], str | None, str | None]:
+    """An executor's command line, embedded Python source and image (the same for every task)."""
+    executor = spec.executors.get(label or "") or {}
+    container = executor.get("container") or {}
+    command = [str(x) for x in (container.get("command") or []) + (container.get("args") or [])]
+    source = None
+    for part in container.get("command") or []:
+        if (
+            isinstance(part, str)
+            and ("def " in part or "import " in part)
+            and "\n" in part
+            and "executor_main" not in part
+        ):
+            source = part
+    image = container.get("image")
+    return command, source, None if image is None else str(image)
 
 
 __all__ = ["Orchestrator", "RunOptions", "RunSummary", "TaskRunner"]

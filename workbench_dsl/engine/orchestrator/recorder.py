@@ -1,12 +1,13 @@
 """The recorder: the only writer of the run store during a run, mirroring each transition.
 
-Every state change of a task reaches :meth:`Recorder.mirror`, which updates the
-task's row in memory and marks it dirty; the loop calls :meth:`Recorder.flush`
-when its queue is empty, so a burst of transitions (a thousand cache hits) is
-one transaction. What must be durable at once is written at once, each in one
-transaction: an attempt's start (so ``runs show`` in another process sees the
-running task and its status file), its failure, and its outputs together with
-the task row and the cache entry (a SIGKILL leaves all of it or none).
+Every state change of a task reaches :meth:`Recorder.mirror`, which marks the
+task dirty; the loop calls :meth:`Recorder.flush` when its queue is empty, and
+the rows of every dirty task, as they are then, are written in one transaction
+(a burst of a thousand cache hits is one commit, and a task that passed through
+three states is written once). What must be durable at once is written at once,
+each in one transaction: an attempt's start (so ``runs show`` in another process
+sees the running task and its status file), its failure, and its outputs together
+with the task row and the cache entry (a SIGKILL leaves all of it or none).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ class Recorder:
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store = store
         self.run_id = run_id
-        self.records: dict[str, dict[str, Any]] = {}  # every task's row as last written
-        self._dirty: dict[str, dict[str, Any]] = {}
+        self.nodes: dict[str, Node] = {}  # every task that is a node, by qualified name
+        self.rows: dict[str, dict[str, Any]] = {}  # rows that are no node (iterations...)
+        self._dirty: set[str] = set()
         self._hits: list[str] = []  # cache keys hit since the last flush
         self.status_files: dict[str, Path] = {}  # read by the status watcher's thread too
 
@@ -62,6 +64,8 @@ class Recorder:
         }
         if node.is_executor and node.state not in (TaskState.PENDING, TaskState.VERIFYING):
             row["inputs_json"] = {"parameters": node.params, "artifacts": node.artifacts}
+        if node.is_executor and status == graph.SUCCEEDED:
+            row["outputs_json"] = {"parameters": node.out_params, "artifacts": node.out_artifacts}
         status_file = self.status_files.get(node.qname)
         if status_file is not None:
             row["status_file"] = str(status_file)
@@ -69,29 +73,25 @@ class Recorder:
 
     def mirror(self, node: Node, *, persisted: bool = False) -> None:
         """A task changed state: its row follows (``persisted``: already written in full)."""
-        row = self.row(node)
-        if node.is_executor and node.status == graph.SUCCEEDED:
-            row["outputs_json"] = {"parameters": node.out_params, "artifacts": node.out_artifacts}
-        self._remember(node.qname, row)
+        self.nodes[node.qname] = node
         if persisted:
-            self._dirty.pop(node.qname, None)
+            self._dirty.discard(node.qname)
         else:
-            self._dirty[node.qname] = row
+            self._dirty.add(node.qname)
 
     def group_row(self, qname: str, kind: str, status: str, seq: int, **extra: Any) -> None:
         """A row that is no node of its own: a loop iteration, a task inside a skipped DAG."""
-        rec = self.records.get(qname)
-        if rec is not None and rec.get("seq") is not None:
-            seq = int(rec["seq"])
-        row = {"seq": seq, "kind": kind, "status": status, **extra}
-        self._remember(qname, row)
-        self._dirty[qname] = row
-
-    def _remember(self, qname: str, row: dict[str, Any]) -> None:
-        rec = self.records.get(qname)
+        rec = self.rows.get(qname)
         if rec is None:
-            rec = self.records[qname] = {"task": qname, "name": qname}
-        rec.update(row)
+            rec = self.rows[qname] = {"seq": seq}
+        rec.update(kind=kind, status=status, **extra)
+        self._dirty.add(qname)
+
+    def summary_rows(self) -> list[dict[str, Any]]:
+        """Every task's row as the run ends (for the run's summary)."""
+        out = [dict(self.row(n), task=q) for q, n in self.nodes.items()]
+        out += [dict(r, task=q) for q, r in self.rows.items() if q not in self.nodes]
+        return out
 
     # -- what is written at once ----------------------------------------------------------------
 
@@ -99,8 +99,7 @@ class Recorder:
         self.store.start_attempt(
             self.run_id, node.qname, attempt, str(log), str(workdir), self.row(node)
         )
-        self._remember(node.qname, {"status": node.status})
-        self._dirty.pop(node.qname, None)  # the attempt's row above is newer
+        self._dirty.discard(node.qname)  # the attempt's row above is newer
 
     def attempt_failed(
         self, node: Node, attempt: int, status: str, duration_s: float, exit_code: int | None
@@ -127,7 +126,6 @@ class Recorder:
     ) -> None:
         """An attempt's outputs, its task row and its cache entry, in one transaction."""
         row = self.row(node, graph.SUCCEEDED)
-        row["outputs_json"] = {"parameters": node.out_params, "artifacts": node.out_artifacts}
         row["status_line"] = status_line
         flat = [dict(a, name=a.get("name") or k) for k, v in node.out_artifacts.items() for a in v]
         self.store.finish_attempt(
@@ -153,14 +151,17 @@ class Recorder:
         """Write every row changed since the last flush, and the cache hits, in one transaction."""
         if not self._dirty and not self._hits:
             return
-        rows = list(self._dirty.items())
+        rows = []
+        for qname in self._dirty:
+            node = self.nodes.get(qname)
+            rows.append((qname, self.row(node) if node is not None else self.rows[qname]))
         self._dirty.clear()
         hits, self._hits = self._hits, []
         self.store.record_batch(self.run_id, rows, hits)
 
     def fail_unfinished(self, error: str) -> None:
-        """Mark every row still pending or running as failed (the loop could make no progress)."""
-        for r in self.records.values():
+        """Mark every row that is no node and still pending or running as failed."""
+        for qname, r in self.rows.items():
             if r["status"] in (graph.PENDING, graph.RUNNING):
                 r["status"], r["error"] = graph.FAILED, error
-                self._dirty[r["task"]] = {"status": graph.FAILED, "error": error}
+                self._dirty.add(qname)

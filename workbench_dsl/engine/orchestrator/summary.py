@@ -39,7 +39,7 @@ def summarize(o: Orchestrator) -> RunSummary:
         status = graph.CANCELLED
     else:
         status = graph.SUCCEEDED if o.root_status == graph.SUCCEEDED else graph.FAILED
-    records = o.recorder.records.values()
+    records = o.recorder.summary_rows()
     tasks = [
         {
             "name": r["task"],
