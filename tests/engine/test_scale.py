@@ -27,7 +27,10 @@ import yaml
 from kfp import compiler, dsl
 
 from workbench_dsl.engine import execute
+from workbench_dsl.engine.run_view import run_details
+from workbench_dsl.engine.store import RunStore
 from workbench_dsl.paths import LocalRoot
+from workbench_dsl.ui.run_page import run_page
 
 
 @dsl.component(base_image="python:3.11")
@@ -135,6 +138,14 @@ def test_a_2000_task_parallel_for_is_cached_first_time_and_on_rerun(
     with sqlite3.connect(warm.runs_db) as c:
         (hits,) = c.execute("SELECT hits FROM cache").fetchone()
     assert hits == 4000
+    # `runs show` and the UI's run page list a page of the tasks, and count them all.
+    store = RunStore(warm.runs_db)
+    d = run_details(store, store.find_run(s.run_id))
+    assert d["tasks_total"] == 2000 and len(d["tasks"]) == 200
+    assert d["task_counts"] == {"cached": 2000, "SUCCEEDED": 2000}
+    page = run_page(store, s.run_id, None, offset=1900)
+    assert [t["name"] for t in page["run"]["tasks"]][-1] == "for-loop-2[1999]/noop"
+    assert page["run"]["tasks_total"] == 2000 and len(page["run"]["tasks"]) == 100
 
 
 def test_a_2000_step_chain_of_cache_hits(warm: LocalRoot, tmp_path: Path) -> None:
@@ -152,6 +163,9 @@ import sys
 from pathlib import Path
 import yaml
 from workbench_dsl.engine import execute
+from workbench_dsl.engine.run_view import run_details
+from workbench_dsl.engine.store import RunStore
+from workbench_dsl.ui.run_page import run_page
 from workbench_dsl.paths import LocalRoot
 spec = yaml.safe_load(Path(sys.argv[1]).read_text())
 execute.start(spec, {"path": sys.argv[3]}, root=LocalRoot(Path(sys.argv[2])))

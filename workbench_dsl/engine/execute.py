@@ -142,12 +142,7 @@ def resume(
     )
     store.claim_for_resume(run_id)
     created = datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    with store.tx() as c:  # attempts the killed engine left open
-        c.execute(
-            "UPDATE attempts SET status='LOST', error='the engine stopped during this attempt'"
-            " WHERE run_id=? AND status='RUNNING'",
-            (run_id,),
-        )
+    store.lose_open_attempts(run_id)
     return _execute(
         spec,
         typed,
