@@ -24,7 +24,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "schedule": {"cli", "ui"},
     "ui": {"cli"},
 }
-BASE_MODULES = {"_env", "_graph", "errors", "paths", "config", "_version"}
+BASE_MODULES = {"_env", "_graph", "_sqlite", "errors", "paths", "config", "_version"}
 
 
 def _imports(path: Path) -> set[str]:

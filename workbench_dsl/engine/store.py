@@ -16,17 +16,18 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from workbench_dsl import _sqlite
 from workbench_dsl.errors import UsageError
 
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');
 CREATE TABLE IF NOT EXISTS runs(
     run_id TEXT PRIMARY KEY,
     pipeline TEXT NOT NULL,
@@ -145,68 +146,15 @@ class RunStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(
-            str(path), timeout=60.0, isolation_level=None, check_same_thread=False
-        )
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA busy_timeout=60000")
-        self._init()
-
-    def _init(self) -> None:
-        mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
-        for _ in range(100):
-            if str(mode).lower() == "wal":
-                break
-            try:
-                mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            except sqlite3.OperationalError:  # another process holds a lock: wait
-                time.sleep(0.05)
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA foreign_keys=OFF")
-        have = self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'"
-        ).fetchone()
-        if have is None:
-            with self.tx() as c:
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        c.execute(stmt)
-                c.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-        else:
-            self._add_missing_indexes()
-
-    def _add_missing_indexes(self) -> None:
-        """Indexes added after a store was created (paged, filtered lists in ``workbench ui``)."""
-        have = {
-            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")
-        }
-        missing = [
-            stmt.strip()
-            for stmt in _SCHEMA.split(";")
-            if stmt.strip().startswith("CREATE INDEX") and stmt.split()[5] not in have
-        ]
-        if missing:
-            with self.tx() as c:
-                for stmt in missing:
-                    c.execute(stmt)
+        self.conn = _sqlite.connect(path, timeout=60.0)
+        _sqlite.migrate(self.conn, _SCHEMA)
 
     def close(self) -> None:
         self.conn.close()
 
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction (``BEGIN IMMEDIATE``)."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        return _sqlite.transaction(self.conn)
 
     # -- runs -------------------------------------------------------------------------------
 
