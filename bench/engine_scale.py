@@ -112,6 +112,7 @@ if len(sys.argv) > 4:
     import cProfile
     prof = cProfile.Profile()
 spec = json.loads(Path(spec_path).read_text())
+wall0 = time.time()
 t0 = time.perf_counter()
 if prof: prof.enable()
 if what == "resume":
@@ -124,7 +125,10 @@ if prof:
     prof.disable()
     prof.dump_stats(sys.argv[4])
 t1 = time.perf_counter()
-ran = sum(1 for t in s.tasks if not t["cached"] and t["attempts"] > 0)
+import sqlite3
+ran = sqlite3.connect(root.runs_db).execute(
+    "SELECT COUNT(*) FROM attempts WHERE run_id=? AND started_at >= ?", (s.run_id, wall0)
+).fetchone()[0]  # attempts this process started (a resume reuses what was done)
 print(json.dumps({"status": s.status, "engine": t1 - t0, "tasks": len(s.tasks),
                   "cached": sum(t["cached"] for t in s.tasks), "ran": ran,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -444,14 +444,13 @@ class RunStore:
         return int(n)
 
 
-_JSON_COLS = {"inputs_json", "outputs_json"}
-
-
 def _encode(col: str, value: Any) -> Any:
-    if col in _JSON_COLS and value is not None and not isinstance(value, str):
-        return _dumps(value)
-    if isinstance(value, bool):
+    # Called for every column of every row a batch writes: type() tests, not isinstance.
+    kind = type(value)
+    if kind is bool:
         return int(value)
+    if kind is dict or kind is list:
+        return _dumps(value)  # only the *_json columns hold documents
     return value
 
 
