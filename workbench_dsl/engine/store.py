@@ -398,6 +398,16 @@ class RunStore:
             (run_id,),
         ).fetchall()
 
+    def resume_state(self, run_id: str) -> dict[str, sqlite3.Row]:
+        """What a resume needs of each executor task of a run (never its inputs)."""
+        rows = self.conn.execute(
+            "SELECT task, status, input_key, attempts, duration_s,"
+            " CASE WHEN status='SUCCEEDED' THEN outputs_json END AS outputs_json"
+            " FROM tasks WHERE run_id=? AND kind IN ('container', 'importer', 'stub')",
+            (run_id,),
+        ).fetchall()
+        return {r["task"]: r for r in rows}
+
     def completed_tasks(self, run_id: str) -> dict[str, sqlite3.Row]:
         rows = self.conn.execute(
             "SELECT * FROM tasks WHERE run_id=? AND status='SUCCEEDED' AND outputs_json IS NOT NULL",

@@ -105,7 +105,7 @@ class Orchestrator:
         self.notices: list[str] = []
         self._seen_notices: set[str] = set()
         self.failures: list[dict[str, Any]] = []
-        self.prev = {r["task"]: r for r in store.tasks(run_id)} if resumed else {}
+        self.prev = store.resume_state(run_id) if resumed else {}
         self.warm = False
         self.made_dirs: set[Path] = set()
         self._executor_facts: dict[Any, tuple[list[str], str | None, str | None]] = {}
