@@ -4,7 +4,7 @@ Layers, top to bottom (a module may import its own layer's package and any
 lower layer, never a higher one; ``engine`` and ``compile`` never import each
 other):
 
-    cli > ui > schedule > (runner API) > client | replay > dsl > compile | engine > runtime
+    cli > ui > schedule > (local_run API) > client | replay > dsl > compile | engine > runtime
         > backends > base
 
 (``client`` and ``replay`` read past runs: they sit on the engine and the
@@ -35,6 +35,7 @@ BASE_MODULES = {
     "_graph",
     "_procs",
     "_detach",
+    "_sqlite",
     "errors",
     "paths",
     "config",

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from workbench_dsl.dsl.step import Step
     from workbench_dsl.dsl.sweep import sweep
     from workbench_dsl.dsl.train import train
-    from workbench_dsl.runner import RunResult, run
+    from workbench_dsl.local_run import RunResult, run
     from workbench_dsl.runtime.report import report
 
 _KFP_NAMES = (
@@ -87,8 +87,8 @@ _OWN_NAMES = {
     "Pipeline": "workbench_dsl.dsl.pipeline",
     "register": "workbench_dsl.dsl.register",
     "report": "workbench_dsl.runtime.report",
-    "run": "workbench_dsl.runner",
-    "RunResult": "workbench_dsl.runner",
+    "run": "workbench_dsl.local_run",
+    "RunResult": "workbench_dsl.local_run",
     "serve": "workbench_dsl.dsl.serve",
     "space": "workbench_dsl.dsl.space",
     "Step": "workbench_dsl.dsl.step",

@@ -9,6 +9,7 @@ import pytest
 from kfp import compiler, dsl, kubernetes
 
 from workbench_dsl.engine import graph
+from workbench_dsl.engine.orchestrator.states import BY_STORED
 from workbench_dsl.engine.platform import plan
 from workbench_dsl.engine.spec import PipelineSpec
 from workbench_dsl.errors import UsageError
@@ -115,7 +116,7 @@ def _scope_with(children: dict[str, tuple[str, dict, dict]], dag_outputs: dict) 
             comp_name="c",
             component={},
             kind="container",
-            status=status,
+            state=BY_STORED[status],
         )
         n.out_params, n.out_artifacts = params, arts
         scope.children[name] = n

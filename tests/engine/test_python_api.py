@@ -1,4 +1,4 @@
-"""`workbench_dsl.runner.run()`: the Python API over the same engine."""
+"""`workbench_dsl.local_run.run()`: the Python API over the same engine."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import pytest
 from kfp import dsl
 
 from workbench_dsl.errors import UsageError
-from workbench_dsl.runner import RunResult, run
+from workbench_dsl.local_run import RunResult, run
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ui_helpers import make_client
 
-from workbench_dsl.runner import run
+from workbench_dsl.local_run import run
 
 pytestmark = pytest.mark.slow
 

@@ -118,12 +118,23 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
 def show_command(
     run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    limit: int = typer.Option(
+        200, "--limit", "-n", min=1, help="How many tasks to list (in the order they started)."
+    ),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many tasks first."),
+    all_tasks: bool = typer.Option(False, "--all", help="List every task, however many."),
 ) -> None:
-    """Show a run: its tasks, attempts, cache hits, durations, cost, errors and logs."""
-    from workbench_dsl.engine.run_view import run_details
+    """Show a run: its tasks, attempts, cache hits, durations, cost, errors and logs.
+
+    A big run's tasks are listed a page at a time (--limit, --offset, --all); the
+    counts cover all of them.
+    """
+    from workbench_dsl.engine.run_queries import tasks_in_status
+    from workbench_dsl.engine.run_view import run_details, task_view
 
     store = _store()
-    d = run_details(store, store.find_run(run))
+    row = store.find_run(run)
+    d = run_details(store, row, limit=None if all_tasks else limit, offset=offset)
     if json_out:
         print_json(d)
         return
@@ -160,7 +171,16 @@ def show_command(
         for k, v in d["outputs"].items():
             shown = v.get("uri") if isinstance(v, dict) and "uri" in v else json.dumps(v)
             typer.echo(f"  {k} = {shown}")
-    failed = [t for t in d["tasks"] if t["status"] == "FAILED"]
+    shown = len(d["tasks"])
+    if shown < d["tasks_total"]:
+        counts = ", ".join(f"{n} {k.lower()}" for k, n in sorted(d["task_counts"].items()) if n)
+        typer.echo(
+            f"tasks {offset + 1}-{offset + shown} of {d['tasks_total']} ({counts});"
+            f" more with --offset {offset + shown}, or --all"
+        )
+    failed = [
+        task_view(t, False) for t in tasks_in_status(store.conn, d["run_id"], ("FAILED",), 20)
+    ]
     for t in failed:
         typer.echo(f"✗ {t['name']}: {t['error']}")
         if t["log_path"]:
@@ -168,7 +188,9 @@ def show_command(
 
 
 def _task_matches(store: Any, run_id: str, task: str) -> list[str]:
-    names = [t["task"] for t in store.tasks(run_id) if t["kind"] in ("container", "stub")]
+    from workbench_dsl.engine.run_queries import task_names
+
+    names = task_names(store.conn, run_id, ("container", "stub"))
     if task in names:
         return [task]
     found = [n for n in names if n.startswith(task) or n.rsplit("/", 1)[-1] == task]
@@ -298,19 +320,7 @@ def cancel_command(
                 f"run {run_id}: the engine (pid {row['pid']}) did not stop in {wait:g}s"
             )
     # The engine is gone (killed): mark what it left behind.
-    with store.tx() as c:
-        c.execute(
-            "UPDATE runs SET status='CANCELLED', error='cancelled', finished_at=? WHERE run_id=?",
-            (time.time(), run_id),
-        )
-        c.execute(
-            "UPDATE tasks SET status='CANCELLED' WHERE run_id=? AND status='RUNNING'", (run_id,)
-        )
-        c.execute(
-            "UPDATE attempts SET status='LOST', error='the engine stopped during this attempt'"
-            " WHERE run_id=? AND status='RUNNING'",
-            (run_id,),
-        )
+    store.cancel_abandoned(run_id)
     typer.echo(f"run {run_id} CANCELLED (its engine had already stopped)", err=True)
 
 

@@ -1,9 +1,9 @@
 """Run and task lifecycle events, and the observer interface that receives them.
 
-The scheduler calls every registered :class:`RunObserver` as things happen:
+The orchestrator calls every registered :class:`RunObserver` as things happen:
 the live progress view is one; OpenLineage emission (a later issue) is
-another, plugged in without touching the scheduler. Observers are called on
-the scheduler's thread, so they must be quick (hand slow work to a thread of
+another, plugged in without touching the orchestrator. Observers are called on
+the orchestrator's loop thread, so they must be quick (hand slow work to a thread of
 their own) and must not raise: an exception is logged and the observer is
 dropped for the rest of the run.
 

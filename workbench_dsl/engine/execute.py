@@ -3,7 +3,11 @@
 ``start`` takes compiled PipelineSpec text (or a dict) and parameters, checks
 them, refuses what cannot run here before anything starts, records the run
 and executes it; ``resume`` picks a stopped run up from the run store.
-Both return a :class:`~workbench_dsl.engine.scheduler.RunSummary`.
+Both return a :class:`~workbench_dsl.engine.orchestrator.summary.RunSummary`.
+
+The run's lifecycle is in :func:`_execute`, in one place: the run starts
+(``Orchestrator.run``), it ends with a status (``SUCCEEDED``, ``FAILED``,
+``CANCELLED``) or an internal error, and the store and observers hear of it.
 """
 
 from __future__ import annotations
@@ -20,12 +24,9 @@ from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine import platform as plat
 from workbench_dsl.engine.approval_channel import ApprovalChannel
 from workbench_dsl.engine.events import Observers, RunInfo
-from workbench_dsl.engine.scheduler import (
-    RunOptions,
-    RunSummary,
-    Scheduler,
-    install_signal_handlers,
-)
+from workbench_dsl.engine.orchestrator.loop import Orchestrator
+from workbench_dsl.engine.orchestrator.signals import install_signal_handlers
+from workbench_dsl.engine.orchestrator.summary import RunOptions, RunSummary
 from workbench_dsl.engine.spec import PipelineSpec
 from workbench_dsl.engine.store import DEFAULT_EXPERIMENT, RunStore
 from workbench_dsl.errors import UsageError
@@ -44,7 +45,7 @@ def new_run_id() -> str:
 def _runner(root: LocalRoot) -> Any:
     from workbench_dsl.engine.runner import TaskRunner
 
-    return TaskRunner(root)  # the scheduler warms it up at the first task that runs
+    return TaskRunner(root)  # the orchestrator warms it up at the first task that runs
 
 
 def prepare(
@@ -145,12 +146,7 @@ def resume(
     )
     store.claim_for_resume(run_id)
     created = datetime.fromtimestamp(row["created_at"], UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    with store.tx() as c:  # attempts the killed engine left open
-        c.execute(
-            "UPDATE attempts SET status='LOST', error='the engine stopped during this attempt'"
-            " WHERE run_id=? AND status='RUNNING'",
-            (run_id,),
-        )
+    store.lose_open_attempts(run_id)
     return _execute(
         spec,
         typed,
@@ -186,7 +182,7 @@ def _execute(
     # Every run emits OpenLineage events (a local file by default; see docs/lineage.md).
     obs = Observers([*observers, lineage_observer()])
     runner = runner or _runner(root)
-    scheduler = Scheduler(
+    orchestrator = Orchestrator(
         spec=spec,
         root=root,
         run_id=run_id,
@@ -200,12 +196,12 @@ def _execute(
         resumed=resumed,
         origin=origin,
     )
-    restore = install_signal_handlers(scheduler)
+    restore = install_signal_handlers(orchestrator)
     # Manual approvals are decided here, from outside the run (engine/approval_channel.py).
     approvals = ApprovalChannel(root, run_id, spec.name).open()
     summary: RunSummary | None = None
     try:
-        summary = scheduler.run()
+        summary = orchestrator.run()
     except BaseException as e:
         store.finish_run(run_id, "FAILED", f"internal error: {type(e).__name__}: {e}", {}, 0.0)
         raise
@@ -218,7 +214,7 @@ def _execute(
         f = summary.failures[0]
         error = f"{f['task']}: {f['error']}"
     elif summary.status == "CANCELLED":
-        error = scheduler.cancel_reason or "cancelled"
+        error = orchestrator.cancel_reason or "cancelled"
     store.finish_run(run_id, summary.status, error, summary.outputs, summary.cost)
     store.close()
     obs.run_end(

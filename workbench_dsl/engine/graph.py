@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench_dsl.engine.orchestrator.states import TaskState
 from workbench_dsl.engine.spec import iterator_of, trigger_strategy, upstream_tasks
 
 PENDING = "PENDING"
@@ -76,7 +77,7 @@ class Node:
     deps: set[str] = field(default_factory=set)
     waiting: int = 0
     downstream: list[str] = field(default_factory=list)
-    status: str = PENDING
+    state: TaskState = TaskState.PENDING  # changed only by the orchestrator's transition()
     reason: str | None = None
     cached: bool = False
     reused: bool = False
@@ -99,6 +100,11 @@ class Node:
     key: str | None = None
     cost_per_hour: float = 0.0
     exempt: bool = False
+
+    @property
+    def status(self) -> str:
+        """The status the run store shows (``SUCCEEDED`` for a cached task too)."""
+        return self.state.stored
 
     @property
     def strategy(self) -> str:

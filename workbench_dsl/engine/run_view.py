@@ -13,10 +13,11 @@ import time
 from datetime import datetime
 from typing import Any
 
+from workbench_dsl.engine import run_queries as rq
+from workbench_dsl.engine.run_queries import EXECUTOR_KINDS
 from workbench_dsl.engine.store import RunStore, pid_alive
 
-#: Task kinds that ran (or would run) a program; DAGs, loops and iterations only group them.
-EXECUTOR_KINDS = ("container", "importer", "stub")
+__all__ = ["EXECUTOR_KINDS", "TASK_PAGE", "run_details", "run_status", "task_view"]
 
 
 def run_status(row: Any) -> str:
@@ -51,34 +52,49 @@ def read_status_line(path: str | None) -> str | None:
         return None
 
 
-def run_details(store: RunStore, row: Any) -> dict[str, Any]:
-    """Everything ``workbench runs show`` prints, as one JSON-ready dict."""
+#: Tasks ``runs show`` and the run page list at once (``--all`` / the next page for more).
+TASK_PAGE = 200
+
+
+def task_view(t: Any, run_running: bool) -> dict[str, Any]:
+    """One task as ``runs show`` and the run page show it."""
+    line = t["status_line"]
+    if t["status"] == "RUNNING" and run_running:
+        line = read_status_line(t["status_file"]) or line
+    keys = t.keys()
+    outputs = t["outputs_json"] if "outputs_json" in keys else None
+    return {
+        "name": t["task"],
+        "status": t["status"],
+        "cached": bool(t["cached"]),
+        "reused": bool(t["reused"]),
+        "attempts": int(t["attempts"] or 0),
+        "duration_s": round(float(t["duration_s"] or 0.0), 3),
+        "cost_per_hour": float(t["cost_per_hour"] or 0.0),
+        "cost": round(float(t["cost"] or 0.0), 8),
+        "error": t["error"],
+        "log_path": t["log_path"],
+        "status_line": line,
+        "component": t["component"],
+        "outputs": json.loads(outputs) if outputs else None,
+    }
+
+
+def run_details(
+    store: RunStore, row: Any, *, limit: int | None = TASK_PAGE, offset: int = 0
+) -> dict[str, Any]:
+    """Everything ``workbench runs show`` prints, as one JSON-ready dict.
+
+    ``tasks`` is one page (``limit`` tasks from ``offset``, in the order they
+    started; ``limit=None``: all of them); ``task_counts`` counts every task of
+    the run, and ``tasks_total`` says how many there are.
+    """
     run_id = row["run_id"]
     status = run_status(row)
-    tasks = []
-    for t in store.tasks(run_id):
-        if t["kind"] not in EXECUTOR_KINDS:
-            continue
-        line = t["status_line"]
-        if t["status"] == "RUNNING" and status == "RUNNING":
-            line = read_status_line(t["status_file"]) or line
-        tasks.append(
-            {
-                "name": t["task"],
-                "status": t["status"],
-                "cached": bool(t["cached"]),
-                "reused": bool(t["reused"]),
-                "attempts": int(t["attempts"] or 0),
-                "duration_s": round(float(t["duration_s"] or 0.0), 3),
-                "cost_per_hour": float(t["cost_per_hour"] or 0.0),
-                "cost": round(float(t["cost"] or 0.0), 8),
-                "error": t["error"],
-                "log_path": t["log_path"],
-                "status_line": line,
-                "component": t["component"],
-                "outputs": json.loads(t["outputs_json"]) if t["outputs_json"] else None,
-            }
-        )
+    conn = store.conn
+    totals = rq.task_totals(conn, run_id)
+    page = rq.task_page(conn, run_id, limit, offset)
+    tasks = [task_view(t, status == "RUNNING") for t in page]
     attempts = [
         {
             "task": a["task"],
@@ -89,7 +105,7 @@ def run_details(store: RunStore, row: Any) -> dict[str, Any]:
             "error": a["error"],
             "log_path": a["log_path"],
         }
-        for a in store.attempts(run_id)
+        for a in rq.attempts_of(conn, run_id, None if limit is None else [t["name"] for t in tasks])
     ]
     return {
         "run_id": run_id,
@@ -102,8 +118,11 @@ def run_details(store: RunStore, row: Any) -> dict[str, Any]:
         "duration_s": run_duration(row),
         "parameters": store.run_parameters(run_id),
         "outputs": json.loads(row["outputs_json"]) if row["outputs_json"] else {},
-        "cost": round(float(row["cost"] or 0.0), 8) or round(sum(t["cost"] for t in tasks), 8),
+        "cost": round(float(row["cost"] or 0.0), 8) or round(totals["cost"], 8),
         "error": row["error"],
+        "tasks_total": totals["total"],
+        "tasks_offset": offset,
+        "task_counts": {"cached": totals["cached"], **totals["by_status"]},
         "tasks": tasks,
         "attempts": attempts,
     }

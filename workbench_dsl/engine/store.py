@@ -16,12 +16,11 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from workbench_dsl import _procs
+from workbench_dsl import _procs, _sqlite
 from workbench_dsl.errors import UsageError
 
 #: 2 added ``runs.experiment`` (see :meth:`RunStore._migrate`).
@@ -32,6 +31,7 @@ DEFAULT_EXPERIMENT = "Default"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '2');
 CREATE TABLE IF NOT EXISTS runs(
     run_id TEXT PRIMARY KEY,
     pipeline TEXT NOT NULL,
@@ -144,50 +144,21 @@ class RunStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(
-            str(path), timeout=60.0, isolation_level=None, check_same_thread=False
-        )
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA busy_timeout=60000")
-        self._init()
-
-    def _init(self) -> None:
-        mode = self.conn.execute("PRAGMA journal_mode").fetchone()[0]
-        for _ in range(100):
-            if str(mode).lower() == "wal":
-                break
-            try:
-                mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            except sqlite3.OperationalError:  # another process holds a lock: wait
-                time.sleep(0.05)
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA foreign_keys=OFF")
-        have = self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'"
-        ).fetchone()
-        if have is None:
-            with self.tx() as c:
-                for stmt in _SCHEMA.split(";"):
-                    if stmt.strip():
-                        c.execute(stmt)
-                c.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-        else:
-            self._migrate()
-            self._add_missing_indexes()
+        self.conn = _sqlite.connect(path, timeout=60.0)
+        # Old stores first: the schema's indexes name columns that older versions lack.
+        self._migrate()
+        _sqlite.migrate(self.conn, _SCHEMA)
 
     def _migrate(self) -> None:
         """Bring a store made by an older version up to :data:`SCHEMA_VERSION` (additive only).
 
         Guarded by the version in ``meta`` and re-checked inside the write
         transaction, so engines that open an old store at once migrate it once.
+        A new store has nothing to migrate: the schema creates it current.
         """
-        if self._schema_version() >= SCHEMA_VERSION:
+        if not self._has_table("runs") or self._schema_version() >= SCHEMA_VERSION:
             return
-        with self.tx() as c:
+        with _sqlite.transaction(self.conn) as c:
             if self._schema_version() >= SCHEMA_VERSION:
                 return
             cols = {r["name"] for r in c.execute("PRAGMA table_info(runs)")}
@@ -201,38 +172,24 @@ class RunStore:
                 (str(SCHEMA_VERSION),),
             )
 
+    def _has_table(self, name: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+        ).fetchone()
+        return row is not None
+
     def _schema_version(self) -> int:
+        if not self._has_table("meta"):
+            return 1
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return int(row[0]) if row is not None and str(row[0]).isdigit() else 1
-
-    def _add_missing_indexes(self) -> None:
-        """Indexes added after a store was created (paged, filtered lists in ``workbench ui``)."""
-        have = {
-            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")
-        }
-        missing = [
-            stmt.strip()
-            for stmt in _SCHEMA.split(";")
-            if stmt.strip().startswith("CREATE INDEX") and stmt.split()[5] not in have
-        ]
-        if missing:
-            with self.tx() as c:
-                for stmt in missing:
-                    c.execute(stmt)
 
     def close(self) -> None:
         self.conn.close()
 
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction (``BEGIN IMMEDIATE``)."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        return _sqlite.transaction(self.conn)
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -299,6 +256,33 @@ class RunStore:
             )
             return row
 
+    def lose_open_attempts(self, run_id: str) -> None:
+        """Attempts a killed engine left open are LOST (a resume starts them again)."""
+        with self.tx() as c:
+            c.execute(
+                "UPDATE attempts SET status='LOST', error='the engine stopped during this attempt'"
+                " WHERE run_id=? AND status='RUNNING'",
+                (run_id,),
+            )
+
+    def cancel_abandoned(self, run_id: str) -> None:
+        """A run whose engine is gone is CANCELLED, with its running tasks and open attempts."""
+        with self.tx() as c:
+            c.execute(
+                "UPDATE runs SET status='CANCELLED', error='cancelled', finished_at=?"
+                " WHERE run_id=?",
+                (time.time(), run_id),
+            )
+            c.execute(
+                "UPDATE tasks SET status='CANCELLED' WHERE run_id=? AND status='RUNNING'",
+                (run_id,),
+            )
+            c.execute(
+                "UPDATE attempts SET status='LOST', error='the engine stopped during this attempt'"
+                " WHERE run_id=? AND status='RUNNING'",
+                (run_id,),
+            )
+
     def finish_run(
         self, run_id: str, status: str, error: str | None, outputs: dict[str, Any], cost: float
     ) -> None:
@@ -361,6 +345,19 @@ class RunStore:
         with self.tx() as c:
             for task, fields in rows:
                 _upsert(c, run_id, task, fields)
+
+    def record_batch(
+        self, run_id: str, rows: list[tuple[str, dict[str, Any]]], cache_hits: list[str]
+    ) -> None:
+        """Task rows changed and cache entries hit since the last batch, in one transaction."""
+        now = time.time()
+        with self.tx() as c:
+            _upsert_many(c, run_id, rows)
+            if cache_hits:
+                c.executemany(
+                    "UPDATE cache SET hits=hits+1, last_hit=? WHERE key=?",
+                    [(now, k) for k in cache_hits],
+                )
 
     def start_attempt(
         self,
@@ -439,6 +436,16 @@ class RunStore:
             "SELECT * FROM tasks WHERE run_id=? ORDER BY started_at IS NULL, started_at, seq, task",
             (run_id,),
         ).fetchall()
+
+    def resume_state(self, run_id: str) -> dict[str, sqlite3.Row]:
+        """What a resume needs of each executor task of a run (never its inputs)."""
+        rows = self.conn.execute(
+            "SELECT task, status, input_key, attempts, duration_s,"
+            " CASE WHEN status='SUCCEEDED' THEN outputs_json END AS outputs_json"
+            " FROM tasks WHERE run_id=? AND kind IN ('container', 'importer', 'stub')",
+            (run_id,),
+        ).fetchall()
+        return {r["task"]: r for r in rows}
 
     def completed_tasks(self, run_id: str) -> dict[str, sqlite3.Row]:
         rows = self.conn.execute(
@@ -561,14 +568,13 @@ def check_experiment_name(name: str) -> str:
     return value
 
 
-_JSON_COLS = {"inputs_json", "outputs_json"}
-
-
 def _encode(col: str, value: Any) -> Any:
-    if col in _JSON_COLS and value is not None and not isinstance(value, str):
-        return _dumps(value)
-    if isinstance(value, bool):
+    # Called for every column of every row a batch writes: type() tests, not isinstance.
+    kind = type(value)
+    if kind is bool:
         return int(value)
+    if kind is dict or kind is list:
+        return _dumps(value)  # only the *_json columns hold documents
     return value
 
 
@@ -588,3 +594,25 @@ def _upsert(c: sqlite3.Connection, run_id: str, task: str, fields: dict[str, Any
         f"INSERT INTO tasks({', '.join(cols)}) VALUES({', '.join('?' * len(cols))})",
         [run_id, task, *(_encode(k, v) for k, v in row.items())],
     )
+
+
+def _upsert_many(
+    c: sqlite3.Connection, run_id: str, rows: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """:func:`_upsert` for many rows: one ``INSERT ... ON CONFLICT DO UPDATE`` per column set."""
+    groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    for task, fields in rows:
+        full = {"kind": "container", "status": "PENDING", **fields}
+        # The columns to insert, then (after a marker) the ones an existing row takes.
+        key = (*full, "|", *fields)
+        groups.setdefault(key, []).append([run_id, task, *(_encode(k, v) for k, v in full.items())])
+    for key, values in groups.items():
+        cut = key.index("|")
+        cols, updated = key[:cut], key[cut + 1 :]
+        sets = ", ".join(f"{k}=excluded.{k}" for k in updated) or "task=task"
+        c.executemany(
+            f"INSERT INTO tasks(run_id, task, {', '.join(cols)})"
+            f" VALUES({', '.join('?' * (len(cols) + 2))})"
+            f" ON CONFLICT(run_id, task) DO UPDATE SET {sets}",
+            values,
+        )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench_dsl import _sqlite
 from workbench_dsl.errors import UsageError
 
 _SCHEMA = """
@@ -124,23 +125,12 @@ class ScheduleStore:
     """The schedule tables in ``runs.db`` (WAL, busy timeout, short transactions)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # One store is used by one thread at a time (check_same_thread only guards against misuse).
-        self._db = sqlite3.connect(
-            path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        with self.tx() as c:
-            for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                c.execute(stmt)
-            # Added with experiments: a schedules table made before gets the column.
-            if "experiment" not in {r["name"] for r in c.execute("PRAGMA table_info(schedules)")}:
-                c.execute(
-                    "ALTER TABLE schedules ADD COLUMN experiment TEXT NOT NULL DEFAULT 'Default'"
-                )
+        self._db = _sqlite.connect(path, timeout=30.0)
+        # Added with experiments: a schedules table made before gets the column.
+        _sqlite.add_column(self._db, "schedules", "experiment", "TEXT NOT NULL DEFAULT 'Default'")
+        _sqlite.migrate(self._db, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()

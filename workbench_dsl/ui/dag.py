@@ -72,6 +72,12 @@ def build(spec: Any, rows: dict[str, dict[str, Any]]) -> RunDag:
                 dag.nodes[name] = _node(name, name, r["kind"], True, r)
         return dag
 
+    # Each loop's iterations, indexed once (not a scan of every row per loop).
+    iterations_of: dict[str, list[dict[str, Any]]] = {}
+    for r in rows.values():
+        if r["kind"] == "iteration" and r.get("parent"):
+            iterations_of.setdefault(str(r["parent"]), []).append(r)
+
     def add(node: DagNode, parent: str | None) -> None:
         dag.nodes[node.id] = node
         if parent is not None:
@@ -99,7 +105,7 @@ def build(spec: Any, rows: dict[str, dict[str, Any]]) -> RunDag:
                 scope(q + "/", child, q)
                 continue
             iterations = sorted(
-                (r for r in rows.values() if r.get("parent") == q and r["kind"] == "iteration"),
+                iterations_of.get(q, []),
                 key=lambda r: (r.get("seq") or 0, r["task"]),
             )
             for r in iterations[:MAX_ITERATIONS]:

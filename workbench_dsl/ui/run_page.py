@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from workbench_dsl.engine.run_view import EXECUTOR_KINDS, run_details
+from workbench_dsl.engine import run_queries as rq
+from workbench_dsl.engine.run_view import EXECUTOR_KINDS, TASK_PAGE, run_details, task_view
 from workbench_dsl.ui import dag as dag_mod
 from workbench_dsl.ui import timeline
 from workbench_dsl.ui.previews import local_path, preview, schema_title
@@ -22,6 +23,8 @@ _SPECS: OrderedDict[str, Any] = OrderedDict()
 _SPECS_LOCK = threading.Lock()
 LOG_TAIL = 64 * 1024
 LOG_CHUNK = 256 * 1024
+#: Tasks the timeline draws (one row each); the idle share still counts every attempt.
+TIMELINE_TASKS = 300
 
 
 def parsed_spec(row: Any) -> Any:
@@ -44,55 +47,72 @@ def parsed_spec(row: Any) -> Any:
     return spec
 
 
-def signature(details: dict[str, Any]) -> str:
+def signature(details: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> str:
     """Changes whenever anything the live page shows changes."""
-    bits = [details["status"]] + [
+    counts = sorted(details.get("task_counts", {}).items())
+    bits = [details["status"], str(counts)] + [
         f"{t['name']}|{t['status']}|{t['attempts']}|{t['status_line']}|{t['cached']}"
-        for t in details["tasks"]
+        for t in [*details["tasks"], *(extra or [])]
     ]
     return hashlib.sha256("\n".join(bits).encode()).hexdigest()[:16]
 
 
-def run_page(store: Any, run_ref: str, task: str | None) -> dict[str, Any]:
-    """The run page's data (``run_ref``: a run id or a unique prefix of one)."""
+def run_page(store: Any, run_ref: str, task: str | None, offset: int = 0) -> dict[str, Any]:
+    """The run page's data (``run_ref``: a run id or a unique prefix of one).
+
+    The task table is one page (``offset``); the DAG and the timeline read only
+    the light columns of every task, and only the chosen task's inputs and outputs
+    are loaded, so a run of 10,000 tasks renders as fast as a small one.
+    """
     row = store.find_run(run_ref)
     run_id = row["run_id"]
-    details = run_details(store, row)
-    rows = {t["task"]: dict(t) for t in store.tasks(run_id)}
+    details = run_details(store, row, offset=offset)
+    conn = store.conn
+    rows = {t["task"]: dict(t) for t in rq.task_shapes(conn, run_id)}
     by_name = {t["name"]: t for t in details["tasks"]}
+    # Running and failed tasks matter wherever they are in the run: always at hand.
+    urgent = [
+        task_view(t, details["status"] == "RUNNING")
+        for t in rq.tasks_in_status(conn, run_id, ("RUNNING", "FAILED"), 200)
+    ]
+    for t in urgent:
+        by_name.setdefault(t["name"], t)
     for name, t in by_name.items():
         if name in rows:
             rows[name]["status_line"] = t["status_line"]
     spec = parsed_spec(row)
-    attempts = [dict(a) for a in store.attempts(run_id)]
     executors = [r for r in rows.values() if r["kind"] in EXECUTOR_KINDS]
-    if task not in by_name:
-        task = _default_task(details["tasks"])
+    if task not in by_name and (task is None or task not in rows):
+        task = _default_task(urgent)
     graph = dag_mod.build(spec, rows)
     run = dict(row)
     run["status"] = details["status"]
     start = row["started_at"] or row["created_at"]
     end = row["finished_at"] or (time.time() if details["status"] == "RUNNING" else None)
-    intervals = [
-        (a["started_at"], a["finished_at"] or time.time())
-        for a in attempts
-        if a["started_at"] is not None
-    ]
+    now = time.time()
+    intervals = [(s0, s1 or now) for s0, s1 in rq.attempt_intervals(conn, run_id)]
     busy = timeline.busy_fraction(intervals, start, end) if end else None
+    # The timeline draws the first tasks that ran (one row each), with their attempts.
+    drawn = executors[:TIMELINE_TASKS]  # in start order; those that never started last
+    attempts = [dict(a) for a in rq.attempts_of(conn, run_id, [r["task"] for r in drawn])]
+    chosen = rq.task_row(conn, run_id, task) if task else None
+    chosen_attempts = [dict(a) for a in rq.attempts_of(conn, run_id, [task])] if task else []
     return {
         "run": details,
-        "sig": signature(details),
+        "sig": signature(details, urgent),
         "dag_svg": dag_mod.draw(graph, run_id, task),
         "dag_truncated": graph.truncated,
-        "timeline_svg": timeline.draw(run, executors, attempts),
+        "timeline_svg": timeline.draw(run, drawn, attempts),
+        "timeline_truncated": len(drawn) < len(executors),
         "idle": None if busy is None else 1.0 - busy,
-        "cost_per_hour": sum(t["cost_per_hour"] for t in details["tasks"] if t["attempts"]),
-        "selected": _task_panel(run_id, rows.get(task or ""), attempts) if task else None,
+        "cost_per_hour": sum(float(r["cost_per_hour"] or 0.0) for r in executors if r["attempts"]),
+        "selected": _task_panel(dict(chosen), chosen_attempts) if chosen is not None else None,
         "waiting": [
-            t
-            for t in details["tasks"]
-            if str(t["status_line"] or "").startswith("waiting for approval")
+            t for t in urgent if str(t["status_line"] or "").startswith("waiting for approval")
         ],
+        "timeline_rows": TIMELINE_TASKS,
+        "page_offset": offset,
+        "page_size": TASK_PAGE,
     }
 
 
@@ -104,9 +124,7 @@ def _default_task(tasks: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _task_panel(run_id: str, row: dict[str, Any] | None, attempts: list[dict[str, Any]]) -> Any:
-    if row is None:
-        return None
+def _task_panel(row: dict[str, Any], attempts: list[dict[str, Any]]) -> Any:
     inputs = json.loads(row["inputs_json"]) if row.get("inputs_json") else {}
     outputs = json.loads(row["outputs_json"]) if row.get("outputs_json") else {}
     return {
@@ -155,9 +173,7 @@ def find_artifact(
     store: Any, run_id: str, task: str, side: str, name: str, index: int
 ) -> dict[str, Any] | None:
     """One artifact record of a task (from what the run store recorded, never a free path)."""
-    row = store.conn.execute(
-        "SELECT inputs_json, outputs_json FROM tasks WHERE run_id=? AND task=?", (run_id, task)
-    ).fetchone()
+    row = rq.task_row(store.conn, run_id, task)
     if row is None:
         return None
     raw = row["outputs_json" if side == "outputs" else "inputs_json"]

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench_dsl import _sqlite
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS endpoints (
     name TEXT PRIMARY KEY,
@@ -102,15 +104,11 @@ class EndpointStore:
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        self.db.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.db, timeout=30, isolation_level=None)
+        conn = _sqlite.connect(self.db, timeout=30.0, foreign_keys=True, rows=False)
         try:
-            conn.execute("PRAGMA busy_timeout = 30000")
             if not self._ready:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(_SCHEMA)
+                _sqlite.migrate(conn, _SCHEMA)
                 self._ready = True
-            conn.execute("PRAGMA foreign_keys = ON")
             yield conn
         finally:
             conn.close()

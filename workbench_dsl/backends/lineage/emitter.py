@@ -66,12 +66,21 @@ def _warn(message: str) -> None:
     print(f"warning: lineage: {message}", file=sys.stderr, flush=True)
 
 
-class _Lane:
-    """A FIFO worked by one daemon thread, with a bounded wait for it to drain."""
+_BATCH = 256
 
-    def __init__(self, name: str, handle: Callable[[Any], None]) -> None:
+
+class _Lane:
+    """A FIFO worked by one daemon thread, with a bounded wait for it to drain.
+
+    With ``batch``, ``handle`` gets every item queued so far as one list: a run of
+    thousands of cached tasks then appends its events in a few writes, not one
+    locked write per event.
+    """
+
+    def __init__(self, name: str, handle: Callable[[Any], None], *, batch: bool = False) -> None:
         self._name = name
         self._handle = handle
+        self._batch = batch
         self._items: deque[Any] = deque()
         self._cv = threading.Condition()
         self._busy = 0
@@ -91,14 +100,18 @@ class _Lane:
             with self._cv:
                 while not self._items:
                     self._cv.wait()
-                item = self._items.popleft()
+                if self._batch:  # at most _BATCH, so events built at once stay few
+                    n = min(len(self._items), _BATCH)
+                    item: Any = [self._items.popleft() for _ in range(n)]
+                else:
+                    item = self._items.popleft()
             try:
                 self._handle(item)
             except Exception:  # never let one bad item stop the lane
                 log.debug("lineage %s: item failed", self._name, exc_info=True)
             finally:
                 with self._cv:
-                    self._busy -= 1
+                    self._busy -= len(item) if self._batch else 1
                     self._cv.notify_all()
 
     def pending(self) -> int:
@@ -135,7 +148,7 @@ class Emitter:
         self._remote_down = False
         self._dropped = 0
         self._sent = 0
-        self._local = _Lane("lineage-local", self._write_local)
+        self._local = _Lane("lineage-local", self._write_local, batch=True)
         self._remote = _Lane("lineage-remote", self._send_remote)
 
     # -- the caller's side: cheap ----------------------------------------------------------
@@ -176,8 +189,13 @@ class Emitter:
 
     # -- the worker threads ---------------------------------------------------------------
 
-    def _write_local(self, work: Work) -> None:
-        events = [work] if isinstance(work, dict) else list(work())
+    def _write_local(self, works: list[Work]) -> None:
+        events: list[Event] = []
+        for work in works:
+            try:
+                events.extend([work] if isinstance(work, dict) else work())
+            except Exception:  # one bad item must not lose the others' events
+                log.debug("lineage: building an event failed", exc_info=True)
         if not events:
             return
         if self.settings.events_file is not None:

@@ -65,16 +65,20 @@ def runs_list(
 
 
 @router.get("/runs/{run_id}")
-def run_view(request: Request, run_id: str, task: str | None = None) -> Response:
-    """One run: status, cost, DAG, timeline, tasks, and the chosen task's details and log."""
-    data = _withhold_contents(request, run_page(request.app.state.ui.runs(), run_id, task))
+def run_view(request: Request, run_id: str, task: str | None = None, offset: int = 0) -> Response:
+    """One run: status, cost, DAG, timeline, tasks (a page), and the chosen task's details."""
+    data = _withhold_contents(
+        request, run_page(request.app.state.ui.runs(), run_id, task, max(0, offset))
+    )
     return page(request, "run.html", nav="runs", title=f"Run {data['run']['run_id']}", **data)
 
 
 @router.get("/runs/{run_id}/live")
-def run_live(request: Request, run_id: str, task: str | None = None) -> Response:
+def run_live(request: Request, run_id: str, task: str | None = None, offset: int = 0) -> Response:
     """The parts of a run's page that change while it runs (swapped in by ui.js)."""
-    data = _withhold_contents(request, run_page(request.app.state.ui.runs(), run_id, task))
+    data = _withhold_contents(
+        request, run_page(request.app.state.ui.runs(), run_id, task, max(0, offset))
+    )
     html = fragment("run_live.html", csrf=request.app.state.access.csrf, **data)
     return Response(html, media_type="text/html; charset=utf-8", headers={"x-sig": data["sig"]})
 

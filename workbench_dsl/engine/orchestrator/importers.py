@@ -1,0 +1,119 @@
+"""Tasks that run no program: ``dsl.importer`` and the kfp-kubernetes PVC stubs.
+
+An importer brings an existing file or directory into the CAS (in the I/O pool,
+answered by :class:`~.messages.Imported`). ``createpvc`` / ``deletepvc`` are
+no-ops locally (DESIGN.md: volumes are named local directories); ``createpvc``
+still outputs the name a cluster would give the claim.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from workbench_dsl.engine import attempts as att
+from workbench_dsl.engine.cache import task_key
+from workbench_dsl.engine.graph import Node
+from workbench_dsl.engine.orchestrator import messages as m
+from workbench_dsl.engine.orchestrator.launch import context, executor_of
+from workbench_dsl.engine.orchestrator.scopes import stub_kind
+from workbench_dsl.engine.orchestrator.states import TaskState
+from workbench_dsl.engine.placeholders import Resolver
+
+if TYPE_CHECKING:
+    from workbench_dsl.engine.orchestrator.loop import Orchestrator
+
+S = TaskState
+
+
+def start_importer(o: Orchestrator, node: Node) -> None:
+    _, executor = executor_of(o, node)
+    imp = executor.get("importer") or {}
+    src = imp.get("artifactUri") or {}
+    if "runtimeParameter" in src:
+        uri = node.params.get(src["runtimeParameter"])
+    else:
+        uri = src.get("constant")
+        if isinstance(uri, dict):
+            uri = uri.get("stringValue") or next(iter(uri.values()), None)
+    if not uri:
+        o.finish(node, S.FAILED, "importer: no artifact URI")
+        return
+    metadata = _resolve_struct(o, node, imp.get("metadata") or {})
+    type_schema = dict(imp.get("typeSchema") or {})
+    node.key = task_key(node.component, executor, {}, {"uri": uri, "metadata": metadata}, {})
+    o.transition(node, S.RUNNING)
+    o.obs.task_start(o.task_info(node))
+    o.inflight_io += 1
+
+    def work() -> None:
+        try:
+            result: Any = att.import_artifact(str(uri), type_schema, metadata, o.cas)
+        except Exception as e:
+            result = e
+        o.post(m.Imported(node, result))
+
+    o.io.submit(work)
+
+
+def _resolve_struct(o: Orchestrator, node: Node, value: Any) -> Any:
+    """Resolve placeholders in an importer's metadata (a JSON document, walked without recursion)."""
+    ei = {"inputs": {"parameterValues": node.params, "artifacts": {}}, "outputs": {}}
+
+    def one(v: Any) -> Any:
+        if isinstance(v, str) and "{{$" in v:
+            try:
+                return Resolver(ei, context(o, node)).resolve_string(v)
+            except ValueError:
+                return v
+        return v
+
+    # Copy the document breadth-first: each container is rebuilt with resolved leaves.
+    top: list[Any] = [value]
+    todo: list[tuple[Any, Any, Any]] = [(top, 0, value)]
+    while todo:
+        parent, slot, v = todo.pop()
+        if isinstance(v, dict):
+            new_d: dict[Any, Any] = {}
+            parent[slot] = new_d
+            for k, child in v.items():
+                new_d[one(k)] = child
+                todo.append((new_d, one(k), child))
+        elif isinstance(v, list):
+            new_l: list[Any] = list(v)
+            parent[slot] = new_l
+            for i, child in enumerate(v):
+                todo.append((new_l, i, child))
+        else:
+            parent[slot] = one(v)
+    return top[0]
+
+
+def on_imported(o: Orchestrator, node: Node, result: Any) -> None:
+    if isinstance(result, Exception):
+        node.error = (
+            str(result)
+            if isinstance(result, FileNotFoundError)
+            else f"importer failed: {type(result).__name__}: {result}"
+        )
+        o.finish(node, S.FAILED, node.error)
+        return
+    entry, note = result
+    if note:
+        o.notice(note)
+    node.out_artifacts = {"artifact": [entry]}
+    o.finish(node, S.SUCCEEDED)
+
+
+def run_stub(o: Orchestrator, node: Node) -> None:
+    _, executor = executor_of(o, node)
+    what = stub_kind(str((executor.get("container") or {}).get("image")))
+    if what == "createpvc":
+        name = (
+            node.params.get("pvc_name")
+            or f"{o.job_resource_name}{node.params.get('pvc_name_suffix', '-pvc')}"
+        )
+        node.out_params = {"name": name}
+    o.notice(f"kfp-kubernetes {what} is a no-op locally (no volumes here)")
+    o.transition(node, S.RUNNING)
+    o.obs.task_start(o.task_info(node))
+    o.finish(node, S.SUCCEEDED)
