@@ -90,7 +90,9 @@ def test_scheduler_once_runs_the_pipeline_on_new_data(pipeline: str, tmp_path: P
     assert code == 0, out
     (tmp_path / "landing" / "new.csv").write_text("b\n")
     code, out = wb("scheduler", "--once")
-    assert code == 0 and "started trigger:ingest@dataset:landing/*.csv changed landing/new.csv" in out, out
+    assert (
+        code == 0 and "started trigger:ingest@dataset:landing/*.csv changed landing/new.csv" in out
+    ), out
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         _, out = wb("trigger", "show", "ingest", "--json")
