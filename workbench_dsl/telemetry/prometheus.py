@@ -109,7 +109,7 @@ class WorkbenchCollector(Collector):
             labels=["pipeline"],
         )
         for pipeline, (n, dollars) in sorted(cost.items()):
-            per_run.add_metric([pipeline], count_value=n, sum_value=dollars)
+            per_run.add_metric([pipeline], count_value=int(n), sum_value=dollars)
         yield per_run
 
     def _tasks(self) -> Iterator[Metric]:
