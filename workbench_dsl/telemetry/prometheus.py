@@ -108,8 +108,8 @@ class WorkbenchCollector(Collector):
             "Cost of finished runs (compute profiles' cost per hour x time), by pipeline.",
             labels=["pipeline"],
         )
-        for pipeline, (n, dollars) in sorted(cost.items()):
-            per_run.add_metric([pipeline], count_value=int(n), sum_value=dollars)
+        for pipeline, (count, dollars) in sorted(cost.items()):
+            per_run.add_metric([pipeline], count_value=int(count), sum_value=dollars)
         yield per_run
 
     def _tasks(self) -> Iterator[Metric]:
