@@ -11,10 +11,11 @@ scrape target sees every endpoint. Names follow the conventions: base units
 
 from __future__ import annotations
 
+import sqlite3
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -27,6 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from workbench_dsl.paths import LocalRoot
+
+if TYPE_CHECKING:
+    from workbench_dsl.engine.store import RunStore
 
 #: Task duration histogram bounds, in seconds (a lightweight step to a long training job).
 DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
@@ -65,21 +69,28 @@ class WorkbenchCollector(Collector):
         self.scrape_timeout = scrape_timeout
 
     def collect(self) -> Iterator[Metric]:
-        if self.root.runs_db.exists():
-            yield from self._runs()
-            yield from self._tasks()
+        # Every family is declared on every scrape, empty or not, so dashboards and
+        # alerts see the same names on a fresh root as on a busy one.
+        yield from self._runs()
+        yield from self._tasks()
         yield from self._endpoints()
+
+    def _read(self, query: Callable[[RunStore], list[sqlite3.Row]]) -> list[sqlite3.Row]:
+        """Rows from the run store's own query (none before the first run)."""
+        from workbench_dsl.engine.store import open_reader
+
+        if not self.root.runs_db.exists():
+            return []
+        store = open_reader(self.root.runs_db)
+        try:
+            return query(store)
+        finally:
+            store.close()
 
     # -- runs and tasks -------------------------------------------------------------------
 
     def _runs(self) -> Iterator[Metric]:
-        from workbench_dsl.engine.store import open_reader
-
-        store = open_reader(self.root.runs_db)
-        try:
-            runs = store.query_runs(limit=None)
-        finally:
-            store.close()
+        runs = self._read(lambda s: s.query_runs(limit=None))
         finished: dict[tuple[str, str], int] = defaultdict(int)
         running: dict[str, int] = defaultdict(int)
         cost: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])  # runs, dollars
@@ -113,13 +124,7 @@ class WorkbenchCollector(Collector):
         yield per_run
 
     def _tasks(self) -> Iterator[Metric]:
-        from workbench_dsl.engine.store import open_reader
-
-        store = open_reader(self.root.runs_db)
-        try:
-            rows = store.task_metrics()
-        finally:
-            store.close()
+        rows = self._read(lambda s: s.task_metrics())
         durations: dict[tuple[str, str], list[float]] = defaultdict(list)
         counts: dict[tuple[str, str, str], int] = defaultdict(int)
         retries: dict[tuple[str, str], int] = defaultdict(int)
