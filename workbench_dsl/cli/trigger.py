@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from workbench_dsl.cli import _kfp
 from workbench_dsl.cli._common import handle_errors, parse_params, print_json
 
 if TYPE_CHECKING:
@@ -83,9 +84,27 @@ def add_command(
     experiment: str | None = typer.Option(
         None, "--experiment", help="Record its runs under this experiment (default: Default)."
     ),
+    target: str = typer.Option(
+        "local",
+        "--target",
+        help="local (started by `workbench scheduler`) or kfp (a KFP recurring run whose "
+        "first step looks for the event; see docs/triggers.md).",
+    ),
+    cron_expr: str | None = typer.Option(
+        None, "--cron", help="kfp only: how often the recurring run looks, e.g. '*/15 * * * *'."
+    ),
+    output: str | None = typer.Option(
+        None, "--output", help="kfp only: write the compiled wrapper pipeline here, submit nothing."
+    ),
     as_json: bool = JSON,
+    host: str | None = _kfp.HOST,
+    namespace: str | None = _kfp.NAMESPACE,
+    token: str | None = _kfp.TOKEN,
+    cookies: str | None = _kfp.COOKIES,
+    ssl_ca_cert: str | None = _kfp.SSL_CA_CERT,
+    no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
 ) -> None:
-    """Run PIPELINE each time EVENT happens (started by `workbench scheduler`)."""
+    """Run PIPELINE each time EVENT happens (started by `workbench scheduler`, or by KFP)."""
     import os
     import time
 
@@ -119,6 +138,35 @@ def add_command(
             f"--on {on!r} would start {prepared.name!r} each time it finishes itself: "
             "chain it on another pipeline"
         )
+    if target not in ("local", "kfp"):
+        raise UsageError(f"--target must be local or kfp (got {target!r})")
+    if target == "kfp":
+        _add_kfp(
+            prepared,
+            event,
+            raw,
+            name=name,
+            cron_expr=cron_expr,
+            output=output,
+            event_param=event_param,
+            max_catchup=max_catchup,
+            max_concurrency=max_concurrency,
+            experiment=experiment,
+            paused=paused,
+            as_json=as_json,
+            max_age=max_age_s,
+            conn={
+                "host": host,
+                "namespace": namespace,
+                "token": token,
+                "cookies": cookies,
+                "ssl_ca_cert": ssl_ca_cert,
+                "no_verify_ssl": no_verify_ssl,
+            },
+        )
+        return
+    if cron_expr is not None or output is not None:
+        raise UsageError("--cron and --output apply to --target kfp only")
     now = time.time()
     t = Trigger(
         name=name or prepared.name,
@@ -149,6 +197,74 @@ def add_command(
         as_json,
         f"added trigger {t.name}: {event} ({what}); `workbench scheduler` starts the runs",
     )
+
+
+def _add_kfp(
+    prepared: Any,
+    event: Any,
+    raw: dict[str, str],
+    *,
+    name: str | None,
+    cron_expr: str | None,
+    output: str | None,
+    event_param: str | None,
+    max_catchup: int,
+    max_concurrency: int,
+    experiment: str | None,
+    paused: bool,
+    as_json: bool,
+    max_age: float | None,
+    conn: dict[str, Any],
+) -> None:
+    """Compile the wrapper pipeline; write it (--output) or create its recurring run."""
+    from pathlib import Path
+
+    from workbench_dsl.compile.compiler import write_atomic
+    from workbench_dsl.errors import UsageError
+    from workbench_dsl.schedule import cron
+    from workbench_dsl.schedule.kfp import KfpSchedules
+    from workbench_dsl.schedule.pipeline_ref import PreparedPipeline
+    from workbench_dsl.schedule.trigger_kfp import wrapper_pipeline
+
+    if cron_expr is None:
+        raise UsageError("--target kfp needs --cron: how often the recurring run looks for events")
+    if max_age is not None:
+        raise UsageError("--max-age is local only: a KFP step keeps no state between runs")
+    cron.to_kfp(cron_expr)  # validated as `schedule add --target kfp` does, before anything
+    text = wrapper_pipeline(
+        prepared,
+        event,
+        cron=cron_expr,
+        event_param=event_param,
+        max_catchup=max_catchup,
+        max_concurrency=max_concurrency,
+        kfp_host=conn.get("host") or "",
+    )
+    wrapper = PreparedPipeline(
+        ref=prepared.ref,
+        name=f"{prepared.name}-on-event",
+        text=text,
+        params={k: v for k, v in prepared.params.items() if k != event_param},
+    )
+    if output is not None:
+        write_atomic(Path(output), text)
+        data = {"name": name or prepared.name, "target": "kfp", "on": str(event), "output": output}
+        _done(
+            data, as_json, f"wrote {output}: {wrapper.name}, runs {prepared.name} once per {event}"
+        )
+        return
+    if not conn.get("host"):
+        raise UsageError("--target kfp needs --host URL (or --output FILE to only compile)")
+    data = KfpSchedules(_kfp.connection(**conn)).create(
+        name or prepared.name,
+        wrapper,
+        cron_expr=cron_expr,
+        max_concurrency=1,
+        catchup=True,
+        experiment=experiment,
+        enabled=not paused,
+    )
+    _done(data, as_json, f"created KFP recurring run {data['name']} ({data['cron']}) for {event}")
 
 
 def _inputs(spec_text: str) -> set[str]:
