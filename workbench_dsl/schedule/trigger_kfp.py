@@ -96,6 +96,15 @@ def wrapper_pipeline(
     from workbench_dsl.compile.compiler import compile_to_text
     from workbench_dsl.engine.spec import PipelineSpec
 
+    spec = PipelineSpec.parse(prepared.text)
+    if spec.input_artifact_definitions:
+        from workbench_dsl.errors import UsageError
+
+        raise UsageError(
+            f"pipeline {prepared.name!r} takes artifact inputs "
+            f"({', '.join(sorted(spec.input_artifact_definitions))}): a recurring run can only "
+            "pass parameters; read the data from a path parameter instead"
+        )
     packages = ["croniter>=3,<8"]
     if isinstance(event, DatasetEvent):
         packages.append("fsspec>=2024.2")
@@ -105,7 +114,7 @@ def wrapper_pipeline(
         )
     check = dsl.component(base_image=CHECK_IMAGE, packages_to_install=packages)(check_event)
     inner = components.load_component_from_text(prepared.text)
-    inputs = PipelineSpec.parse(prepared.text).input_definitions
+    inputs = spec.input_definitions
     names = [n for n in inputs if n != event_param]
 
     def body(*args: Any) -> None:
