@@ -124,3 +124,38 @@ def test_bad_input_is_one_line_exit_2(pipeline: str, args: list[str], message: s
     assert "Traceback" not in out
     _, out = wb("trigger", "list", "--json")
     assert json.loads(out) == []
+
+
+def test_a_pipeline_chained_on_anothers_success(pipeline: str, tmp_path: Path) -> None:
+    (tmp_path / "up.yaml").write_text(PIPELINE.replace("name: tiny", "name: up"))
+    code, out = wb(
+        "trigger",
+        "add",
+        pipeline,
+        "--on",
+        "run:up:SUCCEEDED",
+        "--event-param",
+        "path",
+        "--name",
+        "after-up",
+        "--json",
+    )
+    assert code == 0, out
+    code, out = wb("run", "up.yaml", "--json")
+    assert code == 0, out
+    upstream = json.loads(out)["run_id"]
+    code, out = wb("scheduler", "--once")
+    assert "started trigger:after-up@run:up:SUCCEEDED run " + upstream in out, out
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        wb("scheduler", "--once")
+        _, out = wb("trigger", "show", "after-up", "--json")
+        (firing,) = json.loads(out)["firings"]
+        if firing["status"] not in ("STARTING", "RUNNING"):
+            break
+        time.sleep(0.5)
+    assert (firing["status"], firing["value"]) == ("SUCCEEDED", upstream), firing
+    _, out = wb("runs", "show", firing["run_id"], "--json")
+    assert json.loads(out)["parameters"]["path"] == upstream
+    code, out = wb("scheduler", "--once")  # the same upstream run never fires twice
+    assert "started" not in out
