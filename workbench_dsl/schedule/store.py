@@ -15,7 +15,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,31 @@ CREATE INDEX IF NOT EXISTS schedule_ticks_by_schedule ON schedule_ticks(schedule
 """
 
 ACTIVE = ("STARTING", "RUNNING")
+
+
+def open_db(path: Path) -> sqlite3.Connection:
+    """The run store's file as the schedule and trigger tables use it: autocommit (each
+    write is an explicit :func:`write_tx`), WAL, a 30 s busy timeout, rows by name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One store is used by one thread at a time (check_same_thread only guards against misuse).
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA busy_timeout=30000")
+    db.execute("PRAGMA journal_mode=WAL")
+    return db
+
+
+@contextmanager
+def write_tx(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction: the claim of a tick or an event happens inside."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    else:
+        db.execute("COMMIT")
 
 
 @dataclass
@@ -124,15 +149,8 @@ class ScheduleStore:
     """The schedule tables in ``runs.db`` (WAL, busy timeout, short transactions)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        # One store is used by one thread at a time (check_same_thread only guards against misuse).
-        self._db = sqlite3.connect(
-            path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_db(path)
         with self.tx() as c:
             for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 c.execute(stmt)
@@ -145,17 +163,9 @@ class ScheduleStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction (writers queue instead of deadlocking)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
+        return write_tx(self._db)
 
     # -- schedules ----------------------------------------------------------------------
 

@@ -15,13 +15,14 @@ import json
 import sqlite3
 import time
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench_dsl.errors import UsageError
 from workbench_dsl.schedule.events import Event, parse_event
-from workbench_dsl.schedule.store import ACTIVE, ScheduleStore
+from workbench_dsl.schedule.store import ACTIVE, open_db, write_tx
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS triggers(
@@ -141,14 +142,22 @@ def _trigger(row: sqlite3.Row) -> Trigger:
     )
 
 
-class TriggerStore(ScheduleStore):
+class TriggerStore:
     """The trigger tables in ``runs.db`` (same connection setup as the schedules')."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path)
+        self.path = path
+        self._db = open_db(path)
         with self.tx() as c:
             for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 c.execute(stmt)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One short write transaction (writers queue instead of deadlocking)."""
+        return write_tx(self._db)
 
     # -- triggers -----------------------------------------------------------------------
 
