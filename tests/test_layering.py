@@ -29,6 +29,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "ui": {"cli"},
     "client": {"dsl", "compile", "cli", "ui", "schedule", "replay"},
     "replay": {"dsl", "compile", "cli", "ui", "schedule"},
+    # reads the run store and the endpoints for Prometheus: beside the ui, below the cli
+    "telemetry": {"dsl", "compile", "cli", "ui", "schedule"},
 }
 BASE_MODULES = {
     "_env",

@@ -532,7 +532,7 @@ def scheduler_command(
         30.0, "--poll", min=0.2, help="Seconds between looks at the schedules at most."
     ),
 ) -> None:
-    """Start due runs of the local schedules (foreground; see docs/schedule.md to run it as a service)."""
+    """Start due runs of the local schedules and triggers (foreground; see docs/schedule.md to run it as a service)."""
     import signal
     import threading
 
@@ -544,11 +544,13 @@ def scheduler_command(
         for k in r.started:
             typer.echo(f"started {k}")
         for k in r.skipped:
-            typer.echo(f"skipped {k} (catch-up is off)")
+            typer.echo(f"skipped {k} ({_skip_why(k)})")
         for k in r.waiting:
             typer.echo(f"waiting {k} (max-concurrency reached)")
         for k, status, run_id in r.finished:
             typer.echo(f"finished {k}: {status}" + (f" (run {run_id})" if run_id else ""))
+        for line in r.errors:
+            typer.echo(line, err=True)
         return
     stop = threading.Event()
 
@@ -558,13 +560,20 @@ def scheduler_command(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     n = len(sched.store.all())
+    nt = len(sched.trigger_store.triggers())
     typer.echo(
-        f"scheduler: watching {n} schedule(s) in {sched.root.runs_db}; Ctrl-C stops it "
+        f"scheduler: watching {n} schedule(s) and {nt} trigger(s) in {sched.root.runs_db}; Ctrl-C stops it "
         f"(runs in flight go on)",
         err=True,
     )
     sched.serve(stop, poll=poll, say=lambda line: typer.echo(line))
     typer.echo("scheduler: stopped", err=True)
+
+
+def _skip_why(label: str) -> str:
+    from workbench_dsl.schedule.local import skip_reason
+
+    return skip_reason(label)
 
 
 def register(root: typer.Typer) -> None:

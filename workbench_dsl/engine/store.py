@@ -514,6 +514,18 @@ class RunStore:
             args.append(limit)
         return self.conn.execute(sql, args).fetchall()
 
+    def task_metrics(self, kinds: tuple[str, ...] = ("container", "importer")) -> list[sqlite3.Row]:
+        """Every task of ``kinds`` with its run's pipeline: ``pipeline``, ``component``,
+        ``status``, ``duration_s``, ``attempts``, ``cached``, ``cost_per_hour`` (for the
+        Prometheus exposition, read at scrape time)."""
+        marks = ",".join("?" * len(kinds))
+        return self.conn.execute(
+            "SELECT r.pipeline, COALESCE(t.component, t.task) AS component, t.status,"
+            " t.duration_s, t.attempts, t.cached, t.cost_per_hour"
+            f" FROM tasks t JOIN runs r ON r.run_id=t.run_id WHERE t.kind IN ({marks})",
+            kinds,
+        ).fetchall()
+
     def experiments(self) -> list[sqlite3.Row]:
         """One row per experiment: ``experiment``, ``runs``, ``pipelines`` (comma-joined),
         ``first_at``, ``last_at``, and the count of runs per stored status."""

@@ -28,11 +28,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench_dsl import _procs
 from workbench_dsl.paths import LocalRoot, local_root
 from workbench_dsl.schedule import cron
 from workbench_dsl.schedule.store import Schedule, ScheduleStore
+
+if TYPE_CHECKING:
+    from workbench_dsl.schedule.trigger_local import TriggerLauncher
 
 Clock = Callable[[], datetime]
 #: Starts one run: (schedule, tick ISO, stdout file, log file, env) -> the process.
@@ -49,20 +53,34 @@ class PassReport:
     skipped: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # due, held back by max_concurrency
     finished: list[tuple[str, str, str | None]] = field(default_factory=list)  # key, status, run
+    errors: list[str] = field(default_factory=list)  # a trigger that could not be evaluated
 
 
 def default_launcher(
     s: Schedule, tick: str, out: Path, log: Path, env: dict[str, str]
 ) -> subprocess.Popen[bytes]:
     """``workbench run PIPELINE -p ... --json`` in the schedule's directory, detached."""
-    cmd = [sys.executable, "-m", "workbench_dsl", "run", s.pipeline]
-    for k, v in sorted(s.params.items()):
+    return start_run(s.pipeline, s.params, s.experiment, s.workdir, out, log, env)
+
+
+def start_run(
+    pipeline: str,
+    params: dict[str, str],
+    experiment: str,
+    workdir: str,
+    out: Path,
+    log: Path,
+    env: dict[str, str],
+) -> subprocess.Popen[bytes]:
+    """Start ``workbench run PIPELINE -p ... --json`` in ``workdir``, in its own session."""
+    cmd = [sys.executable, "-m", "workbench_dsl", "run", pipeline]
+    for k, v in sorted(params.items()):
         cmd += ["-p", f"{k}={v}"]
-    cmd += ["--experiment", s.experiment, "--json"]
+    cmd += ["--experiment", experiment, "--json"]
     with open(out, "wb") as stdout, open(log, "ab") as stderr:
         return subprocess.Popen(
             cmd,
-            cwd=s.workdir,
+            cwd=workdir,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=stdout,
@@ -86,15 +104,23 @@ class LocalScheduler:
         *,
         clock: Clock | None = None,
         launcher: Launcher | None = None,
+        trigger_launcher: TriggerLauncher | None = None,
     ) -> None:
+        # trigger_local builds on this module (start_run, run_outcome): imported here.
+        from workbench_dsl.schedule.trigger_local import TriggerPass
+        from workbench_dsl.schedule.trigger_store import TriggerStore
+
         self.root = (root or local_root()).ensure()  # private, as every writer of the root
         self.store = ScheduleStore(self.root.runs_db)
         self.clock = clock or cron.now_utc
         self.launcher = launcher or default_launcher
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self.trigger_store = TriggerStore(self.root.runs_db)
+        self.triggers = TriggerPass(self.root, self.trigger_store, launcher=trigger_launcher)
 
     def close(self) -> None:
         self.store.close()
+        self.trigger_store.close()
 
     # -- one pass -----------------------------------------------------------------------
 
@@ -105,6 +131,7 @@ class LocalScheduler:
         for s in self.store.all():
             if not s.paused:
                 self._schedule_pass(s, now, report)
+        self.triggers.run_once(now.timestamp(), report)
         return report
 
     def _schedule_pass(self, s: Schedule, now: datetime, report: PassReport) -> None:
@@ -186,7 +213,7 @@ class LocalScheduler:
                 )
                 report.finished.append((f"{row['schedule']}@{row['tick']}", "LOST", None))
                 continue
-            status, run_id, reason = _outcome(row["output"], row["log"], code)
+            status, run_id, reason = run_outcome(row["output"], row["log"], code)
             self.store.set_tick(
                 key, status=status, run_id=run_id, reason=reason, finished_at=time.time()
             )
@@ -207,9 +234,11 @@ class LocalScheduler:
             for k in report.started:
                 say(f"started {k}")
             for k in report.skipped:
-                say(f"skipped {k} (catch-up is off)")
+                say(f"skipped {k} ({skip_reason(k)})")
             for k, status, run_id in report.finished:
                 say(f"finished {k}: {status}" + (f" (run {run_id})" if run_id else ""))
+            for line in report.errors:
+                say(line)
             stop.wait(self._sleep(poll))
 
     def _sleep(self, poll: float) -> float:
@@ -220,12 +249,17 @@ class LocalScheduler:
                 continue
             nxt = cron.next_tick(s.cron, s.timezone, now)
             wait = min(wait, max(0.2, (nxt - now).total_seconds() + 0.05))
-        if self._children or self.store.active_ticks():
+        if self._children or self.store.active_ticks() or self.triggers.busy():
             wait = min(wait, 2.0)  # notice runs ending promptly
         return wait
 
 
-def _outcome(
+def skip_reason(label: str) -> str:
+    """Why a pass skipped ``label`` (a schedule's tick or a trigger's event), in words."""
+    return "beyond --max-catchup" if label.startswith("trigger:") else "catch-up is off"
+
+
+def run_outcome(
     output: str | None, log: str | None, code: int | None
 ) -> tuple[str, str | None, str | None]:
     """(status, run id, reason) of a finished ``workbench run --json``."""

@@ -14,8 +14,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +59,18 @@ CREATE INDEX IF NOT EXISTS schedule_ticks_by_schedule ON schedule_ticks(schedule
 """
 
 ACTIVE = ("STARTING", "RUNNING")
+
+
+def open_db(path: Path) -> sqlite3.Connection:
+    """The run store's file as the schedule and trigger tables use it (see ``_sqlite``):
+    autocommit (each write is an explicit :func:`write_tx`), WAL, a 30 s busy timeout,
+    rows by name. One store is used by one thread at a time."""
+    return _sqlite.connect(path, timeout=30.0)
+
+
+def write_tx(db: sqlite3.Connection) -> AbstractContextManager[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction: the claim of a tick or an event happens inside."""
+    return _sqlite.transaction(db)
 
 
 @dataclass
@@ -127,7 +138,7 @@ class ScheduleStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         # One store is used by one thread at a time (check_same_thread only guards against misuse).
-        self._db = _sqlite.connect(path, timeout=30.0)
+        self._db = open_db(path)
         # Added with experiments: a schedules table made before gets the column.
         _sqlite.add_column(self._db, "schedules", "experiment", "TEXT NOT NULL DEFAULT 'Default'")
         _sqlite.migrate(self._db, _SCHEMA)
@@ -135,17 +146,9 @@ class ScheduleStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction (writers queue instead of deadlocking)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
+        return write_tx(self._db)
 
     # -- schedules ----------------------------------------------------------------------
 

@@ -70,6 +70,16 @@ def create_app(
     for module in (runs, experiments, sweeps, models, endpoints, schedules, lineage):
         app.include_router(module.router)
 
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        # The same exposition as `workbench metrics serve`; the guard above applies to it
+        # (a Prometheus on another machine sends the token: `authorization` in its config).
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from workbench_dsl.telemetry.prometheus import exposition
+
+        return Response(exposition(root), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/favicon.ico")
     def favicon() -> Response:
         return Response(status_code=204)
