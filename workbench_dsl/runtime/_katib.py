@@ -24,6 +24,7 @@ from workbench_dsl.runtime._invocation import (
     split_arguments,
 )
 from workbench_dsl.runtime._pod import TRIAL_NAME
+from workbench_dsl.runtime.settings import TrainSettings
 from workbench_dsl.runtime.train import cluster_job_spec, launcher_pod_owner
 
 
@@ -47,23 +48,25 @@ def trial_template(
             "metadata": {},
             "output": True,
         }
-    train = config.get("train")
-    runtime = str((train or {}).get("runtime") or "torch-distributed")
+    job = job_settings(config)
     inv = {
         "source": source,
         "name": name,
         "params": params,
         "artifacts": artifacts,
         "trial": {"params": config["space"], "staging_uri": staging_uri},
-        "launcher": "torchrun" if train and runtime.startswith("torch") else "python",
-        "packages": list((_job_config(config).get("cluster") or {}).get("packages") or []),
+        "launcher": job.launcher if config.get("train") else "python",
+        "packages": list(job.cluster.packages),
     }
     return trial_job(name, config, settings, dumps(inv))
 
 
-def _job_config(config: dict[str, Any]) -> dict[str, Any]:
+def job_settings(config: dict[str, Any]) -> TrainSettings:
+    """What each trial runs as: the swept ``@train`` step's job, or one process."""
     train = config.get("train")
-    return dict(train or {**(config.get("trial") or {}), "nodes": 1, "procs_per_node": 1})
+    if train:
+        return TrainSettings.from_json(train)
+    return TrainSettings.from_json(config.get("trial") or {}).single_process()
 
 
 def trial_job(
@@ -82,7 +85,7 @@ def trial_job(
         TRIAL_NAME: placeholder(TRIAL_NAME_PARAMETER),
         **{TRIAL_PARAM_PREFIX + p.name: placeholder(p.name) for p in settings.params},
     }
-    spec = cluster_job_spec(name, _job_config(config), env)
+    spec = cluster_job_spec(name, job_settings(config), env)
     return trainjob_trial(spec) if config.get("train") else job_trial(spec)
 
 
@@ -106,9 +109,7 @@ def run_on_katib(
     model_param = config.get("model_param")
     staging = f"{best_model.uri.rstrip('/')}.trials" if best_model is not None else None
     template = trial_template(fn, source, name, config, settings, fixed, staging)
-    namespace = ((config.get("train") or config.get("trial") or {}).get("cluster") or {}).get(
-        "namespace"
-    )
+    namespace = job_settings(config).cluster.namespace
     sweeper = KatibSweeper(
         api_client=api_client, namespace=namespace, poll_s=poll_s, status=_env.set_status
     )
