@@ -80,7 +80,7 @@ def run_locally(
     world = nodes * procs_per_node
     if world == 1:
         return fn(**kwargs)
-    from workbench_dsl.backends.trainer.base import TrainJobSpec
+    from workbench_dsl.backends.trainer.base import Trainer, TrainJobSpec
     from workbench_dsl.backends.trainer.local import LocalTrainer
 
     work = Path(tempfile.mkdtemp(prefix=f"train-{name}-", dir=workdir))
@@ -104,7 +104,8 @@ def run_locally(
             procs_per_node=procs_per_node,
             env={**(env or {}), INVOCATION_FILE: str(inv_path)},
         )
-        LocalTrainer(workdir=work).run(spec)
+        trainer: Trainer = LocalTrainer(workdir=work)
+        trainer.run(spec)
         result = json.loads((work / "result.json").read_text(encoding="utf-8"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -164,7 +165,7 @@ def run_on_cluster(
 ) -> Any:
     """Run the function as a TrainJob, then bring rank 0's outputs into this task."""
     from workbench_dsl.backends.trainer import artifacts as store
-    from workbench_dsl.backends.trainer.base import TrainingFailed
+    from workbench_dsl.backends.trainer.base import Trainer, TrainingFailed
     from workbench_dsl.backends.trainer.kubernetes import KubernetesTrainer
     from workbench_dsl.backends.trainer.manifest import resource_name
 
@@ -179,7 +180,7 @@ def run_on_cluster(
     }
     spec = cluster_job_spec(name, settings, {INVOCATION_JSON: dumps(inv)})
     job_name = resource_name(name, os.environ.get("KFP_POD_UID") or uuid.uuid4().hex)
-    trainer = KubernetesTrainer(
+    trainer: Trainer = KubernetesTrainer(
         api_client=api_client,
         namespace=settings.cluster.namespace,
         poll_s=poll_s,
