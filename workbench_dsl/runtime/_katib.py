@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench_dsl import _env
 from workbench_dsl.backends.sweeper.base import SweepResult, SweepSettings
@@ -27,6 +27,9 @@ from workbench_dsl.runtime._pod import TRIAL_NAME
 from workbench_dsl.runtime.settings import TrainSettings
 from workbench_dsl.runtime.train import cluster_job_spec, launcher_pod_owner
 
+if TYPE_CHECKING:
+    from workbench_dsl.backends.sweeper.kubernetes import TrialTemplate
+
 
 def trial_template(
     fn: Callable[..., Any],
@@ -36,7 +39,7 @@ def trial_template(
     settings: SweepSettings,
     fixed: dict[str, Any],
     staging_uri: str | None,
-) -> Any:
+) -> TrialTemplate:
     """The Katib trial template: a Job, or a TrainJob when the trial is a ``@train`` step."""
     params, artifacts = split_arguments(fn, fixed, with_paths=False)
     model_param = config.get("model_param")
@@ -71,7 +74,7 @@ def job_settings(config: dict[str, Any]) -> TrainSettings:
 
 def trial_job(
     name: str, config: dict[str, Any], settings: SweepSettings, invocation_json: str
-) -> Any:
+) -> TrialTemplate:
     """The trial template of a sweep step's settings, each trial running ``invocation_json``."""
     from workbench_dsl.backends.sweeper.kubernetes import (
         TRIAL_NAME_PARAMETER,
@@ -102,6 +105,7 @@ def run_on_katib(
     poll_s: float = 5.0,
 ) -> SweepResult:
     """Run the sweep as a Katib Experiment; fetch the best trial's model into ``best_model``."""
+    from workbench_dsl.backends.sweeper.base import Sweeper
     from workbench_dsl.backends.sweeper.kubernetes import KatibSweeper
     from workbench_dsl.backends.trainer import artifacts as store
     from workbench_dsl.backends.trainer.manifest import resource_name
@@ -110,7 +114,7 @@ def run_on_katib(
     staging = f"{best_model.uri.rstrip('/')}.trials" if best_model is not None else None
     template = trial_template(fn, source, name, config, settings, fixed, staging)
     namespace = job_settings(config).cluster.namespace
-    sweeper = KatibSweeper(
+    sweeper: Sweeper[TrialTemplate] = KatibSweeper(
         api_client=api_client, namespace=namespace, poll_s=poll_s, status=_env.set_status
     )
     experiment = resource_name(name, os.environ.get("KFP_POD_UID") or uuid.uuid4().hex)

@@ -23,6 +23,8 @@ from typing import Any
 
 from workbench_dsl import _env
 from workbench_dsl.backends.sweeper.base import (
+    RunTrial,
+    Sweeper,
     SweepResult,
     SweepSettings,
     TrialPruned,
@@ -200,7 +202,9 @@ def run_locally(
             )
         return metrics  # type: ignore[no-any-return]
 
-    sweeper = OptunaSweeper(journal=journal, study_name=study, status=_env.set_status)
+    sweeper: Sweeper[RunTrial] = OptunaSweeper(
+        journal=journal, study_name=study, status=_env.set_status
+    )
     return sweeper.run(settings, run_trial)
 
 
