@@ -134,3 +134,36 @@ def test_prebuilt_parameters_build_the_same_type() -> None:
     assert s.cluster.resources == Resources(cpu="2", accelerator="amd.com/gpu", accelerator_count=1)
     assert s.cluster.namespace is None and s.cluster.artifact_endpoint == "http://minio:9000"
     assert TrainSettings.from_json(json.loads(json.dumps(s.to_json()))) == s
+
+
+def test_register_settings_round_trip_from_the_compiled_component_and_refuse_strays() -> None:
+    from workbench_dsl import register
+    from workbench_dsl.runtime.register import RegisterSettings
+
+    @register(model="churn", gate={"acc": ">= 0.9"}, alias="staging", approval="manual")
+    def evaluate(model: Input[Model]) -> dict:  # type: ignore[type-arg]
+        return {"acc": 1.0}
+
+    @pipeline
+    def p() -> None:
+        from kfp import dsl
+
+        m = dsl.importer(artifact_uri="gs://b/model", artifact_class=Model)
+        evaluate(model=m.output)
+
+    baked = _baked("evaluate", compile_to_text(p))
+    settings = RegisterSettings.from_config(baked)
+    assert settings.to_json() == baked
+    assert (settings.model, settings.gate, settings.approval) == (
+        "churn",
+        {"acc": ">= 0.9"},
+        "manual",
+    )
+    for change, message in [
+        ({"gates": {}}, "unknown field(s) gates"),
+        ({"gate": {"acc": 0.9}}, "gate must be an object of strings"),
+        ({"approval_timeout": "1d"}, "approval_timeout must be a number of seconds"),
+        ({"alias": 3}, "alias must be a string or null"),
+    ]:
+        with pytest.raises(SettingsError, match="^register settings: " + re.escape(message)):
+            RegisterSettings.from_config({**baked, **change})
