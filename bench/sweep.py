@@ -72,7 +72,9 @@ def _launch(step, kind: str, kwargs: dict, run_dir: Path) -> tuple[float, object
     from workbench_dsl.dsl._launcher import function_source
 
     config = (
-        step.launch_config(step.config, None) if kind == "sweep" else step.job_config(step.config)
+        step.launch_config(step.config, None)
+        if kind == "sweep"
+        else step.job_config(step.config).to_json()
     )
     launch = importlib.import_module(f"workbench_dsl.runtime.{kind}").launch
     env = {

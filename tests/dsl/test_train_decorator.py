@@ -91,7 +91,7 @@ def test_profile_goes_to_the_trainjob_not_the_launcher_pod() -> None:
     doc = yaml.safe_load(compile_to_text(p).split("\n---\n")[0])
     container = doc["deploymentSpec"]["executors"]["exec-fit"]["container"]
     assert "resources" not in container  # the launcher pod only watches the job
-    config = fit.job_config(fit.config)
+    config = fit.job_config(fit.config).to_json()
     assert config["cluster"]["resources"] == {
         "cpu": "4",
         "memory": "24Gi",

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from workbench_dsl.cli._common import handle_errors, print_json
+
+if TYPE_CHECKING:
+    from workbench_dsl.backends.deployer import Deployer
+    from workbench_dsl.backends.deployer.local import LocalDeployer
 
 ORDER = 62
 
@@ -26,13 +30,13 @@ endpoints_app = typer.Typer(
 NAMESPACE_HELP = "Act on the KServe InferenceService in this namespace (cluster) instead"
 
 
-def _local() -> Any:
+def _local() -> LocalDeployer:
     from workbench_dsl.backends.deployer import local_deployer
 
     return local_deployer()
 
 
-def _deployer(namespace: str | None) -> Any:
+def _deployer(namespace: str | None) -> Deployer:
     from workbench_dsl.backends.deployer import kserve_deployer
 
     return kserve_deployer(namespace) if namespace else _local()

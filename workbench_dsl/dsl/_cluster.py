@@ -32,9 +32,9 @@ def launcher_pod_profile(profile: Profile) -> Profile:
     return Profile(name=profile.name, description=profile.description)
 
 
-def cluster_settings(config: Config, profile: Profile, preset: Preset | None) -> dict[str, Any]:
-    """The JSON a launcher needs to build the cluster resources for its work."""
-    settings = ClusterSettings.for_profile(
+def cluster_settings(config: Config, profile: Profile, preset: Preset | None) -> ClusterSettings:
+    """What a launcher needs to build the cluster resources for its work."""
+    return ClusterSettings.for_profile(
         profile,
         image=config.runtime_image,
         packages=tuple(preset.packages) if preset else (),
@@ -42,7 +42,6 @@ def cluster_settings(config: Config, profile: Profile, preset: Preset | None) ->
         artifact_endpoint=config.get("cluster", "artifact_store"),
         artifact_secret=config.get("cluster", "artifact_secret"),
     )
-    return settings.to_json()
 
 
 def use_artifact_secret(task: Any, config: Config) -> None:

@@ -63,13 +63,15 @@ class RegisterStep(Step[P, R]):
                 f"{where}: must return a dict of metrics (annotated -> dict), not {sig.returns}"
             )
         preset = config.preset(self.options.preset)
-        step_config = {
+        from workbench_dsl.runtime.register import RegisterSettings
+
+        step_config = RegisterSettings(
             **self.settings,
-            "model_param": model_param,
-            "step": self.name,
-            "tracking_uri": config.get("registry", "tracking_uri"),
-            "cluster_tracking_uri": config.get("registry", "cluster_tracking_uri"),
-        }
+            model_param=model_param,
+            step=self.name,
+            tracking_uri=config.get("registry", "tracking_uri"),
+            cluster_tracking_uri=config.get("registry", "cluster_tracking_uri"),
+        ).to_json()
         return build_launcher(
             self.fn,
             kind="register",

@@ -243,10 +243,10 @@ class SweepStep(ClusterWorkStep[P, R]):
             "space": _space.to_spec(self.settings["space"]),
             "step": self.name,
             "model_param": model_param,
-            "train": self.train.job_config(self.train.config) if self.train else None,
+            "train": self.train.job_config(self.train.config).to_json() if self.train else None,
             "trial": {
                 "env": dict(self.options.env),
-                "cluster": cluster_settings(config, profile, preset),
+                "cluster": cluster_settings(config, profile, preset).to_json(),
             },
         }
 

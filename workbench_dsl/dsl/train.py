@@ -20,6 +20,7 @@ from workbench_dsl.dsl._cluster import ClusterWorkStep
 from workbench_dsl.dsl._options import StepOptions
 from workbench_dsl.dsl._where import function_location
 from workbench_dsl.errors import PipelineDefinitionError
+from workbench_dsl.runtime.settings import TrainSettings
 
 if TYPE_CHECKING:
     from kfp.dsl.base_component import BaseComponent
@@ -59,21 +60,21 @@ class TrainStep(ClusterWorkStep[P, R]):
     def world_size(self) -> int:
         return self.nodes * self.procs_per_node
 
-    def job_config(self, config: Config) -> dict[str, Any]:
+    def job_config(self, config: Config) -> TrainSettings:
         """What the launcher needs at run time (also what a sweep's trials use)."""
         from workbench_dsl.dsl._cluster import cluster_settings
 
         profile = config.profile(self.options.profile)
         preset = config.preset(self.options.preset) if self.options.preset else None
-        return {
-            "step": self.name,
-            "nodes": self.nodes,
-            "procs_per_node": self.procs_per_node,
-            "runtime": self.runtime,
-            "env": dict(self.options.env),
-            "timeout": self.options.timeout,
-            "cluster": cluster_settings(config, profile, preset),
-        }
+        return TrainSettings(
+            step=self.name,
+            nodes=self.nodes,
+            procs_per_node=self.procs_per_node,
+            runtime=self.runtime,
+            env=dict(self.options.env),
+            timeout=self.options.timeout,
+            cluster=cluster_settings(config, profile, preset),
+        )
 
     def _build_component(self, config: Config) -> BaseComponent:
         from workbench_dsl.dsl._cluster import artifact_kind, check_no_paths, resolved_hints
@@ -94,7 +95,7 @@ class TrainStep(ClusterWorkStep[P, R]):
             kind="train",
             params=list(sig.params.values()),
             returns=sig.returns,
-            config=self.job_config(config),
+            config=self.job_config(config).to_json(),
             image=config.runtime_image,
             packages=list(preset.packages) if preset else (),
             pip_index_urls=list(preset.pip_index_urls) if preset else (),

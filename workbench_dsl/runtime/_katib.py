@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench_dsl import _env
 from workbench_dsl.backends.sweeper.base import SweepResult, SweepSettings
@@ -24,7 +24,11 @@ from workbench_dsl.runtime._invocation import (
     split_arguments,
 )
 from workbench_dsl.runtime._pod import TRIAL_NAME
+from workbench_dsl.runtime.settings import TrainSettings
 from workbench_dsl.runtime.train import cluster_job_spec, launcher_pod_owner
+
+if TYPE_CHECKING:
+    from workbench_dsl.backends.sweeper.kubernetes import TrialTemplate
 
 
 def trial_template(
@@ -35,7 +39,7 @@ def trial_template(
     settings: SweepSettings,
     fixed: dict[str, Any],
     staging_uri: str | None,
-) -> Any:
+) -> TrialTemplate:
     """The Katib trial template: a Job, or a TrainJob when the trial is a ``@train`` step."""
     params, artifacts = split_arguments(fn, fixed, with_paths=False)
     model_param = config.get("model_param")
@@ -47,28 +51,30 @@ def trial_template(
             "metadata": {},
             "output": True,
         }
-    train = config.get("train")
-    runtime = str((train or {}).get("runtime") or "torch-distributed")
+    job = job_settings(config)
     inv = {
         "source": source,
         "name": name,
         "params": params,
         "artifacts": artifacts,
         "trial": {"params": config["space"], "staging_uri": staging_uri},
-        "launcher": "torchrun" if train and runtime.startswith("torch") else "python",
-        "packages": list((_job_config(config).get("cluster") or {}).get("packages") or []),
+        "launcher": job.launcher if config.get("train") else "python",
+        "packages": list(job.cluster.packages),
     }
     return trial_job(name, config, settings, dumps(inv))
 
 
-def _job_config(config: dict[str, Any]) -> dict[str, Any]:
+def job_settings(config: dict[str, Any]) -> TrainSettings:
+    """What each trial runs as: the swept ``@train`` step's job, or one process."""
     train = config.get("train")
-    return dict(train or {**(config.get("trial") or {}), "nodes": 1, "procs_per_node": 1})
+    if train:
+        return TrainSettings.from_json(train)
+    return TrainSettings.from_json(config.get("trial") or {}).single_process()
 
 
 def trial_job(
     name: str, config: dict[str, Any], settings: SweepSettings, invocation_json: str
-) -> Any:
+) -> TrialTemplate:
     """The trial template of a sweep step's settings, each trial running ``invocation_json``."""
     from workbench_dsl.backends.sweeper.kubernetes import (
         TRIAL_NAME_PARAMETER,
@@ -82,7 +88,7 @@ def trial_job(
         TRIAL_NAME: placeholder(TRIAL_NAME_PARAMETER),
         **{TRIAL_PARAM_PREFIX + p.name: placeholder(p.name) for p in settings.params},
     }
-    spec = cluster_job_spec(name, _job_config(config), env)
+    spec = cluster_job_spec(name, job_settings(config), env)
     return trainjob_trial(spec) if config.get("train") else job_trial(spec)
 
 
@@ -99,6 +105,7 @@ def run_on_katib(
     poll_s: float = 5.0,
 ) -> SweepResult:
     """Run the sweep as a Katib Experiment; fetch the best trial's model into ``best_model``."""
+    from workbench_dsl.backends.sweeper.base import Sweeper
     from workbench_dsl.backends.sweeper.kubernetes import KatibSweeper
     from workbench_dsl.backends.trainer import artifacts as store
     from workbench_dsl.backends.trainer.manifest import resource_name
@@ -106,10 +113,8 @@ def run_on_katib(
     model_param = config.get("model_param")
     staging = f"{best_model.uri.rstrip('/')}.trials" if best_model is not None else None
     template = trial_template(fn, source, name, config, settings, fixed, staging)
-    namespace = ((config.get("train") or config.get("trial") or {}).get("cluster") or {}).get(
-        "namespace"
-    )
-    sweeper = KatibSweeper(
+    namespace = job_settings(config).cluster.namespace
+    sweeper: Sweeper[TrialTemplate] = KatibSweeper(
         api_client=api_client, namespace=namespace, poll_s=poll_s, status=_env.set_status
     )
     experiment = resource_name(name, os.environ.get("KFP_POD_UID") or uuid.uuid4().hex)

@@ -101,12 +101,12 @@ def plan_prebuilt(step: str, kind: str, inputs: dict[str, Any]) -> list[PlannedO
     parameters, defaults) are used; without a function name or a search space
     there is nothing to show.
     """
-    from workbench_dsl.runtime.train import job_config_from_parameters
+    from workbench_dsl.runtime.settings import TrainSettings
 
     name = str(inputs.get("function_name") or "")
     if not name:
         return []
-    job = job_config_from_parameters(
+    job = TrainSettings.from_parameters(
         **{
             k: inputs[k]
             for k in (
@@ -125,15 +125,14 @@ def plan_prebuilt(step: str, kind: str, inputs: dict[str, Any]) -> list[PlannedO
         },
         env=inputs.get("env"),
         timeout_s=float(inputs.get("timeout_s") or 0.0),
+        step=name,
     )
-    job["step"] = name
     if kind == "train":
-        return [plan_train(step, job)]
+        return [plan_train(step, job.to_json())]
     if not isinstance(inputs.get("space"), dict) or not inputs.get("objective"):
         return []
     failed, seed = int(inputs.get("max_failed_trials", -1)), int(inputs.get("seed", -1))
     es = str(inputs.get("early_stopping") or "")
-    world = int(job["nodes"]) * int(job["procs_per_node"])
     config = {
         "space": inputs["space"],
         "objective": inputs["objective"],
@@ -145,8 +144,8 @@ def plan_prebuilt(step: str, kind: str, inputs: dict[str, Any]) -> list[PlannedO
         "early_stopping": {"algorithm": es, "settings": {}} if es else None,
         "seed": None if seed < 0 else seed,
         "step": name,
-        "train": job if world > 1 else None,
-        "trial": {"env": job.get("env") or {}, "cluster": job.get("cluster") or {}},
+        "train": job.to_json() if job.world_size > 1 else None,
+        "trial": {"env": dict(job.env), "cluster": job.cluster.to_json()},
     }
     return [plan_sweep(step, config)]
 
@@ -202,17 +201,19 @@ def plan_train(step: str, config: dict[str, Any]) -> PlannedObject:
     """The TrainJob of a ``@train`` step."""
     from workbench_dsl.backends.trainer.manifest import build_trainjob, resource_name
     from workbench_dsl.runtime._invocation import INVOCATION_JSON
+    from workbench_dsl.runtime.settings import TrainSettings
     from workbench_dsl.runtime.train import cluster_job_spec
 
-    name = str(config.get("step") or step)
+    settings = TrainSettings.from_json(config)
+    name = settings.step or step
     invocation = run_time("the step's function and inputs (artifact URIs)")
-    spec = cluster_job_spec(name, config, {INVOCATION_JSON: invocation})
+    spec = cluster_job_spec(name, settings, {INVOCATION_JSON: invocation})
     placeholders = {
         "metadata.name": "the suffix hashes the launcher pod's UID",
         "metadata.ownerReferences": "the launcher pod",
         f"spec.trainer.env[{INVOCATION_JSON}]": invocation,
     }
-    namespace = _namespace((config.get("cluster") or {}).get("namespace"), placeholders)
+    namespace = _namespace(settings.cluster.namespace, placeholders)
     body = build_trainjob(
         spec, name=resource_name(name, "plan"), namespace=namespace, owner=LAUNCHER_POD
     )
@@ -225,13 +226,13 @@ def plan_sweep(step: str, config: dict[str, Any]) -> PlannedObject:
     from workbench_dsl.backends.sweeper.kubernetes import build_experiment
     from workbench_dsl.backends.trainer.manifest import resource_name
     from workbench_dsl.runtime._invocation import INVOCATION_JSON
-    from workbench_dsl.runtime._katib import trial_job
+    from workbench_dsl.runtime._katib import job_settings, trial_job
 
     name = str(config.get("step") or step)
     settings = SweepSettings.from_config(config)
     invocation = run_time("the trial function and the step's inputs (artifact URIs)")
     trial = trial_job(name, config, settings, invocation)
-    job = config.get("train") or config.get("trial") or {}
+    job = job_settings(config)
     placeholders = {
         "metadata.name": "the suffix hashes the launcher pod's UID",
         "metadata.ownerReferences": "the launcher pod",
@@ -242,7 +243,7 @@ def plan_sweep(step: str, config: dict[str, Any]) -> PlannedObject:
         settings,
         trial,
         name=resource_name(name, "plan"),
-        namespace=_namespace((job.get("cluster") or {}).get("namespace"), placeholders),
+        namespace=_namespace(job.cluster.namespace, placeholders),
         step=name,
         owner=LAUNCHER_POD,
     )

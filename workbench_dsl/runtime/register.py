@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,9 +27,18 @@ class RegisterOutputs(NamedTuple):
     model_uri: str
 
 
+#: Seconds between reads of the approval channel while a manual approval is pending.
+APPROVAL_POLL_S = 1.0
+
+
 @dataclass(frozen=True)
 class RegisterSettings:
-    """What a ``@register`` step was configured with (the compiled step config)."""
+    """What a ``@register`` step was configured with: written by the decorator, read strictly.
+
+    ``to_json`` is what the compiled component carries (the keys earlier
+    components carried, so compiled YAML does not change); ``from_config``
+    refuses an unknown key or a value of the wrong type in one line.
+    """
 
     model: str
     gate: dict[str, str] = field(default_factory=dict)
@@ -42,12 +51,45 @@ class RegisterSettings:
     step: str = "register"
     tracking_uri: str | None = None
     cluster_tracking_uri: str | None = None
-    poll_seconds: float = 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON a launcher component carries."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> RegisterSettings:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in cfg.items() if k in known})
+        """Read what :meth:`to_json` wrote; an unknown key or a mistyped value is an error."""
+        from workbench_dsl.runtime.settings import SettingsError
+
+        def bad(key: str, expected: str) -> SettingsError:
+            return SettingsError(
+                f"register settings: {key} must be {expected} (got {cfg.get(key)!r}); rebuild "
+                f"the component with the workbench-dsl version that runs it"
+            )
+
+        unknown = sorted(set(cfg) - {f.name for f in fields(cls)})
+        if unknown:
+            raise SettingsError(
+                f"register settings: unknown field(s) {', '.join(unknown)}; rebuild the "
+                f"component with the workbench-dsl version that runs it"
+            )
+        for key in ("model", "approval", "flavor", "model_param", "step"):
+            if key in cfg and (not isinstance(cfg[key], str) or not cfg[key]):
+                raise bad(key, "a non-empty string")
+        if "model" not in cfg:
+            raise bad("model", "a non-empty string")
+        for key in ("alias", "promote_to", "tracking_uri", "cluster_tracking_uri"):
+            if cfg.get(key) is not None and not isinstance(cfg[key], str):
+                raise bad(key, "a string or null")
+        gate = cfg.get("gate") or {}
+        if not isinstance(gate, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in gate.items()
+        ):
+            raise bad("gate", "an object of strings")
+        timeout = cfg.get("approval_timeout", 86400.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise bad("approval_timeout", "a number of seconds > 0")
+        return cls(**{**cfg, "gate": dict(gate), "approval_timeout": float(timeout)})
 
 
 @reporting("register")
@@ -268,7 +310,7 @@ def _wait_on_registry(registry: Any, settings: RegisterSettings, version: str) -
         promote_to=settings.promote_to,
     )
     _announce(settings, version)
-    decided = approvals.wait(registry, settings.model, version, poll_s=settings.poll_seconds)
+    decided = approvals.wait(registry, settings.model, version, poll_s=APPROVAL_POLL_S)
     if decided.state == approvals.APPROVED and settings.promote_to:
         registry.set_alias(settings.model, settings.promote_to, version)
     return decided

@@ -97,13 +97,14 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
             # Never make a bearer token here: a step's output goes to its log, a file.
             result = local_deployer().deploy(spec, issue_token=False)
         else:
-            from workbench_dsl.backends.deployer import kserve_deployer
+            from workbench_dsl.backends.deployer import Deployer, kserve_deployer
 
-            result = kserve_deployer(
+            deployer: Deployer = kserve_deployer(
                 _namespace(cfg),
                 image=cfg.get("runtime_image"),
                 deployment_mode=cfg.get("kserve_deployment_mode"),
-            ).deploy(spec)
+            )
+            result = deployer.deploy(spec)
     except DeployError as e:
         raise JobFailed(str(e)) from None
     if result.needs_token:

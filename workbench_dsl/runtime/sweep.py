@@ -23,6 +23,8 @@ from typing import Any
 
 from workbench_dsl import _env
 from workbench_dsl.backends.sweeper.base import (
+    RunTrial,
+    Sweeper,
     SweepResult,
     SweepSettings,
     TrialPruned,
@@ -31,6 +33,7 @@ from workbench_dsl.backends.sweeper.base import (
 from workbench_dsl.runtime._lineage import reporting
 from workbench_dsl.runtime._placement import on_cluster
 from workbench_dsl.runtime._user import load_function
+from workbench_dsl.runtime.settings import TrainSettings
 
 _METADATA = "_workbench_metadata.json"
 
@@ -92,7 +95,7 @@ def launch_prebuilt(
     artifacts: dict[str, Any],
     trials_out: Any,
     best_model: Any,
-    job: dict[str, Any],
+    job: TrainSettings,
 ) -> tuple[dict[str, Any], float]:
     """Body of the prebuilt ``sweep`` component: the trial function given as source text.
 
@@ -118,13 +121,12 @@ def launch_prebuilt(
         raise TypeError(f"{', '.join(map(repr, clash))} is searched; do not pass it in arguments")
     model_param = "model" if "model" in params else None
     fixed = call_arguments(fn, arguments, artifacts)
-    world = int(job["nodes"]) * int(job["procs_per_node"])
     config = {
         **search,
         "step": function_name,
         "model_param": model_param,
-        "train": job if world > 1 else None,
-        "trial": {"env": job.get("env") or {}, "cluster": job.get("cluster") or {}},
+        "train": job.to_json() if job.world_size > 1 else None,
+        "trial": {"env": dict(job.env), "cluster": job.cluster.to_json()},
     }
     return _sweep(
         fn, function_source, function_name, config, settings, fixed, trials_out, best_model
@@ -159,7 +161,7 @@ def run_locally(
     journal, study = study_location(name, config, source)
     trials_dir = journal.parent / "trials"
     model_param = config.get("model_param")
-    train = config.get("train")
+    train = TrainSettings.from_json(config["train"]) if config.get("train") else None
 
     def run_trial(params: dict[str, Any], record: TrialRecord) -> dict[str, Any]:
         kw = {**fixed, **params}
@@ -171,7 +173,7 @@ def run_locally(
             path.parent.mkdir(parents=True, exist_ok=True)
             model = dsl.Model(name=model_param, uri=str(path))
             kw[model_param] = model
-        if train and int(train["nodes"]) * int(train["procs_per_node"]) > 1:
+        if train and train.world_size > 1:
             from workbench_dsl.backends.trainer.base import TrainingFailed
 
             trials_dir.mkdir(parents=True, exist_ok=True)
@@ -183,8 +185,8 @@ def run_locally(
                     source,
                     name,
                     kw,
-                    nodes=int(train["nodes"]),
-                    procs_per_node=int(train["procs_per_node"]),
+                    nodes=train.nodes,
+                    procs_per_node=train.procs_per_node,
                     workdir=trials_dir,
                 )
             except TrainingFailed as e:
@@ -200,7 +202,9 @@ def run_locally(
             )
         return metrics  # type: ignore[no-any-return]
 
-    sweeper = OptunaSweeper(journal=journal, study_name=study, status=_env.set_status)
+    sweeper: Sweeper[RunTrial] = OptunaSweeper(
+        journal=journal, study_name=study, status=_env.set_status
+    )
     return sweeper.run(settings, run_trial)
 
 

@@ -20,7 +20,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench_dsl import _env
 from workbench_dsl.runtime._invocation import (
@@ -33,6 +33,10 @@ from workbench_dsl.runtime._invocation import (
 from workbench_dsl.runtime._lineage import reporting
 from workbench_dsl.runtime._placement import on_cluster
 from workbench_dsl.runtime._user import load_function
+from workbench_dsl.runtime.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from workbench_dsl.backends.trainer.base import TrainJobSpec
 
 RANK_MODULE = "workbench_dsl.runtime._rank"
 POD_MODULE = "workbench_dsl.runtime._pod"
@@ -41,20 +45,15 @@ POD_MODULE = "workbench_dsl.runtime._pod"
 @reporting("train")
 def launch(source: str, name: str, config_json: str, kwargs: dict[str, Any]) -> Any:
     """Run the training function ``name`` defined by ``source`` with the task's arguments."""
-    config = json.loads(config_json)
+    settings = TrainSettings.from_json(json.loads(config_json))
     fn = load_function(source, name)
     # The wrapper hands over its locals(): keep the function's own arguments.
     wanted = inspect.signature(fn).parameters
     kwargs = {k: v for k, v in kwargs.items() if k in wanted}
     if on_cluster():
-        return run_on_cluster(fn, source, name, config, kwargs)
+        return run_on_cluster(fn, source, name, settings, kwargs)
     return run_locally(
-        fn,
-        source,
-        name,
-        kwargs,
-        nodes=int(config["nodes"]),
-        procs_per_node=int(config["procs_per_node"]),
+        fn, source, name, kwargs, nodes=settings.nodes, procs_per_node=settings.procs_per_node
     )
 
 
@@ -81,7 +80,7 @@ def run_locally(
     world = nodes * procs_per_node
     if world == 1:
         return fn(**kwargs)
-    from workbench_dsl.backends.trainer.base import TrainJobSpec
+    from workbench_dsl.backends.trainer.base import Trainer, TrainJobSpec
     from workbench_dsl.backends.trainer.local import LocalTrainer
 
     work = Path(tempfile.mkdtemp(prefix=f"train-{name}-", dir=workdir))
@@ -105,7 +104,8 @@ def run_locally(
             procs_per_node=procs_per_node,
             env={**(env or {}), INVOCATION_FILE: str(inv_path)},
         )
-        LocalTrainer(workdir=work).run(spec)
+        trainer: Trainer = LocalTrainer(workdir=work)
+        trainer.run(spec)
         result = json.loads((work / "result.json").read_text(encoding="utf-8"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -119,14 +119,13 @@ def launcher_pod_owner() -> dict[str, str] | None:
     return {"name": pod, "uid": uid} if pod and uid else None
 
 
-def cluster_job_spec(name: str, config: dict[str, Any], env: dict[str, str]) -> Any:
-    """The :class:`TrainJobSpec` of a step's cluster settings (also a Katib trial's)."""
+def cluster_job_spec(name: str, settings: TrainSettings, env: dict[str, str]) -> TrainJobSpec:
+    """The :class:`TrainJobSpec` of a step's settings (also a Katib trial's)."""
     from workbench_dsl.backends.trainer import artifacts as store
     from workbench_dsl.backends.trainer.base import SecretEnv, TrainJobSpec
-    from workbench_dsl.compute import ClusterSettings
 
-    cl = ClusterSettings.from_json(config.get("cluster"))
-    full_env = {**(config.get("env") or {}), **env}
+    cl = settings.cluster
+    full_env = {**settings.env, **env}
     if cl.artifact_endpoint:
         full_env[store.ENDPOINT] = cl.artifact_endpoint
     secret_env: tuple[SecretEnv, ...] = ()
@@ -135,16 +134,15 @@ def cluster_job_spec(name: str, config: dict[str, Any], env: dict[str, str]) -> 
             SecretEnv("AWS_ACCESS_KEY_ID", cl.artifact_secret, "accesskey"),
             SecretEnv("AWS_SECRET_ACCESS_KEY", cl.artifact_secret, "secretkey"),
         )
-    runtime = str(config.get("runtime") or "torch-distributed")
     return TrainJobSpec(
         name=name,
         module=POD_MODULE,
-        nodes=int(config.get("nodes", 1)),
-        procs_per_node=int(config.get("procs_per_node", 1)),
+        nodes=settings.nodes,
+        procs_per_node=settings.procs_per_node,
         env=full_env,
-        timeout=config.get("timeout"),
-        runtime=runtime,
-        launcher="torchrun" if runtime.startswith("torch") else "python",
+        timeout=settings.timeout,
+        runtime=settings.runtime,
+        launcher=settings.launcher,
         image=cl.image,
         resources=cl.resources,
         node_selector=dict(cl.node_selector),
@@ -159,7 +157,7 @@ def run_on_cluster(
     fn: Callable[..., Any],
     source: str,
     name: str,
-    config: dict[str, Any],
+    settings: TrainSettings,
     kwargs: dict[str, Any],
     *,
     api_client: Any = None,
@@ -167,25 +165,24 @@ def run_on_cluster(
 ) -> Any:
     """Run the function as a TrainJob, then bring rank 0's outputs into this task."""
     from workbench_dsl.backends.trainer import artifacts as store
-    from workbench_dsl.backends.trainer.base import TrainingFailed
+    from workbench_dsl.backends.trainer.base import Trainer, TrainingFailed
     from workbench_dsl.backends.trainer.kubernetes import KubernetesTrainer
     from workbench_dsl.backends.trainer.manifest import resource_name
 
     params, artifacts = split_arguments(fn, kwargs, with_paths=False)
-    runtime = str(config.get("runtime") or "torch-distributed")
     inv = {
         "source": source,
         "name": name,
         "params": params,
         "artifacts": artifacts,
-        "launcher": "torchrun" if runtime.startswith("torch") else "python",
-        "packages": list((config.get("cluster") or {}).get("packages") or []),
+        "launcher": settings.launcher,
+        "packages": list(settings.cluster.packages),
     }
-    spec = cluster_job_spec(name, config, {INVOCATION_JSON: dumps(inv)})
+    spec = cluster_job_spec(name, settings, {INVOCATION_JSON: dumps(inv)})
     job_name = resource_name(name, os.environ.get("KFP_POD_UID") or uuid.uuid4().hex)
-    trainer = KubernetesTrainer(
+    trainer: Trainer = KubernetesTrainer(
         api_client=api_client,
-        namespace=(config.get("cluster") or {}).get("namespace"),
+        namespace=settings.cluster.namespace,
         poll_s=poll_s,
     )
     result = trainer.run(spec, name=job_name, owner=launcher_pod_owner())
@@ -216,31 +213,23 @@ def job_config_from_parameters(
     artifact_secret: str,
     env: dict[str, Any] | None,
     timeout_s: float,
-) -> dict[str, Any]:
+) -> TrainSettings:
     """The launcher settings of the prebuilt components, from their plain parameters."""
-    if nodes < 1 or procs_per_node < 1:
-        raise ValueError(f"nodes and procs_per_node must be >= 1 (got {nodes}, {procs_per_node})")
-    resources: dict[str, Any] = {}
-    if cpu:
-        resources["cpu"] = cpu
-    if memory:
-        resources["memory"] = memory
-    if gpus:
-        resources.update({"accelerator": gpu_resource, "accelerator_count": int(gpus)})
-    return {
-        "nodes": int(nodes),
-        "procs_per_node": int(procs_per_node),
-        "runtime": runtime,
-        "env": {str(k): str(v) for k, v in (env or {}).items()},
-        "timeout": float(timeout_s) if timeout_s else None,
-        "cluster": {
-            "image": image or None,
-            "namespace": namespace or None,
-            "artifact_endpoint": artifact_store or None,
-            "artifact_secret": artifact_secret or None,
-            "resources": resources,
-        },
-    }
+    return TrainSettings.from_parameters(
+        nodes=nodes,
+        procs_per_node=procs_per_node,
+        runtime=runtime,
+        cpu=cpu,
+        memory=memory,
+        gpus=gpus,
+        gpu_resource=gpu_resource,
+        image=image,
+        namespace=namespace,
+        artifact_store=artifact_store,
+        artifact_secret=artifact_secret,
+        env=env,
+        timeout_s=timeout_s,
+    )
 
 
 def call_arguments(
@@ -269,7 +258,7 @@ def launch_prebuilt(
     function_name: str,
     arguments: dict[str, Any] | None,
     artifacts: dict[str, Any],
-    config: dict[str, Any],
+    config: TrainSettings,
 ) -> dict[str, Any]:
     """Body of the prebuilt ``train`` component: the function given as source text."""
     fn = load_function(function_source, function_name)
@@ -282,8 +271,8 @@ def launch_prebuilt(
             function_source,
             function_name,
             kwargs,
-            nodes=config["nodes"],
-            procs_per_node=config["procs_per_node"],
+            nodes=config.nodes,
+            procs_per_node=config.procs_per_node,
         )
     for artifact in artifacts.values():
         # An output the function did not write is still an (empty) artifact to KFP.

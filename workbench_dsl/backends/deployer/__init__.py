@@ -16,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from workbench_dsl.backends.deployer.kubernetes import KServeDeployer
+    from workbench_dsl.backends.deployer.local import LocalDeployer
     from workbench_dsl.paths import LocalRoot
 
 PROTOCOLS = ("v1", "v2")
@@ -124,17 +126,39 @@ class EndpointInfo:
         }
 
 
+@runtime_checkable
 class Deployer(Protocol):
-    """What the deploy step and ``workbench endpoints`` need."""
+    """The one shape of a deployer: ``local.LocalDeployer`` and ``kubernetes.KServeDeployer``.
 
-    def deploy(self, spec: DeploySpec) -> DeployResult: ...
+    What the deploy step and ``workbench endpoints`` need.
+    """
 
-    def promote(self, name: str) -> EndpointInfo: ...
+    def deploy(self, spec: DeploySpec) -> DeployResult:
+        """Create the endpoint, or roll a new revision out to it (as a canary if asked)."""
+        ...
 
-    def rollback(self, name: str) -> EndpointInfo: ...
+    def promote(self, name: str) -> EndpointInfo:
+        """Send all traffic to the canary revision."""
+        ...
+
+    def rollback(self, name: str) -> EndpointInfo:
+        """Drop the canary revision; all traffic back to the previous one."""
+        ...
+
+    def stop(self, name: str) -> EndpointInfo | None:
+        """Stop serving (locally the endpoint's info is kept and returned)."""
+        ...
+
+    def get(self, name: str) -> EndpointInfo:
+        """The endpoint ``name``, or :class:`DeployError` when there is none."""
+        ...
+
+    def list(self) -> list[EndpointInfo]:
+        """Every endpoint this tool manages."""
+        ...
 
 
-def local_deployer(root: LocalRoot | None = None) -> Any:
+def local_deployer(root: LocalRoot | None = None) -> LocalDeployer:
     """The local deployer for ``root`` (default: this process's local root)."""
     from workbench_dsl.backends.deployer.local import LocalDeployer
     from workbench_dsl.paths import local_root
@@ -147,7 +171,7 @@ def kserve_deployer(
     api_client: Any = None,
     image: str | None = None,
     deployment_mode: str | None = None,
-) -> Any:
+) -> KServeDeployer:
     """The KServe deployer for ``namespace`` (``api_client``: a ``kubernetes.client.ApiClient``)."""
     from workbench_dsl.backends.deployer.kubernetes import KServeDeployer
 

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 #: Katib's algorithm names, the ones a sweep accepts (kubeflow/katib katib-config.yaml).
 ALGORITHMS = (
@@ -284,14 +284,36 @@ class SweepResult:
 RunTrial = Callable[[dict[str, Any], TrialRecord], dict[str, Any]]
 
 
-class Sweeper(Protocol):
-    """A sweeper runs trials until the settings say stop, then names the best.
+#: What each trial runs: a :data:`RunTrial` locally, a Katib trial template on a cluster.
+TrialT_contra = TypeVar("TrialT_contra", contravariant=True)
 
-    ``trial`` is what each trial runs: a :data:`RunTrial` callable locally, a
-    Katib trial template on a cluster.
+
+@runtime_checkable
+class Sweeper(Protocol[TrialT_contra]):
+    """The one shape of a sweeper: ``local.OptunaSweeper`` (``Sweeper[RunTrial]``) and
+    ``kubernetes.KatibSweeper`` (``Sweeper[TrialTemplate]``).
+
+    They differ only in what a trial is: a callable run in this process, or a
+    trial template the cluster runs.
     """
 
-    def run(self, settings: SweepSettings, trial: Any, /, **options: Any) -> SweepResult: ...
+    def run(
+        self,
+        settings: SweepSettings,
+        trial: TrialT_contra,
+        /,
+        *,
+        name: str | None = None,
+        step: str | None = None,
+        owner: dict[str, str] | None = None,
+    ) -> SweepResult:
+        """Run trials until the settings say stop; return the best and every trial.
+
+        ``name`` is the sweep's object on a cluster (default ``step``), ``step``
+        the step it belongs to (labels), ``owner`` what owns the object (the
+        launcher pod); a local study lives in its journal and ignores them.
+        """
+        ...
 
 
 def objective_value(metrics: Any, objective: str) -> float:

@@ -347,11 +347,19 @@ class KatibSweeper:
         settings: SweepSettings,
         trial: TrialTemplate,
         *,
-        name: str,
-        step: str,
+        name: str | None = None,
+        step: str | None = None,
         owner: dict[str, str] | None = None,
     ) -> SweepResult:
-        """Create the Experiment ``name``, wait for it to end, return the best and every trial."""
+        """Create the Experiment ``name``, wait for it to end, return the best and every trial.
+
+        ``name`` defaults to ``step`` and ``step`` (the label) to ``name``; one is needed.
+        """
+        if not (name or step):
+            raise ValueError("KatibSweeper.run: name the Experiment (name=) or its step (step=)")
+        name = name or step
+        step = step or name
+        assert name is not None and step is not None
         from kubernetes import client
         from kubernetes.client.rest import ApiException
 

@@ -194,8 +194,19 @@ class OptunaSweeper:
 
     # -- driving the study --------------------------------------------------------------
 
-    def run(self, settings: SweepSettings, run_trial: RunTrial) -> SweepResult:
-        """Run trials until ``max_trials`` have finished; return the best and every trial."""
+    def run(
+        self,
+        settings: SweepSettings,
+        run_trial: RunTrial,
+        *,
+        name: str | None = None,
+        step: str | None = None,
+        owner: dict[str, str] | None = None,
+    ) -> SweepResult:
+        """Run trials until ``max_trials`` have finished; return the best and every trial.
+
+        ``name``, ``step`` and ``owner`` name a cluster object; the study is in its journal.
+        """
         import optuna
         from optuna.trial import TrialState
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 # One type per concept, shared with the decorators (re-exported for the backends' users).
 from workbench_dsl.compute import Resources, Toleration
 
-__all__ = ["TORCHRUN_ENV", "Resources", "Toleration"]
+__all__ = ["TORCHRUN_ENV", "Resources", "Toleration", "Trainer"]
 
 #: The environment torchrun's launcher sets; Trainer's torch plugin refuses a
 #: TrainJob whose trainer env sets any (kubeflow/trainer pkg/constants/constants.go).
@@ -116,3 +117,25 @@ class TrainJobSpec:
     @property
     def world_size(self) -> int:
         return self.nodes * self.procs_per_node
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """The one shape of a trainer: ``local.LocalTrainer`` and ``kubernetes.KubernetesTrainer``.
+
+    ``run`` returns when every process has finished, or raises
+    :class:`TrainingFailed`; nothing it started is left running either way.
+    """
+
+    def run(
+        self, spec: TrainJobSpec, *, name: str | None = None, owner: dict[str, str] | None = None
+    ) -> dict[str, Any] | None:
+        """Run ``spec`` as the job ``name`` (default ``spec.name``), owned by ``owner``.
+
+        Returns rank 0's result when the trainer collects it (a TrainJob's rank 0
+        prints it in its log); a local rank 0 writes it to its invocation's
+        result file instead and None is returned. ``owner`` is the object whose
+        deletion deletes the job on a cluster (the launcher pod); local processes
+        are owned by the run and ignore it.
+        """
+        ...

@@ -96,9 +96,10 @@ class KubernetesTrainer:
         self.out = out
 
     def run(
-        self, spec: TrainJobSpec, *, name: str, owner: dict[str, str] | None = None
+        self, spec: TrainJobSpec, *, name: str | None = None, owner: dict[str, str] | None = None
     ) -> dict[str, Any] | None:
-        """Create the TrainJob ``name``, follow it to the end, return rank 0's result."""
+        """Create the TrainJob ``name`` (default ``spec.name``), follow it, return rank 0's result."""
+        name = name or spec.name
         from kubernetes import client
         from kubernetes.client.rest import ApiException
 

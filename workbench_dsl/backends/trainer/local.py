@@ -50,8 +50,13 @@ class LocalTrainer:
         self.workdir = workdir
         self.out = out
 
-    def run(self, spec: TrainJobSpec) -> None:
-        """Run every rank to completion; raise :class:`TrainingFailed` if one fails."""
+    def run(
+        self, spec: TrainJobSpec, *, name: str | None = None, owner: dict[str, str] | None = None
+    ) -> None:
+        """Run every rank to completion; raise :class:`TrainingFailed` if one fails.
+
+        ``name`` and ``owner`` name a cluster object; local processes are the run's.
+        """
         world = spec.world_size
         if world > 1:
             require_torch(f"{spec.name}: training with {world} processes")
