@@ -101,7 +101,7 @@ class _Lane:
         self._handle = handle
         self._batch = batch
         self._items: deque[Any] = deque()
-        self._cv = threading.Condition()
+        self._cv = threading.Condition(threading.Lock())  # never taken twice: no RLock
         self._busy = 0
         self._thread: threading.Thread | None = None
 
