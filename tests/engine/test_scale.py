@@ -228,3 +228,26 @@ def _status(root: LocalRoot, task: str) -> str | None:
     except sqlite3.OperationalError:
         return None
     return None if row is None else str(row[0])
+
+
+def test_a_fully_cached_rerun_starts_no_task_runner_and_still_emits_lineage(
+    warm: LocalRoot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench_dsl.backends.lineage.config import load_settings
+    from workbench_dsl.engine import runner
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a fully cached run made a task runner")
+
+    monkeypatch.setattr(runner.TaskRunner, "__init__", refuse)
+    events_file = load_settings(warm).events_file
+    assert events_file is not None
+    before = events_file.read_text().count("\n") if events_file.exists() else 0
+    s = execute.start(_fan(_compiled(fan2, tmp_path), 50), root=warm)
+    assert s.status == "SUCCEEDED", s.failures
+    assert all(t["cached"] for t in s.tasks)
+    lines = events_file.read_text().splitlines()[before:]
+    types = [json.loads(line)["eventType"] for line in lines]
+    # the run's START and end, then a START and a COMPLETE per cached task
+    assert types.count("START") == 51 and types.count("COMPLETE") == 51
+    assert not any("null" in line for line in lines)

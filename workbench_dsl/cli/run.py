@@ -155,9 +155,11 @@ def execute_ref(
     experiment = check_experiment_name(experiment)  # before anything starts
     parallel = max_parallel_for(pipeline, max_parallel)
     root = local_root().ensure()
-    runner = TaskRunner(root)
-    if not is_compiled_file(pipeline):
-        runner.warmup()  # kfp imports in the worker while the module compiles
+    # A compiled file: the engine makes its runner at the first task that runs (none
+    # for a fully cached rerun). A module: the worker imports kfp while it compiles.
+    runner = None if is_compiled_file(pipeline) else TaskRunner(root)
+    if runner is not None:
+        runner.warmup()
     view = progress.for_terminal(json_out)
     extra = with_view(view) if with_view is not None else []
     try:
@@ -175,7 +177,8 @@ def execute_ref(
             experiment=experiment,
         )
     finally:
-        runner.close()  # already closed after a run; here for errors before it starts
+        if runner is not None:
+            runner.close()  # already closed after a run; here for errors before it starts
         for o in extra:
             close = getattr(o, "close", None)
             if close is not None:

@@ -39,6 +39,11 @@ def artifact_identity(art: dict[str, Any]) -> dict[str, Any]:
     return ident
 
 
+# The same text as json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str),
+# without building an encoder per task.
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def task_key(
     component: dict[str, Any],
     executor: dict[str, Any],
@@ -60,5 +65,5 @@ def task_key(
         "parameters": params,
         "artifacts": {k: [artifact_identity(a) for a in v] for k, v in artifacts.items()},
     }
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    text = _KEY_ENCODER.encode(doc)
     return hashlib.sha256(text.encode()).hexdigest()

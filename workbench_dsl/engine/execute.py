@@ -43,9 +43,45 @@ def new_run_id() -> str:
 
 
 def _runner(root: LocalRoot) -> Any:
-    from workbench_dsl.engine.runner import TaskRunner
+    return _LazyRunner(root)  # the orchestrator warms it up at the first task that runs
 
-    return TaskRunner(root)  # the orchestrator warms it up at the first task that runs
+
+class _LazyRunner:
+    """A ``TaskRunner`` made at the first task that really runs.
+
+    Making one starts threads, a socket and the run's cgroup: a fully cached run
+    (every task a cache hit) needs none of it, and its start-up was a visible share
+    of a cached rerun of a small pipeline.
+    """
+
+    def __init__(self, root: LocalRoot) -> None:
+        self._root = root
+        self._real: Any = None
+        self._closed = False
+
+    def _get(self) -> Any:
+        if self._real is None:
+            if self._closed:
+                raise RuntimeError("TaskRunner used after close()")
+            from workbench_dsl.engine.runner import TaskRunner
+
+            self._real = TaskRunner(self._root)
+        return self._real
+
+    def warmup(self) -> None:
+        self._get().warmup()
+
+    def submit(self, spec: Any) -> Any:
+        return self._get().submit(spec)
+
+    def cancel(self, task: str | None = None) -> None:
+        if self._real is not None:
+            self._real.cancel(task)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._real is not None:
+            self._real.close()
 
 
 def prepare(

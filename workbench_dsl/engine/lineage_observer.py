@@ -101,7 +101,9 @@ class LineageObserver(BaseObserver):
             error=task.error,
             duration_s=task.duration_s,
             cost=task.cost,
-            notes_dir=self._run_dirs.get(task.run_id),
+            # A cache hit did not run here, so it left no notes (and looking costs a file
+            # system call per task in a rerun of thousands).
+            notes_dir=None if task.cached else self._run_dirs.get(task.run_id),
             kind=task.kind,
         )
 

@@ -131,8 +131,12 @@ CREATE TABLE IF NOT EXISTS cache(
 TERMINAL_RUN = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
+# json.dumps with options builds an encoder per call; one built once writes the same text.
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def _dumps(v: Any) -> str:
-    return json.dumps(v, sort_keys=True, default=str)
+    return _ENCODER.encode(v)
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -617,8 +621,17 @@ def _upsert_many(
         full = {"kind": "container", "status": "PENDING", **fields}
         # The columns to insert, then (after a marker) the ones an existing row takes.
         key = (*full, "|", *fields)
-        groups.setdefault(key, []).append([run_id, task, *(_encode(k, v) for k, v in full.items())])
-    for key, values in groups.items():
+        # _encode inlined: this runs for every column of every row of a batch.
+        values: list[Any] = [run_id, task]
+        for v in full.values():
+            kind = type(v)
+            if kind is bool:
+                v = int(v)
+            elif kind is dict or kind is list:
+                v = _dumps(v)
+            values.append(v)
+        groups.setdefault(key, []).append(values)
+    for key, batch in groups.items():
         cut = key.index("|")
         cols, updated = key[:cut], key[cut + 1 :]
         sets = ", ".join(f"{k}=excluded.{k}" for k in updated) or "task=task"
@@ -626,5 +639,5 @@ def _upsert_many(
             f"INSERT INTO tasks(run_id, task, {', '.join(cols)})"
             f" VALUES({', '.join('?' * (len(cols) + 2))})"
             f" ON CONFLICT(run_id, task) DO UPDATE SET {sets}",
-            values,
+            batch,
         )

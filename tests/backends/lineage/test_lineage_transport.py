@@ -196,3 +196,12 @@ def test_concurrent_writers_keep_whole_lines(tmp_path: Path) -> None:
         t.join()
     lines = path.read_text().splitlines()
     assert len(lines) == 120 and all(json.loads(x)["pad"] == big for x in lines)
+
+
+def test_an_event_is_written_without_nulls_and_with_sorted_keys() -> None:
+    from workbench_dsl.backends.lineage.emitter import dumps
+
+    assert dumps({"b": 1, "a": {"x": None, "y": [1, None, {"z": None}]}}) == (
+        '{"a": {"y": [1, {}]}, "b": 1}'
+    )
+    assert dumps({"b": "null", "a": [2]}) == '{"a": [2], "b": "null"}'

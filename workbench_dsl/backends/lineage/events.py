@@ -319,12 +319,11 @@ class LineageRecorder:
         in_ds += launchers.input_datasets(self.namespace, params, launcher, found or [])
         out_ds: list[Event] = []
         if info is not None:
+            # No ``launcher`` key without a launcher: nulls are dropped as the event is
+            # written anyway, and an event without any is written without copying it.
+            kind = {"launcher": launcher.kind} if launcher else {}
             run_facets["workbench_task"] = F.custom_facet(
-                "workbench_task",
-                runId=run_id,
-                task=task,
-                launcher=launcher.kind if launcher else None,
-                **info,
+                "workbench_task", runId=run_id, task=task, **kind, **info
             )
             if error and event_type == "FAIL":
                 run_facets["errorMessage"] = F.error_message(error)

@@ -11,6 +11,7 @@ Spec: https://openlineage.io/docs/spec/facets/ . Our custom facets are prefixed
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -62,6 +63,7 @@ CUSTOM_FACETS = {
 _RUN_NS = uuid.UUID("7b0d9c1e-3f1a-5e55-9a7e-0b6f3c2d8e41")
 
 
+@functools.lru_cache(maxsize=4096)  # a task's START and end events ask for the same one
 def run_uuid(run_id: str, task: str | None = None) -> str:
     """The OpenLineage runId of a pipeline run (``task=None``) or of one of its tasks."""
     key = run_id if task is None else f"{run_id}/{task}"

@@ -32,9 +32,13 @@ class DataStats:
     format: str | None = None
 
 
+# json.dumps with options builds an encoder per call; one built once writes the same text.
+_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def short_json(value: Any, limit: int = 1000) -> str:
     """A parameter value as text for a facet, cut at ``limit`` characters."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    text = value if isinstance(value, str) else _ENCODER.encode(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

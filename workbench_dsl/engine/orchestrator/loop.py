@@ -133,7 +133,6 @@ class Orchestrator:
                 origin=self.origin,
             )
         )
-        self.watcher.start()
         try:
             self.root_scope = Scope(
                 prefix="", component=self.spec.root, params=dict(self.params), artifacts={}
@@ -215,6 +214,7 @@ class Orchestrator:
             # Start the warm worker at the first task that must really run: a
             # fully cached run never waits for one to start (or stop).
             self.warm = True
+            self.watcher.start()  # status lines come from running tasks only
             warmup = getattr(self.runner, "warmup", None)
             if warmup is not None:
                 warmup()

@@ -15,6 +15,11 @@ from enum import Enum
 class TaskState(Enum):
     """One task's state in a run (DAG, loop and executor tasks alike)."""
 
+    # Members are singletons compared by identity: hash them by identity too (C speed).
+    # Enum's own __hash__ is Python code, run for every lookup in the tables below --
+    # several per task, so a visible share of a cached 10,000-task rerun.
+    __hash__ = object.__hash__
+
     PENDING = "pending"  # upstream tasks have not all ended
     VERIFYING = "verifying"  # a cached (or earlier) result is being checked
     READY = "ready"  # may start; waits for a free slot
