@@ -28,7 +28,7 @@ def _spec(pipeline: Any, tmp_path: Path) -> PipelineSpec:
     return PipelineSpec.parse(path.read_text())
 
 
-def test_scheduling_settings_are_ignored_once_and_secrets_refused(tmp_path: Path) -> None:
+def test_scheduling_settings_are_ignored_once_secrets_read_and_pvcs_refused(tmp_path: Path) -> None:
     @dsl.pipeline(name="k8s")
     def p(optional_secret: str = "") -> None:
         a = op()
@@ -48,8 +48,8 @@ def test_scheduling_settings_are_ignored_once_and_secrets_refused(tmp_path: Path
     result = plan(spec, {"optional_secret": ""})
     notes = " | ".join(result.notices)
     assert "node selectors" in notes and "tolerations" in notes and "image pull secrets" in notes
-    assert len(result.refusals) == 2
-    assert any("secret 'db' (env PW)" in r for r in result.refusals)
+    assert len(result.refusals) == 1
+    assert result.for_executor("exec-op-2").env_refs[0].env == "PW"
     assert any("PVC 'shared' at /data" in r for r in result.refusals)
     assert not any("optional" in n for n in result.notices)  # unset optional secret: silent
 

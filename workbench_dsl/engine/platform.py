@@ -10,9 +10,12 @@ Each setting falls in one of three groups:
 * **ignored, said once per run**: scheduling and pod cosmetics -- node
   selectors and affinity, tolerations, image pull secrets and policy, extra
   labels and annotations, shared memory, resource requests and limits;
+* **local stand-ins**: secrets and config maps read as environment variables
+  (``EnvRef``; their values come from ``kube_objects.py`` when an attempt
+  starts, and ``preflight.py`` checks they exist before the run);
 * **refused before anything runs**: what a task would read or share and
-  cannot have here -- a mounted PVC, a secret or config map (as env or
-  volume) that is not optional. Running without them would give a wrong
+  cannot have here -- a mounted PVC, a secret or config map as a volume,
+  that is not optional. Running without them would give a wrong
   result rather than an error, so the run does not start.
 """
 
@@ -40,11 +43,24 @@ _IGNORED = {
 }
 _REFUSED_KINDS = {
     "pvcMount": "mounts a PersistentVolumeClaim",
-    "secretAsEnv": "reads a Kubernetes secret as environment variables",
     "secretAsVolume": "mounts a Kubernetes secret",
-    "configMapAsEnv": "reads a config map as environment variables",
     "configMapAsVolume": "mounts a config map",
 }
+_ENV_KINDS = {
+    "secretAsEnv": ("secret", "secretKey"),
+    "configMapAsEnv": ("configmap", "configMapKey"),
+}
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """One environment variable a task reads from a secret or config map."""
+
+    kind: str  # "secret" or "configmap"
+    name: str
+    key: str
+    env: str
+    optional: bool = False
 
 
 @dataclass
@@ -56,6 +72,7 @@ class ExecutorPlatform:
     field_env: dict[str, str] = field(default_factory=dict)  # env var -> fieldPath
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    env_refs: list[EnvRef] = field(default_factory=list)
 
     def env_for(self, pod_name: str) -> dict[str, str]:
         """The environment ``fieldPathAsEnv`` gives the task."""
@@ -155,7 +172,9 @@ def plan(spec: PipelineSpec, params: dict[str, Any]) -> PlatformPlan:
         for key, entries in cfg.items():
             if key in ("podMetadata", "fieldPathAsEnv", "activeDeadlineSeconds"):
                 continue
-            if key in _REFUSED_KINDS:
+            if key in _ENV_KINDS:
+                _env_refs(key, entries, who, params, ex, result)
+            elif key in _REFUSED_KINDS:
                 _check_mounts(key, entries, who, params, result)
             elif key in _IGNORED:
                 if _has_value(entries, params):
@@ -195,6 +214,42 @@ def _has_value(entries: Any, params: dict[str, Any]) -> bool:
             continue
         return True
     return False
+
+
+def _env_refs(
+    key: str,
+    entries: Any,
+    who: str,
+    params: dict[str, Any],
+    ex: ExecutorPlatform,
+    result: PlatformPlan,
+) -> None:
+    kind, key_field = _ENV_KINDS[key]
+    name_key = "secretName" if kind == "secret" else "configMapName"
+    what = "secret" if kind == "secret" else "config map"
+    for e in entries if isinstance(entries, list) else [entries]:
+        if not isinstance(e, dict):
+            continue
+        name = _name_of(e, name_key, params)
+        if name is None or name.startswith("<output of"):
+            if e.get("optional"):
+                continue
+            result.refusals.append(
+                f"task {who} reads a {what} whose name is known only while the run goes "
+                f"({name or 'unset'}); give its name as a constant or a pipeline parameter"
+            )
+            continue
+        for item in e.get("keyToEnv") or []:
+            if item.get(key_field) and item.get("envVar"):
+                ex.env_refs.append(
+                    EnvRef(
+                        kind,
+                        name,
+                        str(item[key_field]),
+                        str(item["envVar"]),
+                        bool(e.get("optional")),
+                    )
+                )
 
 
 def _check_mounts(

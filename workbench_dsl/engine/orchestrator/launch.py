@@ -23,15 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 from workbench_dsl import _env
 from workbench_dsl.engine import attempts as att
+from workbench_dsl.engine import kube_objects
 from workbench_dsl.engine.cache import task_key
 from workbench_dsl.engine.graph import Node
 from workbench_dsl.engine.orchestrator import messages as m
 from workbench_dsl.engine.orchestrator.states import TaskState
 from workbench_dsl.engine.orchestrator.status_lines import read_line
 from workbench_dsl.engine.placeholders import Resolver, RunContext
+from workbench_dsl.engine.platform import ExecutorPlatform
 from workbench_dsl.engine.retry import RetryPolicy
 from workbench_dsl.engine.spec import caching_enabled
 from workbench_dsl.engine.task_api import TaskOutcome, TaskSpec
+from workbench_dsl.errors import UsageError
 
 if TYPE_CHECKING:
     from workbench_dsl.engine.orchestrator.loop import Orchestrator
@@ -71,6 +74,26 @@ def resolve_constants(
     return out
 
 
+def object_env(o: Orchestrator, plat: ExecutorPlatform, *, digests: bool) -> dict[str, str]:
+    """Env vars from secrets and config maps (``digests``: a secret's digest, for cache keys)."""
+    out: dict[str, str] = {}
+    for ref in plat.env_refs:
+        try:
+            data = kube_objects.ObjectStore(o.root.root, ref.kind).get(ref.name) or {}
+        except UsageError:
+            data = {}
+        if ref.key not in data:
+            continue  # optional (preflight refused the rest)
+        value = data[ref.key]
+        if ref.kind == "secret":
+            if value not in o.secret_values:
+                o.secret_values.append(value)
+            if digests:
+                value = kube_objects.digest(value)
+        out[ref.env] = value
+    return out
+
+
 def executor_of(o: Orchestrator, node: Node) -> tuple[str, dict[str, Any]]:
     label = str(node.component.get("executorLabel") or "")
     return label, o.spec.executor(label)
@@ -87,7 +110,8 @@ def prepare(o: Orchestrator, node: Node, absent: list[str]) -> None:
     label, executor = executor_of(o, node)
     plat = o.platform.for_executor(label)
     node.cost_per_hour = plat.cost_per_hour
-    node.key = task_key(node.component, executor, plat.env_for(node.qname), params, node.artifacts)
+    env = {**plat.env_for(node.qname), **object_env(o, plat, digests=True)}
+    node.key = task_key(node.component, executor, env, params, node.artifacts)
     prev = o.prev.get(node.qname)
     node.attempts = int(prev["attempts"] or 0) if prev is not None else 0
     if prev is not None and prev["status"] == "SUCCEEDED" and prev["input_key"] == node.key:
@@ -174,6 +198,7 @@ def submit(o: Orchestrator, node: Node) -> None:
         if e.get("name")
     }
     env.update(plat.env_for(node.qname))
+    env.update(object_env(o, plat, digests=False))
     env.update(
         {
             _env.ENGINE: "local",

@@ -1,0 +1,192 @@
+"""Local stand-ins for what KFP users write: secrets, config maps, input artifacts; the preflight.
+
+The pipelines are written as KFP users write them (``kfp.dsl`` + ``kfp.kubernetes``),
+compiled by KFP's compiler and run through the real engine.
+"""
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kfp import dsl, kubernetes
+from typer.testing import CliRunner
+
+from workbench_dsl.engine.kube_objects import ObjectStore
+from workbench_dsl.errors import UsageError
+
+SECRET = "s3cr3t-Value-42"
+
+
+@dsl.component(base_image="python:3.11")
+def uses_password() -> str:
+    import hashlib
+    import os
+
+    pw = os.environ["DB_PASSWORD"]
+    # Prove the task saw the value without returning it.
+    return f"{len(pw)}:{hashlib.sha256(pw.encode()).hexdigest()[:8]}:{os.environ['MODE']}"
+
+
+@dsl.pipeline(name="secret-env")
+def secret_env(secret_name: str = "db") -> str:
+    t = uses_password()
+    t.set_caching_options(True)
+    kubernetes.use_secret_as_env(
+        t, secret_name=secret_name, secret_key_to_env={"password": "DB_PASSWORD"}
+    )
+    kubernetes.use_config_map_as_env(
+        t, config_map_name="settings", config_map_key_to_env={"mode": "MODE"}
+    )
+    return t.output
+
+
+def _all_files_containing(root: Path, needle: bytes, skip: Path) -> list[Path]:
+    hits = []
+    for dirpath, _, files in os.walk(root):
+        if Path(dirpath) == skip or skip in Path(dirpath).parents:
+            continue
+        for f in files:
+            p = Path(dirpath) / f
+            try:
+                if needle in p.read_bytes():
+                    hits.append(p)
+            except OSError:
+                pass
+    return hits
+
+
+def test_secret_and_config_map_as_env_never_leave_the_secret_store(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    import hashlib
+
+    ObjectStore(workbench_home, "secret").set("db", {"password": SECRET})
+    ObjectStore(workbench_home, "configmap").set("settings", {"mode": "fast"})
+    summary = run_kfp(secret_env)
+    assert summary.status == "SUCCEEDED", summary.failures
+    want = f"{len(SECRET)}:{hashlib.sha256(SECRET.encode()).hexdigest()[:8]}:fast"
+    assert summary.outputs["Output"] == want
+    folder = workbench_home / "secrets"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "db.json").stat().st_mode) == 0o600
+    # the cache key holds a digest: the same secret is a hit, a changed one a miss
+    assert [t["cached"] for t in run_kfp(secret_env).tasks] == [True]
+    ObjectStore(workbench_home, "secret").set("db", {"password": "other-value"})
+    third = run_kfp(secret_env)
+    assert [t["cached"] for t in third.tasks] == [False]
+    assert third.outputs["Output"].startswith("11:")
+    for value in (SECRET, "other-value"):
+        assert _all_files_containing(workbench_home, value.encode(), folder) == []
+
+
+def test_preflight_lists_every_problem_and_records_nothing(
+    compile_yaml: Callable[..., Path], workbench_home: Path
+) -> None:
+    from workbench_dsl.engine import execute
+    from workbench_dsl.engine.store import RunStore
+    from workbench_dsl.paths import LocalRoot
+
+    @dsl.container_component
+    def needs_tool() -> dsl.ContainerSpec:
+        return dsl.ContainerSpec(image="example/tool:1", command=["no-such-tool-xyz"], args=["go"])
+
+    @dsl.component(base_image="python:3.11")
+    def reads(data: dsl.Input[dsl.Dataset], n: int) -> None:
+        pass
+
+    @dsl.pipeline(name="many-problems")
+    def p(data: dsl.Input[dsl.Dataset], n: int) -> None:
+        reads(data=data, n=n)
+        t = needs_tool()
+        kubernetes.use_secret_as_env(t, secret_name="api", secret_key_to_env={"token": "TOKEN"})
+        kubernetes.use_config_map_as_env(
+            t, config_map_name="cfg", config_map_key_to_env={"url": "URL"}
+        )
+
+    ObjectStore(workbench_home, "configmap").set("cfg", {"other": "x"})
+    text = compile_yaml(p).read_text()
+    with pytest.raises(UsageError) as err:
+        execute.start(text, {}, root=LocalRoot(workbench_home))
+    msg = str(err.value)
+    assert "5 problems" in msg, msg
+    assert "missing required parameter: n" in msg
+    assert "--input data=PATH" in msg
+    assert "workbench secrets set api token=VALUE" in msg
+    assert "config map 'cfg' has no key 'url' (it has: other): workbench configmaps set" in msg
+    assert "program 'no-such-tool-xyz' not found" in msg
+    assert RunStore(LocalRoot(workbench_home).runs_db).list_runs() == []
+
+
+def test_pipeline_input_artifact_from_a_local_path(
+    run_kfp: Callable[..., Any], tmp_path: Path
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def count_lines(data: dsl.Input[dsl.Dataset]) -> int:
+        with open(data.path) as f:
+            return len(f.readlines())
+
+    @dsl.pipeline(name="takes-data")
+    def p(data: dsl.Input[dsl.Dataset]) -> int:
+        return count_lines(data=data).output
+
+    src = tmp_path / "rows.csv"
+    src.write_text("a\nb\nc\n")
+    summary = run_kfp(p, inputs={"data": str(src)})
+    assert summary.status == "SUCCEEDED", summary.failures
+    assert summary.outputs["Output"] == 3
+
+
+def test_secrets_cli_never_prints_values(workbench_home: Path, tmp_path: Path) -> None:
+    from workbench_dsl.cli.app import app
+
+    f = tmp_path / "key.pem"
+    f.write_text("PEMDATA-123")
+    r = CliRunner().invoke(
+        app, ["secrets", "set", "db", f"password={SECRET}", "--from-file", "pem=" + str(f)]
+    )
+    assert r.exit_code == 0, r.output
+    assert SECRET not in r.output
+    r = CliRunner().invoke(app, ["secrets", "list", "--json"])
+    assert r.exit_code == 0 and '"password"' in r.output and SECRET not in r.output
+    assert "PEMDATA" not in r.output
+    r = CliRunner().invoke(app, ["configmaps", "set", "cfg", "mode=fast"])
+    r = CliRunner().invoke(app, ["configmaps", "list", "--json"])
+    assert '"fast"' in r.output
+    r = CliRunner().invoke(app, ["secrets", "rm", "db"])
+    assert r.exit_code == 0
+    r = CliRunner().invoke(app, ["secrets", "rm", "db"])
+    assert r.exit_code == 2 and "no secret 'db'" in r.output
+    r = CliRunner().invoke(app, ["secrets", "set", "Bad_Name", "a=b"])
+    assert r.exit_code == 2
+
+
+def test_run_cli_input_option(
+    compile_yaml: Callable[..., Path], workbench_home: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from workbench_dsl.cli.app import app
+
+    @dsl.component(base_image="python:3.11")
+    def size(data: dsl.Input[dsl.Dataset]) -> int:
+        import os
+
+        return os.path.getsize(data.path)
+
+    @dsl.pipeline(name="cli-input")
+    def p(data: dsl.Input[dsl.Dataset]) -> int:
+        return size(data=data).output
+
+    path = compile_yaml(p)
+    src = tmp_path / "d.bin"
+    src.write_bytes(b"x" * 7)
+    r = CliRunner().invoke(app, ["run", str(path), "--input", f"data={src}", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["outputs"] == {"Output": 7}
+    r = CliRunner().invoke(app, ["run", str(path)])
+    assert r.exit_code == 2 and "--input data=PATH" in r.output
+    r = CliRunner().invoke(app, ["run", str(path), "--input", "data"])
+    assert r.exit_code == 2 and "NAME=PATH" in r.output
