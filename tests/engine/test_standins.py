@@ -190,3 +190,34 @@ def test_run_cli_input_option(
     assert r.exit_code == 2 and "--input data=PATH" in r.output
     r = CliRunner().invoke(app, ["run", str(path), "--input", "data"])
     assert r.exit_code == 2 and "NAME=PATH" in r.output
+
+
+@dsl.container_component
+def shell_step(text: str, out: dsl.OutputPath(str)) -> dsl.ContainerSpec:  # type: ignore[valid-type]
+    return dsl.ContainerSpec(
+        image="alpine:3.19",
+        command=["sh", "-c"],
+        args=[
+            'set -eo pipefail\nif [[ "$0" == hello* ]]; then printf "%s" "$0" | tr a-z A-Z > "$1"; '
+            "fi\n[[ $0 != *fail* ]] || (false | cat)",
+            text,
+            out,
+        ],
+    )
+
+
+@dsl.pipeline(name="image-shell")
+def image_shell(text: str = "hello") -> str:
+    return shell_step(text=text).outputs["out"]
+
+
+def test_image_shell_scripts_with_pipefail_and_double_brackets(
+    run_kfp: Callable[..., Any],
+) -> None:
+    ok = run_kfp(image_shell)
+    assert ok.status == "SUCCEEDED", ok.failures
+    assert ok.outputs["Output"] == "HELLO"
+    # pipefail as in the image: `false | cat` fails the step
+    bad = run_kfp(image_shell, {"text": "hello-fail"})
+    assert bad.status == "FAILED"
+    assert bad.failures[0]["error"] == "exited with code 1"

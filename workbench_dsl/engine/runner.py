@@ -337,6 +337,7 @@ class TaskRunner:
                 paths=paths,
             )
         else:
+            argv = container.host_shell(argv, env.get("PATH"))
             try:
                 container.check_program(argv, env, plan.image)
             except container.MissingProgram as exc:
