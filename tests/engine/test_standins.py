@@ -221,3 +221,124 @@ def test_image_shell_scripts_with_pipefail_and_double_brackets(
     bad = run_kfp(image_shell, {"text": "hello-fail"})
     assert bad.status == "FAILED"
     assert bad.failures[0]["error"] == "exited with code 1"
+
+
+# Mount paths under a folder of this test process, so tests leave nothing on the host.
+MNT = f"/tmp/wb-standins-{os.getpid()}"
+
+
+@dsl.component(base_image="python:3.11")
+def write_shard(i: int, where: str) -> None:
+    with open(f"{where}/{i}.txt", "w") as f:
+        f.write(str(i))
+
+
+@dsl.component(base_image="python:3.11")
+def count_shards(where: str) -> int:
+    import os
+
+    return len(os.listdir(where))
+
+
+@dsl.pipeline(name="pvc-shards")
+def pvc_shards() -> int:
+    pvc = kubernetes.CreatePVC(
+        pvc_name_suffix="-shards", access_modes=["ReadWriteOnce"], size="1Gi"
+    )
+    with dsl.ParallelFor([1, 2, 3]) as i:
+        w = write_shard(i=i, where=f"{MNT}/data")
+        kubernetes.mount_pvc(w, pvc_name=pvc.outputs["name"], mount_path=f"{MNT}/data")
+    r = count_shards(where=f"{MNT}/data").after(w)
+    kubernetes.mount_pvc(r, pvc_name=pvc.outputs["name"], mount_path=f"{MNT}/data")
+    kubernetes.DeletePVC(pvc_name=pvc.outputs["name"]).after(r)
+    return r.output
+
+
+@pytest.fixture
+def mount_root() -> Any:
+    import shutil
+
+    from workbench_dsl.engine import mounts
+
+    why = mounts.available()
+    if why is not None:
+        pytest.skip(why)
+    yield MNT
+    shutil.rmtree(MNT, ignore_errors=True)
+
+
+def test_pvc_shared_by_a_parallel_for_at_its_mount_path(
+    run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
+) -> None:
+    summary = run_kfp(pvc_shards)
+    assert summary.status == "SUCCEEDED", summary.failures
+    assert summary.outputs["Output"] == 3
+    # DeletePVC removed the volume; the host's mount point was only ever an empty folder
+    assert list((workbench_home / "volumes").iterdir()) == []
+    assert os.listdir(f"{MNT}/data") == []
+
+
+def test_existing_claim_persists_and_volumes_cli(
+    run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
+) -> None:
+    from workbench_dsl.cli.app import app
+
+    @dsl.pipeline(name="existing-claim")
+    def p(i: int) -> int:
+        w = write_shard(i=i, where=f"{MNT}/cache")
+        kubernetes.mount_pvc(w, pvc_name="team-cache", mount_path=f"{MNT}/cache")
+        r = count_shards(where=f"{MNT}/cache").after(w)
+        r.set_caching_options(False)  # as on a cluster: the cache does not see a volume's content
+        kubernetes.mount_pvc(r, pvc_name="team-cache", mount_path=f"{MNT}/cache")
+        return r.output
+
+    assert run_kfp(p, {"i": 1}).outputs["Output"] == 1
+    assert run_kfp(p, {"i": 2}).outputs["Output"] == 2  # the claim outlives the run
+    r = CliRunner().invoke(app, ["volumes", "list", "--json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    (vol,) = json.loads(r.stdout)
+    assert (vol["name"], vol["files"]) == ("team-cache", 2)
+    assert CliRunner().invoke(app, ["volumes", "rm", "team-cache"]).exit_code == 0
+    assert not (workbench_home / "volumes" / "team-cache").exists()
+    assert CliRunner().invoke(app, ["volumes", "rm", "team-cache"]).exit_code == 2
+
+
+def test_secret_and_config_map_as_files_and_empty_dir(
+    run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def reads_files(sec: str, cfg: str, scratch: str) -> str:
+        import hashlib
+        import os
+        from pathlib import Path
+
+        pw = Path(f"{sec}/password").read_text()
+        Path(f"{scratch}/tmp.txt").write_text("x")  # an emptyDir is writable
+        try:
+            Path(f"{sec}/new").write_text("")
+            ro = "rw"
+        except OSError:
+            ro = "ro"
+        mode = Path(f"{cfg}/mode").read_text()
+        return f"{hashlib.sha256(pw.encode()).hexdigest()[:8]}:{mode}:{ro}:{os.listdir(scratch)}"
+
+    @dsl.pipeline(name="files")
+    def p() -> str:
+        t = reads_files(sec=f"{MNT}/sec", cfg=f"{MNT}/cfg", scratch=f"{MNT}/scratch")
+        kubernetes.use_secret_as_volume(t, secret_name="db", mount_path=f"{MNT}/sec")
+        kubernetes.use_config_map_as_volume(t, config_map_name="settings", mount_path=f"{MNT}/cfg")
+        kubernetes.empty_dir_mount(t, volume_name="scratch", mount_path=f"{MNT}/scratch")
+        return t.output
+
+    import hashlib
+
+    ObjectStore(workbench_home, "secret").set("db", {"password": SECRET})
+    ObjectStore(workbench_home, "configmap").set("settings", {"mode": "fast"})
+    summary = run_kfp(p)
+    assert summary.status == "SUCCEEDED", summary.failures
+    digest = hashlib.sha256(SECRET.encode()).hexdigest()[:8]
+    assert summary.outputs["Output"] == f"{digest}:fast:ro:['tmp.txt']"
+    assert _all_files_containing(workbench_home, SECRET.encode(), workbench_home / "secrets") == []
+    assert os.listdir(f"{MNT}/sec") == []  # nothing was written on the host

@@ -12,10 +12,11 @@ Each setting falls in one of three groups:
   labels and annotations, shared memory, resource requests and limits;
 * **local stand-ins**: secrets and config maps read as environment variables
   (``EnvRef``; their values come from ``kube_objects.py`` when an attempt
-  starts, and ``preflight.py`` checks they exist before the run);
-* **refused before anything runs**: what a task would read or share and
-  cannot have here -- a mounted PVC, a secret or config map as a volume,
-  that is not optional. Running without them would give a wrong
+  starts, and ``preflight.py`` checks they exist before the run); volumes
+  (``MountRef``: PVCs, secrets and config maps as files, emptyDirs), mounted
+  at their paths in the attempt's own mount namespace (``mounts.py``);
+* **refused before anything runs**: a secret or config map whose name only
+  a task's output gives. Running without them would give a wrong
   result rather than an error, so the run does not start.
 """
 
@@ -37,14 +38,14 @@ _IGNORED = {
     "imagePullSecret": "image pull secrets",
     "imagePullPolicy": "image pull policy",
     "enabledSharedMemory": "shared memory size",
-    "emptyDirMounts": "emptyDir volumes",
     "genericEphemeralVolume": "ephemeral volumes",
     "securityContext": "security context",
 }
-_REFUSED_KINDS = {
-    "pvcMount": "mounts a PersistentVolumeClaim",
-    "secretAsVolume": "mounts a Kubernetes secret",
-    "configMapAsVolume": "mounts a config map",
+_MOUNT_KINDS = {
+    "pvcMount": ("pvc", "pvcName"),
+    "secretAsVolume": ("secret", "secretName"),
+    "configMapAsVolume": ("configmap", "configMapName"),
+    "emptyDirMounts": ("emptydir", ""),
 }
 _ENV_KINDS = {
     "secretAsEnv": ("secret", "secretKey"),
@@ -63,6 +64,22 @@ class EnvRef:
     optional: bool = False
 
 
+@dataclass(frozen=True)
+class MountRef:
+    """A volume a task mounts: a PVC, a secret or config map as files, or an emptyDir.
+
+    ``name`` is the object's name when known before the run; else ``source`` says
+    where it comes from (``taskOutputParameter`` / ``componentInputParameter`` of
+    the task's own DAG), resolved when the attempt starts.
+    """
+
+    kind: str  # pvc | secret | configmap | emptydir
+    path: str
+    name: str | None = None
+    source: tuple[tuple[str, str], ...] = ()
+    optional: bool = False
+
+
 @dataclass
 class ExecutorPlatform:
     """What the platform document means for one executor locally."""
@@ -73,6 +90,7 @@ class ExecutorPlatform:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     env_refs: list[EnvRef] = field(default_factory=list)
+    mounts: list[MountRef] = field(default_factory=list)
 
     def env_for(self, pod_name: str) -> dict[str, str]:
         """The environment ``fieldPathAsEnv`` gives the task."""
@@ -174,8 +192,8 @@ def plan(spec: PipelineSpec, params: dict[str, Any]) -> PlatformPlan:
                 continue
             if key in _ENV_KINDS:
                 _env_refs(key, entries, who, params, ex, result)
-            elif key in _REFUSED_KINDS:
-                _check_mounts(key, entries, who, params, result)
+            elif key in _MOUNT_KINDS:
+                _mount_refs(key, entries, params, ex)
             elif key in _IGNORED:
                 if _has_value(entries, params):
                     ignored.setdefault(_IGNORED[key], set()).add(who)
@@ -252,42 +270,30 @@ def _env_refs(
                 )
 
 
-def _check_mounts(
-    key: str, entries: Any, who: str, params: dict[str, Any], result: PlatformPlan
-) -> None:
-    what = {"pvcMount": "PVC", "secretAsEnv": "secret", "secretAsVolume": "secret"}.get(
-        key, "config map"
-    )
-    name_key = {
-        "pvcMount": "pvcName",
-        "secretAsEnv": "secretName",
-        "secretAsVolume": "secretName",
-    }.get(key, "configMapName")
+def _mount_refs(key: str, entries: Any, params: dict[str, Any], ex: ExecutorPlatform) -> None:
+    kind, name_key = _MOUNT_KINDS[key]
     for e in entries if isinstance(entries, list) else [entries]:
-        if not isinstance(e, dict):
+        if not isinstance(e, dict) or not e.get("mountPath"):
             continue
-        name = _name_of(e, name_key, params)
-        if name is None and key == "pvcMount":
-            name = e.get("constant")
-        if e.get("optional"):
-            if name:
-                result.notices.append(
-                    f"optional {what} {name!r} is not available locally; task {who} runs without it"
+        source: tuple[tuple[str, str], ...] = ()
+        name = None
+        if name_key:
+            ref = e.get(f"{name_key}Parameter") or {}
+            if "taskOutputParameter" in ref:
+                t = ref["taskOutputParameter"]
+                source = (
+                    ("task", str(t.get("producerTask", ""))),
+                    ("key", str(t.get("outputParameterKey", ""))),
                 )
-            continue
-        detail = ""
-        if key in ("secretAsEnv", "configMapAsEnv"):
-            envs = [k.get("envVar") for k in e.get("keyToEnv") or [] if k.get("envVar")]
-            if envs:
-                detail = f" (env {', '.join(envs)})"
-        elif e.get("mountPath"):
-            detail = f" at {e['mountPath']}"
-        verb = _REFUSED_KINDS[key].split(" a ")[0]
-        label = f"{what} {name!r}" if name else what
-        result.refusals.append(
-            f"task {who} {verb} {label}{detail}, which a local run cannot provide; run it on "
-            f"a cluster, or pass the data as a parameter or artifact"
-        )
+            elif "componentInputParameter" in ref:
+                source = (("input", str(ref["componentInputParameter"])),)
+            else:
+                name = _name_of(e, name_key, params) or (
+                    str(e["constant"]) if e.get("constant") else None
+                )
+                if name is None and kind == "pvc":
+                    continue
+        ex.mounts.append(MountRef(kind, str(e["mountPath"]), name, source, bool(e.get("optional"))))
 
 
 def _resources(

@@ -51,6 +51,7 @@ def check(
     problems += plan.refusals
     if root is not None:
         problems += object_problems(plan, root)
+        problems += mount_problems(plan, typed, root)
     problems += program_problems(spec)
     if problems:
         if len(problems) == 1:
@@ -105,6 +106,42 @@ def object_problems(plan: plat.PlatformPlan, root: Path) -> list[str]:
                     f"{', '.join(keys) or 'none'}): {cmd} {ref.name} {ref.key}=VALUE"
                 )
     return out
+
+
+def mount_problems(plan: plat.PlatformPlan, params: dict[str, Any], root: Path) -> list[str]:
+    """Volumes need a user + mount namespace and a mount point; secrets/config maps must exist."""
+    from workbench_dsl.engine import mounts
+
+    refs = [r for ex in plan.executors.values() for r in ex.mounts]
+    if not refs:
+        return []
+    out: list[str] = []
+    why = mounts.available()
+    if why is not None:
+        out.append(why)
+    for path in sorted({r.path for r in refs}):
+        p = mounts.path_problem(path)
+        if p:
+            out.append(p)
+    for r in refs:
+        if r.kind not in ("secret", "configmap") or r.optional:
+            continue
+        src = dict(r.source)
+        name = r.name or (params.get(src["input"]) if "input" in src else None)
+        if not name:
+            continue
+        what = "secret" if r.kind == "secret" else "config map"
+        try:
+            found = kube_objects.ObjectStore(root, r.kind).get(str(name)) is not None
+        except UsageError as e:
+            out.append(str(e))
+            continue
+        if not found:
+            out.append(
+                f"{what} {name!r} is not set here: {kube_objects.set_command(r.kind)} {name} "
+                f"KEY=VALUE"
+            )
+    return list(dict.fromkeys(out))
 
 
 def _used_executors(spec: PipelineSpec) -> dict[str, list[str]]:

@@ -37,7 +37,7 @@ from typing import Any
 
 from workbench_dsl import _env, _procs
 from workbench_dsl._procs import kill_tree
-from workbench_dsl.engine import cgroups, container, resources
+from workbench_dsl.engine import cgroups, container, mounts, resources
 from workbench_dsl.engine.cgroups import RunCgroup
 from workbench_dsl.engine.lightweight import Plan, plan_executor
 from workbench_dsl.engine.logs import log_max_bytes
@@ -324,6 +324,14 @@ class TaskRunner:
             "log_max": self._log_max,
         }
         self._limit(attempt, request)
+        if spec.mounts:
+            try:
+                for m in spec.mounts:
+                    mounts.make_mount_point(str(m["path"]))
+            except OSError as exc:
+                self._fail(attempt, f"cannot make the mount point: {exc}")
+                return
+            request["mounts"] = list(spec.mounts)
         if plan.kind == "python":
             if plan.executor_input_arg == "{{$}}":
                 ei_json = json.dumps(executor_input)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench_dsl import _env
 from workbench_dsl.engine import attempts as att
-from workbench_dsl.engine import kube_objects
+from workbench_dsl.engine import kube_objects, volumes
 from workbench_dsl.engine.cache import task_key
 from workbench_dsl.engine.graph import Node
 from workbench_dsl.engine.orchestrator import messages as m
@@ -177,8 +177,56 @@ def paths(o: Orchestrator, node: Node, attempt: int) -> tuple[Path, Path, Path]:
     return workdir, log, status
 
 
+def volume_mounts(o: Orchestrator, node: Node, plat: ExecutorPlatform) -> list[dict[str, Any]]:
+    """The task's volumes, resolved now (a PVC's name may be an upstream task's output).
+
+    Raises:
+        ValueError: a volume that cannot be had (its name is unknown, or the object is unset).
+    """
+    out: list[dict[str, Any]] = []
+    for ref in plat.mounts:
+        name = ref.name
+        src = dict(ref.source)
+        if "task" in src:
+            producer = node.scope.children.get(src["task"])
+            name = None if producer is None else producer.out_params.get(src["key"])
+        elif "input" in src:
+            name = node.scope.params.get(src["input"])
+        if ref.kind == "emptydir":
+            out.append({"path": ref.path, "files": {}})
+            continue
+        if not name:
+            if ref.optional:
+                continue
+            raise ValueError(f"the name of the {ref.kind} mounted at {ref.path} is not known")
+        if ref.kind == "pvc":
+            folder = volumes.volume_dir(o.root.root, str(name), create=True)
+            out.append({"path": ref.path, "source": str(folder)})
+            continue
+        data = kube_objects.ObjectStore(o.root.root, ref.kind).get(str(name))
+        if data is None:
+            if ref.optional:
+                continue
+            what = "secret" if ref.kind == "secret" else "config map"
+            raise ValueError(
+                f"{what} {name!r} is not set here: {kube_objects.set_command(ref.kind)} {name} "
+                f"KEY=VALUE"
+            )
+        if ref.kind == "secret":
+            o.secret_values.extend(v for v in data.values() if v not in o.secret_values)
+        out.append({"path": ref.path, "files": data, "readonly": True})
+    return out
+
+
 def submit(o: Orchestrator, node: Node) -> None:
     """Start the next attempt of a READY task in the task runner."""
+    label, executor = executor_of(o, node)
+    plat = o.platform.for_executor(label)
+    try:
+        mounts = volume_mounts(o, node, plat)
+    except (ValueError, UsageError) as e:
+        o.finish(node, S.FAILED, str(e))
+        return
     node.attempts += 1
     attempt = node.attempts
     workdir, log, status_file = paths(o, node, attempt)
@@ -190,8 +238,6 @@ def submit(o: Orchestrator, node: Node) -> None:
         if d not in o.made_dirs:
             d.mkdir(parents=True, exist_ok=True)
             o.made_dirs.add(d)
-    label, executor = executor_of(o, node)
-    plat = o.platform.for_executor(label)
     env = {
         str(e.get("name")): str(e.get("value", ""))
         for e in (executor.get("container") or {}).get("env") or []
@@ -222,6 +268,7 @@ def submit(o: Orchestrator, node: Node) -> None:
         workdir=workdir,
         log_path=log,
         timeout=plat.timeout,
+        mounts=tuple(mounts),
     )
     node.log_path = str(log)
     if node.started is None:
