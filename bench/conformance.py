@@ -2,8 +2,8 @@
 
     python bench/conformance.py /tmp/kfp_testdata/test_data/sdk_compiled_pipelines/valid
 
-runs every ``*.yaml`` in ``critical/`` and ``local_execution/`` under the given
-directory (KFP's ``test_data/sdk_compiled_pipelines/valid``; the files are not
+runs every ``*.yaml`` in ``critical/`` and ``local_execution/`` (``--all``: every
+``*.yaml`` below it) under the given directory (KFP's ``test_data/sdk_compiled_pipelines/valid``; the files are not
 part of this repository), each with a fresh ``WORKBENCH_HOME``, and prints
 pipeline, status, seconds, and the outputs or the reason it did not succeed.
 ``--markdown`` prints the table as Markdown; ``--json`` as JSON.
@@ -155,9 +155,18 @@ def main() -> int:
     ap.add_argument(
         "-k", dest="pattern", default="", help="only pipelines whose file name contains this"
     )
+    ap.add_argument(
+        "--all", action="store_true", help="every *.yaml under the directory, not only critical/"
+    )
     args = ap.parse_args()
     files = []
-    for sub in SUBDIRS:
+    if args.all:
+        files = sorted(
+            p
+            for p in args.directory.rglob("*.yaml")
+            if args.pattern in str(p.relative_to(args.directory))
+        )
+    for sub in () if args.all else SUBDIRS:
         d = args.directory / sub
         if not d.is_dir():
             print(f"error: {d} is not a directory", file=sys.stderr)
@@ -166,7 +175,7 @@ def main() -> int:
     rows = []
     for f in files:
         row = run_one(f, args.timeout)
-        row["pipeline"] = f"{f.parent.name}/{f.name}"
+        row["pipeline"] = str(f.relative_to(args.directory))
         rows.append(row)
         print(f"{row['status']:<10} {row['seconds']:>7.2f}s  {row['pipeline']}", file=sys.stderr)
     if args.json:

@@ -73,19 +73,15 @@ def test_field_path_env_and_timeout_and_cost(tmp_path: Path) -> None:
     assert not plan(spec, {}).notices  # labels read through fieldPathAsEnv are honored, not noise
 
 
-def test_prepare_refuses_a_secret_named_by_a_task_output(tmp_path: Path) -> None:
-    from workbench_dsl.engine.execute import prepare
-
+def test_a_secret_named_by_a_task_output_is_resolved_by_the_run(tmp_path: Path) -> None:
     @dsl.pipeline(name="vol")
     def p() -> None:
         name = op()
         c = op()
         kubernetes.use_secret_as_env(c, secret_name=name.output, secret_key_to_env={"k": "K"})
 
-    with pytest.raises(
-        UsageError, match="cannot run 'vol' locally: task op-2 reads a secret whose"
-    ):
-        prepare(_spec(p, tmp_path).text, {}, from_cli=True)
+    (ref,) = plan(_spec(p, tmp_path), {}).for_executor("exec-op-2").env_refs
+    assert (ref.name, dict(ref.source)) == ("", {"task": "op", "key": "Output"})
 
 
 def test_multi_document_yaml_and_bad_input() -> None:

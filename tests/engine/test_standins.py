@@ -342,3 +342,29 @@ def test_secret_and_config_map_as_files_and_empty_dir(
     assert summary.outputs["Output"] == f"{digest}:fast:ro:['tmp.txt']"
     assert _all_files_containing(workbench_home, SECRET.encode(), workbench_home / "secrets") == []
     assert os.listdir(f"{MNT}/sec") == []  # nothing was written on the host
+
+
+def test_secret_in_a_parallel_for_named_by_a_parameter(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def tagged(i: int) -> str:
+        import os
+
+        return f"{i}:{len(os.environ['TOKEN'])}"
+
+    @dsl.pipeline(name="loop-secret")
+    def p(secret_name: str = "api") -> None:
+        with dsl.ParallelFor([1, 2]) as i:
+            t = tagged(i=i)
+            kubernetes.use_secret_as_env(
+                t, secret_name=secret_name, secret_key_to_env={"token": "TOKEN"}
+            )
+
+    ObjectStore(workbench_home, "secret").set("api", {"token": SECRET})
+    summary = run_kfp(p)
+    assert summary.status == "SUCCEEDED", summary.failures
+    # a name given as a parameter that is not set: refused before the run, with the command
+    with pytest.raises(UsageError, match="workbench secrets set nope token=VALUE"):
+        run_kfp(p, {"secret_name": "nope"})
+    assert _all_files_containing(workbench_home, SECRET.encode(), workbench_home / "secrets") == []

@@ -15,8 +15,7 @@ Each setting falls in one of three groups:
   starts, and ``preflight.py`` checks they exist before the run); volumes
   (``MountRef``: PVCs, secrets and config maps as files, emptyDirs), mounted
   at their paths in the attempt's own mount namespace (``mounts.py``);
-* **refused before anything runs**: a secret or config map whose name only
-  a task's output gives. Running without them would give a wrong
+* nothing is refused here any more: what is missing is found by ``preflight.py``. Running without them would give a wrong
   result rather than an error, so the run does not start.
 """
 
@@ -55,13 +54,18 @@ _ENV_KINDS = {
 
 @dataclass(frozen=True)
 class EnvRef:
-    """One environment variable a task reads from a secret or config map."""
+    """One environment variable a task reads from a secret or config map.
+
+    ``name`` is empty when only the run knows it: then ``source`` says where it
+    comes from (as for :class:`MountRef`), resolved when the attempt starts.
+    """
 
     kind: str  # "secret" or "configmap"
     name: str
     key: str
     env: str
     optional: bool = False
+    source: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,7 @@ def plan(spec: PipelineSpec, params: dict[str, Any]) -> PlatformPlan:
             if key in ("podMetadata", "fieldPathAsEnv", "activeDeadlineSeconds"):
                 continue
             if key in _ENV_KINDS:
-                _env_refs(key, entries, who, params, ex, result)
+                _env_refs(key, entries, params, ex)
             elif key in _MOUNT_KINDS:
                 _mount_refs(key, entries, params, ex)
             elif key in _IGNORED:
@@ -234,40 +238,43 @@ def _has_value(entries: Any, params: dict[str, Any]) -> bool:
     return False
 
 
-def _env_refs(
-    key: str,
-    entries: Any,
-    who: str,
-    params: dict[str, Any],
-    ex: ExecutorPlatform,
-    result: PlatformPlan,
-) -> None:
+def _env_refs(key: str, entries: Any, params: dict[str, Any], ex: ExecutorPlatform) -> None:
     kind, key_field = _ENV_KINDS[key]
     name_key = "secretName" if kind == "secret" else "configMapName"
-    what = "secret" if kind == "secret" else "config map"
     for e in entries if isinstance(entries, list) else [entries]:
         if not isinstance(e, dict):
             continue
-        name = _name_of(e, name_key, params)
-        if name is None or name.startswith("<output of"):
-            if e.get("optional"):
-                continue
-            result.refusals.append(
-                f"task {who} reads a {what} whose name is known only while the run goes "
-                f"({name or 'unset'}); give its name as a constant or a pipeline parameter"
-            )
-            continue
+        name, source = _name_and_source(e, name_key, params)
+        if not name and not source:
+            continue  # an optional one whose name is an unset parameter
         for item in e.get("keyToEnv") or []:
             if item.get(key_field) and item.get("envVar"):
                 ex.env_refs.append(
                     EnvRef(
                         kind,
-                        name,
+                        name or "",
                         str(item[key_field]),
                         str(item["envVar"]),
                         bool(e.get("optional")),
+                        source,
                     )
                 )
+
+
+def _name_and_source(
+    e: dict[str, Any], name_key: str, params: dict[str, Any]
+) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """An object's name if known now, else where the run will find it."""
+    ref = e.get(f"{name_key}Parameter") or {}
+    if "taskOutputParameter" in ref:
+        t = ref["taskOutputParameter"]
+        return None, (
+            ("task", str(t.get("producerTask", ""))),
+            ("key", str(t.get("outputParameterKey", ""))),
+        )
+    if "componentInputParameter" in ref and ref["componentInputParameter"] not in params:
+        return None, (("input", str(ref["componentInputParameter"])),)
+    return _name_of(e, name_key, params), ()
 
 
 def _mount_refs(key: str, entries: Any, params: dict[str, Any], ex: ExecutorPlatform) -> None:

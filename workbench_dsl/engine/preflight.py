@@ -50,7 +50,7 @@ def check(
     plan = plat.plan(spec, typed)
     problems += plan.refusals
     if root is not None:
-        problems += object_problems(plan, root)
+        problems += object_problems(plan, root, typed)
         problems += mount_problems(plan, typed, root)
     problems += program_problems(spec)
     if problems:
@@ -81,29 +81,40 @@ def input_problems(spec: PipelineSpec, inputs: dict[str, str]) -> list[str]:
     return out
 
 
-def object_problems(plan: plat.PlatformPlan, root: Path) -> list[str]:
+def _pipeline_param(source: tuple[tuple[str, str], ...], params: dict[str, Any]) -> str | None:
+    """A name a nested DAG gets from a pipeline parameter (``pipelinechannel--NAME``)."""
+    src = dict(source)
+    ref = src.get("input", "")
+    if ref.startswith("pipelinechannel--") and ref[len("pipelinechannel--") :] in params:
+        value = params[ref[len("pipelinechannel--") :]]
+        return None if value in (None, "") else str(value)
+    return None
+
+
+def object_problems(plan: plat.PlatformPlan, root: Path, params: dict[str, Any]) -> list[str]:
     """Secrets, config maps and keys the tasks read that are not set here."""
     out: list[str] = []
     stores = {k: kube_objects.ObjectStore(root, k) for k in kube_objects.KINDS}
     seen: set[tuple[str, str, str]] = set()
     for ex in plan.executors.values():
         for ref in ex.env_refs:
-            if ref.optional or (ref.kind, ref.name, ref.key) in seen:
+            name = ref.name or _pipeline_param(ref.source, params)
+            if ref.optional or not name or (ref.kind, name, ref.key) in seen:
                 continue
-            seen.add((ref.kind, ref.name, ref.key))
+            seen.add((ref.kind, name, ref.key))
             what = "secret" if ref.kind == "secret" else "config map"
             try:
-                keys = stores[ref.kind].keys(ref.name)
+                keys = stores[ref.kind].keys(name)
             except UsageError as e:
                 out.append(str(e))
                 continue
             cmd = kube_objects.set_command(ref.kind)
             if keys is None:
-                out.append(f"{what} {ref.name!r} is not set here: {cmd} {ref.name} {ref.key}=VALUE")
+                out.append(f"{what} {name!r} is not set here: {cmd} {name} {ref.key}=VALUE")
             elif ref.key not in keys:
                 out.append(
-                    f"{what} {ref.name!r} has no key {ref.key!r} (it has: "
-                    f"{', '.join(keys) or 'none'}): {cmd} {ref.name} {ref.key}=VALUE"
+                    f"{what} {name!r} has no key {ref.key!r} (it has: "
+                    f"{', '.join(keys) or 'none'}): {cmd} {name} {ref.key}=VALUE"
                 )
     return out
 
@@ -128,6 +139,7 @@ def mount_problems(plan: plat.PlatformPlan, params: dict[str, Any], root: Path) 
             continue
         src = dict(r.source)
         name = r.name or (params.get(src["input"]) if "input" in src else None)
+        name = name or _pipeline_param(r.source, params)
         if not name:
             continue
         what = "secret" if r.kind == "secret" else "config map"

@@ -74,16 +74,39 @@ def resolve_constants(
     return out
 
 
-def object_env(o: Orchestrator, plat: ExecutorPlatform, *, digests: bool) -> dict[str, str]:
-    """Env vars from secrets and config maps (``digests``: a secret's digest, for cache keys)."""
+def _object_name(node: Node, name: str | None, source: tuple[tuple[str, str], ...]) -> str | None:
+    """A secret's, config map's or claim's name: known before the run, or resolved now."""
+    src = dict(source)
+    if "task" in src:
+        producer = node.scope.children.get(src["task"])
+        value = None if producer is None else producer.out_params.get(src["key"])
+        return None if value in (None, "") else str(value)
+    if "input" in src:
+        value = node.scope.params.get(src["input"])
+        return None if value in (None, "") else str(value)
+    return name or None
+
+
+def object_env(
+    o: Orchestrator, node: Node, plat: ExecutorPlatform, *, digests: bool
+) -> dict[str, str]:
+    """Env vars from secrets and config maps (``digests``: a secret's digest, for cache keys).
+
+    Raises:
+        ValueError: a secret, config map or key that is not set here (not optional).
+    """
     out: dict[str, str] = {}
     for ref in plat.env_refs:
-        try:
-            data = kube_objects.ObjectStore(o.root.root, ref.kind).get(ref.name) or {}
-        except UsageError:
-            data = {}
-        if ref.key not in data:
-            continue  # optional (preflight refused the rest)
+        name = _object_name(node, ref.name, ref.source)
+        data = kube_objects.ObjectStore(o.root.root, ref.kind).get(name) if name else None
+        if data is None or ref.key not in data:
+            if ref.optional:
+                continue
+            what = "secret" if ref.kind == "secret" else "config map"
+            raise ValueError(
+                f"{what} {name!r} has no key {ref.key!r} here: "
+                f"{kube_objects.set_command(ref.kind)} {name} {ref.key}=VALUE"
+            )
         value = data[ref.key]
         if ref.kind == "secret":
             if value not in o.secret_values:
@@ -110,7 +133,11 @@ def prepare(o: Orchestrator, node: Node, absent: list[str]) -> None:
     label, executor = executor_of(o, node)
     plat = o.platform.for_executor(label)
     node.cost_per_hour = plat.cost_per_hour
-    env = {**plat.env_for(node.qname), **object_env(o, plat, digests=True)}
+    try:
+        env = {**plat.env_for(node.qname), **object_env(o, node, plat, digests=True)}
+    except (ValueError, UsageError) as e:
+        o.finish(node, S.FAILED, str(e))
+        return
     node.key = task_key(node.component, executor, env, params, node.artifacts)
     prev = o.prev.get(node.qname)
     node.attempts = int(prev["attempts"] or 0) if prev is not None else 0
@@ -185,13 +212,7 @@ def volume_mounts(o: Orchestrator, node: Node, plat: ExecutorPlatform) -> list[d
     """
     out: list[dict[str, Any]] = []
     for ref in plat.mounts:
-        name = ref.name
-        src = dict(ref.source)
-        if "task" in src:
-            producer = node.scope.children.get(src["task"])
-            name = None if producer is None else producer.out_params.get(src["key"])
-        elif "input" in src:
-            name = node.scope.params.get(src["input"])
+        name = _object_name(node, ref.name, ref.source)
         if ref.kind == "emptydir":
             out.append({"path": ref.path, "files": {}})
             continue
@@ -224,6 +245,7 @@ def submit(o: Orchestrator, node: Node) -> None:
     plat = o.platform.for_executor(label)
     try:
         mounts = volume_mounts(o, node, plat)
+        object_vars = object_env(o, node, plat, digests=False)
     except (ValueError, UsageError) as e:
         o.finish(node, S.FAILED, str(e))
         return
@@ -244,7 +266,7 @@ def submit(o: Orchestrator, node: Node) -> None:
         if e.get("name")
     }
     env.update(plat.env_for(node.qname))
-    env.update(object_env(o, plat, digests=False))
+    env.update(object_vars)
     env.update(
         {
             _env.ENGINE: "local",
