@@ -368,3 +368,31 @@ def test_secret_in_a_parallel_for_named_by_a_parameter(
     with pytest.raises(UsageError, match="workbench secrets set nope token=VALUE"):
         run_kfp(p, {"secret_name": "nope"})
     assert _all_files_containing(workbench_home, SECRET.encode(), workbench_home / "secrets") == []
+
+
+def test_field_paths_as_a_pod_sees_them(run_kfp: Callable[..., Any]) -> None:
+    @dsl.component(base_image="python:3.11")
+    def who(fail_first: bool) -> str:
+        import os
+
+        pod = os.environ["POD"]
+        if fail_first and pod.endswith("-1"):
+            raise RuntimeError("first attempt fails")
+        return f"{pod}|{os.environ['NS']}|{os.environ['TEAM']}|{os.environ['NOTE']}"
+
+    @dsl.pipeline(name="fields")
+    def p() -> str:
+        t = who(fail_first=True).set_retry(num_retries=1, backoff_duration="0s")
+        kubernetes.add_pod_label(t, "team", "ml")
+        kubernetes.add_pod_annotation(t, "note", "hi")
+        kubernetes.use_field_path_as_env(t, "POD", "metadata.name")
+        kubernetes.use_field_path_as_env(t, "NS", "metadata.namespace")
+        kubernetes.use_field_path_as_env(t, "TEAM", "metadata.labels['team']")
+        kubernetes.use_field_path_as_env(t, "NOTE", "metadata.annotations['note']")
+        return t.output
+
+    summary = run_kfp(p)
+    assert summary.status == "SUCCEEDED", summary.failures
+    pod, ns, team, note = summary.outputs["Output"].split("|")
+    assert pod == f"fields-{summary.run_id}-who-2"  # a new pod name for the retry
+    assert (ns, team, note) == ("local", "ml", "hi")

@@ -13,7 +13,9 @@ in the I/O pool and answers with a message.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 import threading
 import time
@@ -239,6 +241,16 @@ def volume_mounts(o: Orchestrator, node: Node, plat: ExecutorPlatform) -> list[d
     return out
 
 
+def pod_name(o: Orchestrator, node: Node, attempt: int) -> str:
+    """The attempt's pod name (``metadata.name``): stable for the attempt, like a cluster's."""
+    raw = f"{o.spec.name}-{o.run_id}-{node.qname}-{attempt}".lower()
+    name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")
+    if len(name) > 63:
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+        name = f"{name[:54].rstrip('-')}-{digest}"
+    return name
+
+
 def submit(o: Orchestrator, node: Node) -> None:
     """Start the next attempt of a READY task in the task runner."""
     label, executor = executor_of(o, node)
@@ -265,7 +277,7 @@ def submit(o: Orchestrator, node: Node) -> None:
         for e in (executor.get("container") or {}).get("env") or []
         if e.get("name")
     }
-    env.update(plat.env_for(node.qname))
+    env.update(plat.env_for(pod_name(o, node, attempt)))
     env.update(object_vars)
     env.update(
         {
