@@ -98,10 +98,13 @@ def run_one(path: Path, timeout: float) -> dict:
         seconds = round(time.time() - t0, 2)
         notes = [ln[6:] for ln in proc.stderr.splitlines() if ln.startswith("note: ")]
         if proc.returncode == 2:
-            err = next(
-                (ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")),
-                proc.stderr.strip()[-300:],
-            )
+            lines = proc.stderr.splitlines()
+            start = next((i for i, ln in enumerate(lines) if ln.startswith("error: ")), None)
+            if start is None:
+                err = "error: " + proc.stderr.strip()[-300:]
+            else:  # the preflight lists every problem on its own line below the first
+                more = [ln.strip()[2:] for ln in lines[start + 1 :] if ln.startswith("  - ")]
+                err = lines[start] + (" " + "; ".join(more) if more else "")
             return {
                 "pipeline": path.name,
                 "status": "REFUSED",
