@@ -4,7 +4,8 @@
 
 runs every ``*.yaml`` in ``critical/`` and ``local_execution/`` (``--all``: every
 ``*.yaml`` below it) under the given directory (KFP's ``test_data/sdk_compiled_pipelines/valid``; the files are not
-part of this repository), each with a fresh ``WORKBENCH_HOME``, and prints
+part of this repository), each with a fresh ``WORKBENCH_HOME`` holding the
+secrets KFP's own end-to-end harness creates (``SECRETS``), and prints
 pipeline, status, seconds, and the outputs or the reason it did not succeed.
 ``--markdown`` prints the table as Markdown; ``--json`` as JSON.
 """
@@ -77,9 +78,27 @@ def _workbench() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "workbench_dsl"]
 
 
+# The secrets KFP's end-to-end harness creates in the namespace before every pipeline
+# (backend/test/end2end/pipeline_e2e_test.go): here, with `workbench secrets set`.
+SECRETS = {
+    "test-secret-1": {"username": "user1"},
+    "test-secret-2": {"password": "psw1"},
+    "test-secret-3": {"password": "psw2"},
+}
+
+
+def _set_secrets(home: Path) -> None:
+    from workbench_dsl.engine.kube_objects import ObjectStore
+
+    for name, data in SECRETS.items():
+        ObjectStore(home, "secret").set(name, data)
+
+
 def run_one(path: Path, timeout: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="wb-conf-") as tmp:
         env = dict(os.environ, WORKBENCH_HOME=str(Path(tmp) / "home"))
+        (Path(tmp) / "home").mkdir(mode=0o700)
+        _set_secrets(Path(tmp) / "home")
         cmd = [*_workbench(), "run", str(path), "--json"]
         for p in _params_for(path.name, Path(tmp)):
             cmd += ["-p", p]
