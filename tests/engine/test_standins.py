@@ -396,3 +396,18 @@ def test_field_paths_as_a_pod_sees_them(run_kfp: Callable[..., Any]) -> None:
     pod, ns, team, note = summary.outputs["Output"].split("|")
     assert pod == f"fields-{summary.run_id}-who-2"  # a new pod name for the retry
     assert (ns, team, note) == ("local", "ml", "hi")
+
+
+def test_a_final_status_component_compiled_alone_is_refused_up_front(
+    compile_yaml: Callable[..., Path], workbench_home: Path
+) -> None:
+    from workbench_dsl.engine import execute
+    from workbench_dsl.paths import LocalRoot
+
+    @dsl.component(base_image="python:3.11")
+    def exit_comp(status: dsl.PipelineTaskFinalStatus) -> None:
+        print(status)
+
+    text = compile_yaml(exit_comp, "exit-comp").read_text()
+    with pytest.raises(UsageError, match="use it as the exit task of a dsl.ExitHandler"):
+        execute.start(text, {}, root=LocalRoot(workbench_home))

@@ -53,6 +53,7 @@ def check(
         problems += object_problems(plan, root, typed)
         problems += mount_problems(plan, typed, root)
     problems += program_problems(spec)
+    problems += final_status_problems(spec)
     if problems:
         if len(problems) == 1:
             raise UsageError(f"cannot run {spec.name!r} locally: {problems[0]}")
@@ -154,6 +155,32 @@ def mount_problems(plan: plat.PlatformPlan, params: dict[str, Any], root: Path) 
                 f"KEY=VALUE"
             )
     return list(dict.fromkeys(out))
+
+
+def final_status_problems(spec: PipelineSpec) -> list[str]:
+    """A ``PipelineTaskFinalStatus`` fed by the pipeline's own input: nothing can produce it.
+
+    KFP compiles a component that takes one into such a pipeline so that it can be
+    loaded (``components.load_component_from_file``) and used as an exit task; only
+    an exit handler gives it a status.
+    """
+    out = []
+    root_inputs = (spec.root.get("inputDefinitions") or {}).get("parameters") or {}
+    for name, task in ((spec.root.get("dag") or {}).get("tasks") or {}).items():
+        comp = spec.components.get(component_ref(task)) or {}
+        defs = (comp.get("inputDefinitions") or {}).get("parameters") or {}
+        for pname, ref in ((task.get("inputs") or {}).get("parameters") or {}).items():
+            src = ref.get("componentInputParameter")
+            if (defs.get(pname) or {}).get(
+                "parameterType"
+            ) == "TASK_FINAL_STATUS" and src in root_inputs:
+                out.append(
+                    f"task {name} takes a PipelineTaskFinalStatus ({pname!r}) from the pipeline's "
+                    f"input, which nothing produces: load this file as a component "
+                    f"(components.load_component_from_file) and use it as the exit task of a "
+                    f"dsl.ExitHandler"
+                )
+    return out
 
 
 def _used_executors(spec: PipelineSpec) -> dict[str, list[str]]:
