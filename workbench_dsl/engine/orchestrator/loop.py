@@ -361,6 +361,8 @@ class Orchestrator:
         self.obs.notice(message)
 
     def notice_task(self, node: Node, message: str) -> None:
+        if self.secret_values:
+            message = kube_objects.redact(message, self.secret_values)
         self.obs.notice(f"{node.qname}: {message}")
 
     def task_info(self, node: Node) -> TaskInfo:
