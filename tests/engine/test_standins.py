@@ -409,5 +409,36 @@ def test_a_final_status_component_compiled_alone_is_refused_up_front(
         print(status)
 
     text = compile_yaml(exit_comp, "exit-comp").read_text()
-    with pytest.raises(UsageError, match="use it as the exit task of a dsl.ExitHandler"):
+    with pytest.raises(UsageError, match=r"use it as the exit task of a dsl\.ExitHandler"):
         execute.start(text, {}, root=LocalRoot(workbench_home))
+
+
+def test_a_secret_a_task_prints_is_masked_in_its_log_and_error(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def leaky() -> None:
+        import os
+        import sys
+
+        pw = os.environ["PW"]
+        print(f"password is {pw}!", flush=True)
+        for ch in pw:  # one byte at a time: the mask must see across reads
+            sys.stdout.write(ch)
+            sys.stdout.flush()
+        print(flush=True)
+        raise ValueError(f"rejected {pw}")
+
+    @dsl.pipeline(name="leaky")
+    def p() -> None:
+        t = leaky()
+        kubernetes.use_secret_as_env(t, secret_name="db", secret_key_to_env={"password": "PW"})
+
+    ObjectStore(workbench_home, "secret").set("db", {"password": SECRET})
+    summary = run_kfp(p)
+    assert summary.status == "FAILED"
+    (failure,) = summary.failures
+    assert SECRET not in failure["error"] and "rejected ***" in failure["error"]
+    log = Path(failure["log_path"]).read_text()
+    assert "password is ***!" in log and "\n***\n" in log
+    assert _all_files_containing(workbench_home, SECRET.encode(), workbench_home / "secrets") == []

@@ -44,6 +44,7 @@ class TaskSpec:
         log_path: Where stdout and stderr of the attempt go (one file, appended).
         timeout: Seconds before the attempt is killed (``TIMED_OUT``), or None.
         mounts: Volumes the attempt sees at their paths (``engine/mounts.py``).
+        mask: Secret values the attempt reads, masked as ``***`` in its log.
     """
 
     run_id: str
@@ -56,6 +57,7 @@ class TaskSpec:
     log_path: Path
     timeout: float | None = None
     mounts: tuple[dict[str, Any], ...] = ()
+    mask: tuple[str, ...] = ()
 
 
 @dataclass

@@ -303,6 +303,7 @@ def submit(o: Orchestrator, node: Node) -> None:
         log_path=log,
         timeout=plat.timeout,
         mounts=tuple(mounts),
+        mask=tuple(v for v in o.secret_values if len(v) >= 3),
     )
     node.log_path = str(log)
     if node.started is None:
@@ -363,6 +364,8 @@ def on_attempt_ended(
 def _attempt_failed(o: Orchestrator, node: Node, attempt: int, outcome: TaskOutcome) -> None:
     status = outcome.status if outcome.status in ("FAILED", "TIMED_OUT", "CANCELLED") else "FAILED"
     error = outcome.error or status.lower()
+    if o.secret_values:
+        error = kube_objects.redact(error, o.secret_values)
     node.error = error
     o.recorder.attempt_failed(node, attempt, status, outcome.duration_s, outcome.exit_code)
     if status == "CANCELLED" or o.cancelled:
