@@ -442,3 +442,22 @@ def test_a_secret_a_task_prints_is_masked_in_its_log_and_error(
     log = Path(failure["log_path"]).read_text()
     assert "password is ***!" in log and "\n***\n" in log
     assert _all_files_containing(workbench_home, SECRET.encode(), workbench_home / "secrets") == []
+
+
+def test_a_script_that_only_the_image_has_is_refused_up_front(
+    compile_yaml: Callable[..., Path], workbench_home: Path
+) -> None:
+    from workbench_dsl.engine import execute
+    from workbench_dsl.paths import LocalRoot
+
+    @dsl.container_component
+    def train(epochs: int) -> dsl.ContainerSpec:
+        return dsl.ContainerSpec(image="gcr.io/my-image", command=["sh", "run.sh"], args=[epochs])
+
+    @dsl.pipeline(name="image-script")
+    def p() -> None:
+        train(epochs=3)
+
+    text = compile_yaml(p).read_text()
+    with pytest.raises(UsageError, match="script 'run.sh' is not on this machine"):
+        execute.start(text, {}, root=LocalRoot(workbench_home))

@@ -196,6 +196,24 @@ def _used_executors(spec: PipelineSpec) -> dict[str, list[str]]:
     return out
 
 
+_INTERPRETERS = {"sh", "bash", "ash", "python", "python3", "node", "Rscript", "perl", "ruby"}
+
+
+def _script_in_image(argv: list[str]) -> str | None:
+    """``sh run.sh`` / ``python3 train.py``: a relative script file that only the image has.
+
+    A task runs in a fresh work directory, so a relative path there never exists here.
+    """
+    if len(argv) < 2 or os.path.basename(argv[0]) not in _INTERPRETERS:
+        return None
+    arg = argv[1]
+    if arg.startswith("-") or "{{" in arg or os.path.isabs(arg):
+        return None
+    if "/" in arg or "." in arg:
+        return arg
+    return None
+
+
 def program_problems(spec: PipelineSpec) -> list[str]:
     """Executors that cannot run here, and container programs the host lacks."""
     out = []
@@ -222,4 +240,9 @@ def program_problems(spec: PipelineSpec) -> list[str]:
             )
             if not found:
                 out.append(f"task {who}: {missing_program_message(program, image)}")
+            elif (script := _script_in_image(list(p.argv))) is not None:
+                out.append(
+                    f"task {who}: script '{script}' is not on this machine; it is a file in "
+                    f"image {image}, which is not used locally: run the pipeline on a cluster"
+                )
     return out
