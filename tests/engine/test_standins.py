@@ -459,5 +459,5 @@ def test_a_script_that_only_the_image_has_is_refused_up_front(
         train(epochs=3)
 
     text = compile_yaml(p).read_text()
-    with pytest.raises(UsageError, match="script 'run.sh' is not on this machine"):
+    with pytest.raises(UsageError, match=r"script 'run\.sh' is not on this machine"):
         execute.start(text, {}, root=LocalRoot(workbench_home))
