@@ -2,9 +2,10 @@
 
     python bench/conformance.py /tmp/kfp_testdata/test_data/sdk_compiled_pipelines/valid
 
-runs every ``*.yaml`` in ``critical/`` and ``local_execution/`` under the given
-directory (KFP's ``test_data/sdk_compiled_pipelines/valid``; the files are not
-part of this repository), each with a fresh ``WORKBENCH_HOME``, and prints
+runs every ``*.yaml`` in ``critical/`` and ``local_execution/`` (``--all``: every
+``*.yaml`` below it) under the given directory (KFP's ``test_data/sdk_compiled_pipelines/valid``; the files are not
+part of this repository), each with a fresh ``WORKBENCH_HOME`` holding the
+secrets KFP's own end-to-end harness creates (``SECRETS``), and prints
 pipeline, status, seconds, and the outputs or the reason it did not succeed.
 ``--markdown`` prints the table as Markdown; ``--json`` as JSON.
 """
@@ -32,6 +33,35 @@ def _params_for(name: str, tmp: Path) -> list[str]:
             f"marker_path={tmp / 'marker.txt'}"
         ],
     }.get(name, [])
+
+
+# KFP's end-to-end harness gives every required parameter without a default a value of
+# its type (backend/test/testutil/pipeline_run_utils.go, GetPipelineRunTimeInputs); so
+# does this one, with fixed values rather than random ones.
+_FILL = {
+    "NUMBER_INTEGER": "7",
+    "NUMBER_DOUBLE": "0.5",
+    "BOOLEAN": "true",
+    "STRUCT": '{"A": "0.25", "B": "0.75"}',
+    "LIST": '["workbench-conformance"]',
+}
+
+
+def _required_params(path: Path, given: list[str]) -> list[str]:
+    import yaml
+
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    except yaml.YAMLError:
+        return []
+    root = next((d.get("root") for d in docs if "root" in d), None) or {}
+    defs = (root.get("inputDefinitions") or {}).get("parameters") or {}
+    named = {g.split("=", 1)[0] for g in given}
+    return [
+        f"{name}={_FILL.get(str(d.get('parameterType')), 'workbench-conformance')}"
+        for name, d in defs.items()
+        if name not in named and "defaultValue" not in d and not d.get("isOptional")
+    ]
 
 
 # What a correct run gives, from each pipeline's .py beside its .yaml.
@@ -77,11 +107,30 @@ def _workbench() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "workbench_dsl"]
 
 
+# The secrets KFP's end-to-end harness creates in the namespace before every pipeline
+# (backend/test/end2end/pipeline_e2e_test.go): here, with `workbench secrets set`.
+SECRETS = {
+    "test-secret-1": {"username": "user1"},
+    "test-secret-2": {"password": "psw1"},
+    "test-secret-3": {"password": "psw2"},
+}
+
+
+def _set_secrets(home: Path) -> None:
+    from workbench_dsl.engine.kube_objects import ObjectStore
+
+    for name, data in SECRETS.items():
+        ObjectStore(home, "secret").set(name, data)
+
+
 def run_one(path: Path, timeout: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="wb-conf-") as tmp:
         env = dict(os.environ, WORKBENCH_HOME=str(Path(tmp) / "home"))
+        (Path(tmp) / "home").mkdir(mode=0o700)
+        _set_secrets(Path(tmp) / "home")
         cmd = [*_workbench(), "run", str(path), "--json"]
-        for p in _params_for(path.name, Path(tmp)):
+        params = _params_for(path.name, Path(tmp))
+        for p in [*params, *_required_params(path, params)]:
             cmd += ["-p", p]
         t0 = time.time()
         try:
@@ -98,10 +147,13 @@ def run_one(path: Path, timeout: float) -> dict:
         seconds = round(time.time() - t0, 2)
         notes = [ln[6:] for ln in proc.stderr.splitlines() if ln.startswith("note: ")]
         if proc.returncode == 2:
-            err = next(
-                (ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")),
-                proc.stderr.strip()[-300:],
-            )
+            lines = proc.stderr.splitlines()
+            start = next((i for i, ln in enumerate(lines) if ln.startswith("error: ")), None)
+            if start is None:
+                err = "error: " + proc.stderr.strip()[-300:]
+            else:  # the preflight lists every problem on its own line below the first
+                more = [ln.strip()[2:] for ln in lines[start + 1 :] if ln.startswith("  - ")]
+                err = lines[start] + (" " + "; ".join(more) if more else "")
             return {
                 "pipeline": path.name,
                 "status": "REFUSED",
@@ -155,9 +207,18 @@ def main() -> int:
     ap.add_argument(
         "-k", dest="pattern", default="", help="only pipelines whose file name contains this"
     )
+    ap.add_argument(
+        "--all", action="store_true", help="every *.yaml under the directory, not only critical/"
+    )
     args = ap.parse_args()
     files = []
-    for sub in SUBDIRS:
+    if args.all:
+        files = sorted(
+            p
+            for p in args.directory.rglob("*.yaml")
+            if args.pattern in str(p.relative_to(args.directory))
+        )
+    for sub in () if args.all else SUBDIRS:
         d = args.directory / sub
         if not d.is_dir():
             print(f"error: {d} is not a directory", file=sys.stderr)
@@ -166,7 +227,7 @@ def main() -> int:
     rows = []
     for f in files:
         row = run_one(f, args.timeout)
-        row["pipeline"] = f"{f.parent.name}/{f.name}"
+        row["pipeline"] = str(f.relative_to(args.directory))
         rows.append(row)
         print(f"{row['status']:<10} {row['seconds']:>7.2f}s  {row['pipeline']}", file=sys.stderr)
     if args.json:

@@ -81,6 +81,7 @@ def run(
     observers: list[Any] | None = None,
     quiet: bool = True,
     experiment: str = "Default",
+    inputs: dict[str, str] | None = None,
 ) -> RunResult:
     """Run a pipeline locally and wait for it to end.
 
@@ -94,6 +95,7 @@ def run(
         observers: Extra :class:`workbench_dsl.engine.events.RunObserver` s.
         quiet: Print nothing but notices; ``False`` prints a line per task on stderr.
         experiment: The experiment to record the run under (KFP's ``Default`` if not given).
+        inputs: Pipeline input artifacts (a root ``Input[Dataset]``...): name -> local path.
 
     Returns:
         A :class:`RunResult`; check ``.ok``. Bad input raises
@@ -117,6 +119,7 @@ def run(
         observers=[PlainProgress(quiet=quiet), *(observers or [])],
         origin=origin,
         experiment=experiment,
+        inputs={k: str(v) for k, v in (inputs or {}).items()},
     )
     error = None
     if summary.failures:

@@ -28,7 +28,7 @@ def _spec(pipeline: Any, tmp_path: Path) -> PipelineSpec:
     return PipelineSpec.parse(path.read_text())
 
 
-def test_scheduling_settings_are_ignored_once_and_secrets_refused(tmp_path: Path) -> None:
+def test_scheduling_settings_are_ignored_once_secrets_and_pvcs_planned(tmp_path: Path) -> None:
     @dsl.pipeline(name="k8s")
     def p(optional_secret: str = "") -> None:
         a = op()
@@ -48,9 +48,10 @@ def test_scheduling_settings_are_ignored_once_and_secrets_refused(tmp_path: Path
     result = plan(spec, {"optional_secret": ""})
     notes = " | ".join(result.notices)
     assert "node selectors" in notes and "tolerations" in notes and "image pull secrets" in notes
-    assert len(result.refusals) == 2
-    assert any("secret 'db' (env PW)" in r for r in result.refusals)
-    assert any("PVC 'shared' at /data" in r for r in result.refusals)
+    assert result.refusals == []
+    assert result.for_executor("exec-op-2").env_refs[0].env == "PW"
+    (mount,) = result.for_executor("exec-op-3").mounts
+    assert (mount.kind, mount.name, mount.path) == ("pvc", "shared", "/data")
     assert not any("optional" in n for n in result.notices)  # unset optional secret: silent
 
 
@@ -72,16 +73,15 @@ def test_field_path_env_and_timeout_and_cost(tmp_path: Path) -> None:
     assert not plan(spec, {}).notices  # labels read through fieldPathAsEnv are honored, not noise
 
 
-def test_prepare_refuses_before_anything_runs(tmp_path: Path) -> None:
-    from workbench_dsl.engine.execute import prepare
-
+def test_a_secret_named_by_a_task_output_is_resolved_by_the_run(tmp_path: Path) -> None:
     @dsl.pipeline(name="vol")
     def p() -> None:
+        name = op()
         c = op()
-        kubernetes.mount_pvc(c, pvc_name="shared", mount_path="/data")
+        kubernetes.use_secret_as_env(c, secret_name=name.output, secret_key_to_env={"k": "K"})
 
-    with pytest.raises(UsageError, match="cannot run 'vol' locally: task op mounts PVC 'shared'"):
-        prepare(_spec(p, tmp_path).text, {}, from_cli=True)
+    (ref,) = plan(_spec(p, tmp_path), {}).for_executor("exec-op-2").env_refs
+    assert (ref.name, dict(ref.source)) == ("", {"task": "op", "key": "Output"})
 
 
 def test_multi_document_yaml_and_bad_input() -> None:

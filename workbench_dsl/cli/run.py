@@ -119,6 +119,12 @@ def run_command(
         metavar="NAME",
         help="Record the run under this experiment (see: workbench experiments list).",
     ),
+    input_art: list[str] = typer.Option(
+        None,
+        "--input",
+        metavar="NAME=PATH",
+        help="A pipeline input artifact: a local file or folder (repeatable).",
+    ),
 ) -> None:
     """Run a pipeline locally: tasks in parallel, cached, resumable."""
     summary = execute_ref(
@@ -128,8 +134,22 @@ def run_command(
         no_cache=no_cache,
         max_parallel=max_parallel,
         experiment=experiment,
+        inputs=parse_inputs(input_art),
     )
     finish(summary, json_out)
+
+
+def parse_inputs(items: list[str] | None) -> dict[str, str]:
+    """``--input NAME=PATH`` options as a dict."""
+    from workbench_dsl.errors import UsageError
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--input {item!r}: write it as NAME=PATH")
+        out[name] = path
+    return out
 
 
 def execute_ref(
@@ -141,6 +161,7 @@ def execute_ref(
     max_parallel: int | None,
     with_view: Callable[[Any], list[Any]] | None = None,
     experiment: str = "Default",
+    inputs: dict[str, str] | None = None,
 ) -> Any:
     """Compile (if needed) and run ``pipeline`` with progress on stderr; the run's summary.
 
@@ -175,6 +196,7 @@ def execute_ref(
             origin=pipeline,
             runner=runner,
             experiment=experiment,
+            inputs=inputs,
         )
     finally:
         if runner is not None:

@@ -21,6 +21,27 @@ _NOT_FOUND = re.compile(r"(?m)(?:^|: )([^\s:]+): (?:command )?not found\s*$")
 _BASHISMS = {"[[", "function", "source", "declare", "shopt", "pushd", "popd", "typeset"}
 
 
+# The shells images ship as `sh`: busybox ash (alpine), bash (debian-based python images
+# have dash, but scripts written for images are tested against bash and ash).
+_SH = {"sh", "/bin/sh", "/usr/bin/sh", "ash", "/bin/ash", "/usr/bin/ash"}
+
+
+def host_shell(argv: list[str], path: str | None = None) -> list[str]:
+    """``sh``/``ash`` scripts run by the host's bash in POSIX mode (``pipefail``, ``[[``).
+
+    Images' shells (busybox ash, bash) accept ``set -o pipefail`` and ``[[ ]]``; the
+    host's ``sh`` may be dash, which does not. bash started as ``bash --posix`` runs
+    POSIX scripts with the same exit codes and accepts both. Without bash on the host
+    the command is left as it is.
+    """
+    if not argv or argv[0] not in _SH:
+        return argv
+    bash = shutil.which("bash", path=path or os.defpath)
+    if bash is None:
+        return argv
+    return [bash, "--posix", *argv[1:]]
+
+
 class MissingProgram(Exception):
     """A program the component needs is not installed on this machine."""
 

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine import platform as plat
+from workbench_dsl.engine import preflight
 from workbench_dsl.engine.approval_channel import ApprovalChannel
 from workbench_dsl.engine.events import Observers, RunInfo
 from workbench_dsl.engine.orchestrator.loop import Orchestrator
@@ -29,7 +29,6 @@ from workbench_dsl.engine.orchestrator.signals import install_signal_handlers
 from workbench_dsl.engine.orchestrator.summary import RunOptions, RunSummary
 from workbench_dsl.engine.spec import PipelineSpec
 from workbench_dsl.engine.store import DEFAULT_EXPERIMENT, RunStore
-from workbench_dsl.errors import UsageError
 from workbench_dsl.paths import LocalRoot, local_root
 
 
@@ -85,28 +84,45 @@ class _LazyRunner:
 
 
 def prepare(
-    source: str | dict[str, Any], params: dict[str, Any] | None, *, from_cli: bool
+    source: str | dict[str, Any],
+    params: dict[str, Any] | None,
+    *,
+    from_cli: bool,
+    root: LocalRoot | None = None,
+    inputs: dict[str, str] | None = None,
 ) -> tuple[PipelineSpec, dict[str, Any], plat.PlatformPlan]:
-    """Parse the spec, type the parameters, and read the platform document (no side effects).
+    """Parse the spec and run the preflight (``preflight.py``; no side effects).
 
     Raises:
-        UsageError: bad spec, bad parameters, or settings a local run must refuse.
+        UsageError: a bad spec, or every problem the preflight found, at once.
     """
     spec = PipelineSpec.parse(source)
-    typed = ptypes.pipeline_arguments(spec.input_definitions, dict(params or {}), from_cli=from_cli)
-    missing_arts = [
-        n for n, d in spec.input_artifact_definitions.items() if not d.get("isOptional")
-    ]
-    if missing_arts:
-        raise UsageError(
-            f"pipeline input artifact(s) {', '.join(missing_arts)} cannot be given to a local "
-            f"run; pass a path as a string parameter and use dsl.importer"
-        )
-    plan = plat.plan(spec, typed)
-    if plan.refusals:
-        more = f" (and {len(plan.refusals) - 1} more)" if len(plan.refusals) > 1 else ""
-        raise UsageError(f"cannot run {spec.name!r} locally: {plan.refusals[0]}{more}")
+    typed, plan = preflight.check(
+        spec,
+        dict(params or {}),
+        from_cli=from_cli,
+        root=root.root if root is not None else None,
+        inputs=inputs,
+    )
     return spec, typed, plan
+
+
+def _input_artifacts(
+    spec: PipelineSpec, inputs: dict[str, str], root: LocalRoot
+) -> dict[str, list[dict[str, Any]]]:
+    """Store the pipeline's input artifacts (``--input NAME=PATH``) like any artifact."""
+    from workbench_dsl.engine.attempts import import_artifact
+    from workbench_dsl.engine.cas import ArtifactStore
+
+    cas = ArtifactStore(root.artifacts)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, path in inputs.items():
+        d = spec.input_artifact_definitions.get(name) or {}
+        type_schema = dict(d.get("artifactType") or {})
+        entry, _ = import_artifact(os.path.abspath(path), type_schema, {}, cas)
+        entry["name"] = name
+        out[name] = [entry]
+    return out
 
 
 def start(
@@ -121,6 +137,7 @@ def start(
     origin: str | None = None,
     runner: Any = None,
     experiment: str = DEFAULT_EXPERIMENT,
+    inputs: dict[str, str] | None = None,
 ) -> RunSummary:
     """Run a compiled pipeline to its end.
 
@@ -134,9 +151,11 @@ def start(
         origin: What the user ran (a path or module ref), kept with the run.
         runner: A started ``TaskRunner`` to use (closed at the end); made here if None.
         experiment: The experiment the run is recorded under (``workbench experiments``).
+        inputs: Pipeline input artifacts: name -> local file or folder.
     """
     root = (root or local_root()).ensure()
-    spec, typed, plan = prepare(source, params, from_cli=from_cli)
+    spec, typed, plan = prepare(source, params, from_cli=from_cli, root=root, inputs=inputs)
+    artifacts = _input_artifacts(spec, dict(inputs or {}), root)
     options = RunOptions(cache=cache, max_parallel=max(1, max_parallel or default_max_parallel()))
     run_id = new_run_id()
     store = RunStore(root.runs_db)
@@ -147,13 +166,25 @@ def start(
         text,
         hashlib.sha256(text.encode()).hexdigest(),
         typed,
-        {"cache": options.cache, "max_parallel": options.max_parallel},
+        {"cache": options.cache, "max_parallel": options.max_parallel, "inputs": artifacts},
         origin,
         experiment=experiment,
     )
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return _execute(
-        spec, typed, plan, root, store, run_id, options, observers, created, False, runner, origin
+        spec,
+        typed,
+        plan,
+        root,
+        store,
+        run_id,
+        options,
+        observers,
+        created,
+        False,
+        runner,
+        origin,
+        artifacts,
     )
 
 
@@ -196,6 +227,7 @@ def resume(
         True,
         runner,
         row["source"],
+        dict(opts.get("inputs") or {}),
     )
 
 
@@ -212,6 +244,7 @@ def _execute(
     resumed: bool,
     runner: Any,
     origin: str | None = None,
+    inputs: dict[str, list[dict[str, Any]]] | None = None,
 ) -> RunSummary:
     from workbench_dsl.engine.lineage_observer import lineage_observer
 
@@ -231,6 +264,7 @@ def _execute(
         created_utc=created,
         resumed=resumed,
         origin=origin,
+        inputs=inputs,
     )
     restore = install_signal_handlers(orchestrator)
     # Manual approvals are decided here, from outside the run (engine/approval_channel.py).

@@ -4,7 +4,9 @@ A child of the warm worker writes stdout and stderr to a pipe; the worker
 pumps it into the attempt's log file as it comes (never holding more than one
 64 KiB read), up to ``WORKBENCH_LOG_MAX_BYTES`` per attempt, then one
 ``[workbench] log cut`` line; the rest is read and dropped, so the task never
-blocks on a full pipe.
+blocks on a full pipe. The values of the secrets an attempt reads are masked
+(``***``) as they pass, as CI systems mask theirs: a secret a task prints never
+reaches its log (a value split across two reads is held back until the next).
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class LogPump:
     written: int = 0
     cut: bool = False
     newline: bool = True  # the last byte written ended a line
+    mask: tuple[bytes, ...] = ()  # secret values, written as ***
+    held: bytes = b""  # a tail that may be the start of a secret
 
     def pump(self, drain: bool) -> bool:
         """Copy what is there now (all of it with ``drain``); False once every writer is gone."""
@@ -58,11 +62,27 @@ class LogPump:
             except BlockingIOError:
                 return True
             except OSError:
-                return False
+                data = b""
             if not data:
+                if self.held:
+                    self._write(self.held)
+                    self.held = b""
                 return False
-            self._write(data)
+            self._write(self._masked(data) if self.mask else data)
         return True
+
+    def _masked(self, data: bytes) -> bytes:
+        data = self.held + data
+        self.held = b""
+        for value in self.mask:
+            data = data.replace(value, b"***")
+        longest = max(len(v) for v in self.mask)
+        for k in range(min(len(data), longest - 1), 0, -1):
+            tail = data[-k:]
+            if any(v.startswith(tail) for v in self.mask):
+                self.held, data = tail, data[:-k]
+                break
+        return data
 
     def _write(self, data: bytes) -> None:
         if self.cut:

@@ -10,9 +10,12 @@ Each setting falls in one of three groups:
 * **ignored, said once per run**: scheduling and pod cosmetics -- node
   selectors and affinity, tolerations, image pull secrets and policy, extra
   labels and annotations, shared memory, resource requests and limits;
-* **refused before anything runs**: what a task would read or share and
-  cannot have here -- a mounted PVC, a secret or config map (as env or
-  volume) that is not optional. Running without them would give a wrong
+* **local stand-ins**: secrets and config maps read as environment variables
+  (``EnvRef``; their values come from ``kube_objects.py`` when an attempt
+  starts, and ``preflight.py`` checks they exist before the run); volumes
+  (``MountRef``: PVCs, secrets and config maps as files, emptyDirs), mounted
+  at their paths in the attempt's own mount namespace (``mounts.py``);
+* nothing is refused here any more: what is missing is found by ``preflight.py``. Running without them would give a wrong
   result rather than an error, so the run does not start.
 """
 
@@ -34,17 +37,51 @@ _IGNORED = {
     "imagePullSecret": "image pull secrets",
     "imagePullPolicy": "image pull policy",
     "enabledSharedMemory": "shared memory size",
-    "emptyDirMounts": "emptyDir volumes",
     "genericEphemeralVolume": "ephemeral volumes",
     "securityContext": "security context",
 }
-_REFUSED_KINDS = {
-    "pvcMount": "mounts a PersistentVolumeClaim",
-    "secretAsEnv": "reads a Kubernetes secret as environment variables",
-    "secretAsVolume": "mounts a Kubernetes secret",
-    "configMapAsEnv": "reads a config map as environment variables",
-    "configMapAsVolume": "mounts a config map",
+_MOUNT_KINDS = {
+    "pvcMount": ("pvc", "pvcName"),
+    "secretAsVolume": ("secret", "secretName"),
+    "configMapAsVolume": ("configmap", "configMapName"),
+    "emptyDirMounts": ("emptydir", ""),
 }
+_ENV_KINDS = {
+    "secretAsEnv": ("secret", "secretKey"),
+    "configMapAsEnv": ("configmap", "configMapKey"),
+}
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """One environment variable a task reads from a secret or config map.
+
+    ``name`` is empty when only the run knows it: then ``source`` says where it
+    comes from (as for :class:`MountRef`), resolved when the attempt starts.
+    """
+
+    kind: str  # "secret" or "configmap"
+    name: str
+    key: str
+    env: str
+    optional: bool = False
+    source: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class MountRef:
+    """A volume a task mounts: a PVC, a secret or config map as files, or an emptyDir.
+
+    ``name`` is the object's name when known before the run; else ``source`` says
+    where it comes from (``taskOutputParameter`` / ``componentInputParameter`` of
+    the task's own DAG), resolved when the attempt starts.
+    """
+
+    kind: str  # pvc | secret | configmap | emptydir
+    path: str
+    name: str | None = None
+    source: tuple[tuple[str, str], ...] = ()
+    optional: bool = False
 
 
 @dataclass
@@ -56,6 +93,8 @@ class ExecutorPlatform:
     field_env: dict[str, str] = field(default_factory=dict)  # env var -> fieldPath
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    env_refs: list[EnvRef] = field(default_factory=list)
+    mounts: list[MountRef] = field(default_factory=list)
 
     def env_for(self, pod_name: str) -> dict[str, str]:
         """The environment ``fieldPathAsEnv`` gives the task."""
@@ -155,8 +194,10 @@ def plan(spec: PipelineSpec, params: dict[str, Any]) -> PlatformPlan:
         for key, entries in cfg.items():
             if key in ("podMetadata", "fieldPathAsEnv", "activeDeadlineSeconds"):
                 continue
-            if key in _REFUSED_KINDS:
-                _check_mounts(key, entries, who, params, result)
+            if key in _ENV_KINDS:
+                _env_refs(key, entries, params, ex)
+            elif key in _MOUNT_KINDS:
+                _mount_refs(key, entries, params, ex)
             elif key in _IGNORED:
                 if _has_value(entries, params):
                     ignored.setdefault(_IGNORED[key], set()).add(who)
@@ -197,42 +238,69 @@ def _has_value(entries: Any, params: dict[str, Any]) -> bool:
     return False
 
 
-def _check_mounts(
-    key: str, entries: Any, who: str, params: dict[str, Any], result: PlatformPlan
-) -> None:
-    what = {"pvcMount": "PVC", "secretAsEnv": "secret", "secretAsVolume": "secret"}.get(
-        key, "config map"
-    )
-    name_key = {
-        "pvcMount": "pvcName",
-        "secretAsEnv": "secretName",
-        "secretAsVolume": "secretName",
-    }.get(key, "configMapName")
+def _env_refs(key: str, entries: Any, params: dict[str, Any], ex: ExecutorPlatform) -> None:
+    kind, key_field = _ENV_KINDS[key]
+    name_key = "secretName" if kind == "secret" else "configMapName"
     for e in entries if isinstance(entries, list) else [entries]:
         if not isinstance(e, dict):
             continue
-        name = _name_of(e, name_key, params)
-        if name is None and key == "pvcMount":
-            name = e.get("constant")
-        if e.get("optional"):
-            if name:
-                result.notices.append(
-                    f"optional {what} {name!r} is not available locally; task {who} runs without it"
+        name, source = _name_and_source(e, name_key, params)
+        if not name and not source:
+            continue  # an optional one whose name is an unset parameter
+        for item in e.get("keyToEnv") or []:
+            if item.get(key_field) and item.get("envVar"):
+                ex.env_refs.append(
+                    EnvRef(
+                        kind,
+                        name or "",
+                        str(item[key_field]),
+                        str(item["envVar"]),
+                        bool(e.get("optional")),
+                        source,
+                    )
                 )
-            continue
-        detail = ""
-        if key in ("secretAsEnv", "configMapAsEnv"):
-            envs = [k.get("envVar") for k in e.get("keyToEnv") or [] if k.get("envVar")]
-            if envs:
-                detail = f" (env {', '.join(envs)})"
-        elif e.get("mountPath"):
-            detail = f" at {e['mountPath']}"
-        verb = _REFUSED_KINDS[key].split(" a ")[0]
-        label = f"{what} {name!r}" if name else what
-        result.refusals.append(
-            f"task {who} {verb} {label}{detail}, which a local run cannot provide; run it on "
-            f"a cluster, or pass the data as a parameter or artifact"
+
+
+def _name_and_source(
+    e: dict[str, Any], name_key: str, params: dict[str, Any]
+) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """An object's name if known now, else where the run will find it."""
+    ref = e.get(f"{name_key}Parameter") or {}
+    if "taskOutputParameter" in ref:
+        t = ref["taskOutputParameter"]
+        return None, (
+            ("task", str(t.get("producerTask", ""))),
+            ("key", str(t.get("outputParameterKey", ""))),
         )
+    if "componentInputParameter" in ref and ref["componentInputParameter"] not in params:
+        return None, (("input", str(ref["componentInputParameter"])),)
+    return _name_of(e, name_key, params), ()
+
+
+def _mount_refs(key: str, entries: Any, params: dict[str, Any], ex: ExecutorPlatform) -> None:
+    kind, name_key = _MOUNT_KINDS[key]
+    for e in entries if isinstance(entries, list) else [entries]:
+        if not isinstance(e, dict) or not e.get("mountPath"):
+            continue
+        source: tuple[tuple[str, str], ...] = ()
+        name = None
+        if name_key:
+            ref = e.get(f"{name_key}Parameter") or {}
+            if "taskOutputParameter" in ref:
+                t = ref["taskOutputParameter"]
+                source = (
+                    ("task", str(t.get("producerTask", ""))),
+                    ("key", str(t.get("outputParameterKey", ""))),
+                )
+            elif "componentInputParameter" in ref:
+                source = (("input", str(ref["componentInputParameter"])),)
+            else:
+                name = _name_of(e, name_key, params) or (
+                    str(e["constant"]) if e.get("constant") else None
+                )
+                if name is None and kind == "pvc":
+                    continue
+        ex.mounts.append(MountRef(kind, str(e["mountPath"]), name, source, bool(e.get("optional"))))
 
 
 def _resources(

@@ -37,8 +37,9 @@ from typing import Any
 
 from workbench_dsl import _env, _procs
 from workbench_dsl._procs import kill_tree
-from workbench_dsl.engine import cgroups, container, resources
+from workbench_dsl.engine import cgroups, container, mounts, resources
 from workbench_dsl.engine.cgroups import RunCgroup
+from workbench_dsl.engine.kube_objects import redact
 from workbench_dsl.engine.lightweight import Plan, plan_executor
 from workbench_dsl.engine.logs import log_max_bytes
 from workbench_dsl.engine.outputs import OutputError, collect_outputs
@@ -324,6 +325,16 @@ class TaskRunner:
             "log_max": self._log_max,
         }
         self._limit(attempt, request)
+        if spec.mounts:
+            try:
+                for m in spec.mounts:
+                    mounts.make_mount_point(str(m["path"]))
+            except OSError as exc:
+                self._fail(attempt, f"cannot make the mount point: {exc}")
+                return
+            request["mounts"] = list(spec.mounts)
+        if spec.mask:
+            request["mask"] = list(spec.mask)
         if plan.kind == "python":
             if plan.executor_input_arg == "{{$}}":
                 ei_json = json.dumps(executor_input)
@@ -337,6 +348,7 @@ class TaskRunner:
                 paths=paths,
             )
         else:
+            argv = container.host_shell(argv, env.get("PATH"))
             try:
                 container.check_program(argv, env, plan.image)
             except container.MissingProgram as exc:
@@ -526,6 +538,8 @@ class TaskRunner:
                 error = f"internal error in the task runner: {type(exc).__name__}: {exc}"
             if status == "FAILED":
                 error = resources.explain(error, attempt.memory, attempt.oom)
+        if error is not None and spec.mask:
+            error = redact(error, list(spec.mask))
         if error is not None:
             with contextlib.suppress(OSError), open_log(spec.log_path) as log:
                 write_line(log, f"[workbench] {status}: {error}")

@@ -43,6 +43,8 @@ class TaskSpec:
         workdir: A fresh directory private to this attempt (the task's cwd).
         log_path: Where stdout and stderr of the attempt go (one file, appended).
         timeout: Seconds before the attempt is killed (``TIMED_OUT``), or None.
+        mounts: Volumes the attempt sees at their paths (``engine/mounts.py``).
+        mask: Secret values the attempt reads, masked as ``***`` in its log.
     """
 
     run_id: str
@@ -54,6 +56,8 @@ class TaskSpec:
     workdir: Path
     log_path: Path
     timeout: float | None = None
+    mounts: tuple[dict[str, Any], ...] = ()
+    mask: tuple[str, ...] = ()
 
 
 @dataclass

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench_dsl import _env, _procs
-from workbench_dsl.engine import cgroups
+from workbench_dsl.engine import cgroups, mounts
 from workbench_dsl.engine.logs import LogPump
 from workbench_dsl.engine.resources import confine
 
@@ -197,7 +197,10 @@ class _Server:
         except OSError:
             log = os.open(os.devnull, os.O_WRONLY)
         _owned.add(log)
-        self.pumps[child.out_r] = LogPump(child.out_r, log, max(0, int(req.get("log_max") or 0)))
+        mask = tuple(v.encode() for v in req.get("mask") or () if v)
+        self.pumps[child.out_r] = LogPump(
+            child.out_r, log, max(0, int(req.get("log_max") or 0)), mask=mask
+        )
 
     def reap(self) -> None:
         while True:
@@ -414,6 +417,9 @@ def _spare(request_r: int, status_w: int, out_w: int) -> None:
         os.dup2(out_w, 2)
         os.close(out_w)
         confine(req.get("cgroup"), req.get("memory_max"), req.get("memory"), req["op"] != "exec")
+        if req.get("mounts") and not _mount(req):
+            code = 1
+            return
         os.chdir(req["cwd"])
         env = req["env"]
         for key in [k for k in os.environ if k not in env]:
@@ -440,6 +446,16 @@ def _spare(request_r: int, status_w: int, out_w: int) -> None:
         except BaseException:
             pass
         os._exit(code)
+
+
+def _mount(req: dict[str, Any]) -> bool:
+    try:
+        mounts.enter(req["mounts"])
+    except OSError as exc:
+        _result(req, {"error": f"cannot mount the task's volumes: {exc}"})
+        print(f"[workbench] cannot mount the task's volumes: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def _exec(req: dict[str, Any]) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from workbench_dsl.engine import attempts as att
+from workbench_dsl.engine import volumes
 from workbench_dsl.engine.cache import task_key
 from workbench_dsl.engine.graph import Node
 from workbench_dsl.engine.orchestrator import messages as m
@@ -18,6 +19,7 @@ from workbench_dsl.engine.orchestrator.launch import context, executor_of
 from workbench_dsl.engine.orchestrator.scopes import stub_kind
 from workbench_dsl.engine.orchestrator.states import TaskState
 from workbench_dsl.engine.placeholders import Resolver
+from workbench_dsl.errors import UsageError
 
 if TYPE_CHECKING:
     from workbench_dsl.engine.orchestrator.loop import Orchestrator
@@ -105,15 +107,23 @@ def on_imported(o: Orchestrator, node: Node, result: Any) -> None:
 
 
 def run_stub(o: Orchestrator, node: Node) -> None:
+    """kfp-kubernetes ``CreatePVC`` makes a local volume (its output is the name), ``DeletePVC``
+    removes it (``engine/volumes.py``)."""
     _, executor = executor_of(o, node)
     what = stub_kind(str((executor.get("container") or {}).get("image")))
-    if what == "createpvc":
-        name = (
-            node.params.get("pvc_name")
-            or f"{o.job_resource_name}{node.params.get('pvc_name_suffix', '-pvc')}"
-        )
-        node.out_params = {"name": name}
-    o.notice(f"kfp-kubernetes {what} is a no-op locally (no volumes here)")
     o.transition(node, S.RUNNING)
     o.obs.task_start(o.task_info(node))
+    try:
+        if what == "createpvc":
+            name = str(
+                node.params.get("pvc_name")
+                or f"{o.job_resource_name}{node.params.get('pvc_name_suffix', '-pvc')}"
+            ).lower()
+            volumes.volume_dir(o.root.root, name, create=True)
+            node.out_params = {"name": name}
+        else:
+            volumes.remove_volume(o.root.root, str(node.params.get("pvc_name") or ""))
+    except UsageError as e:
+        o.finish(node, S.FAILED, str(e))
+        return
     o.finish(node, S.SUCCEEDED)

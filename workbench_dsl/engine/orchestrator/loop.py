@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
-from workbench_dsl.engine import conditions, graph
+from workbench_dsl.engine import conditions, graph, kube_objects
 from workbench_dsl.engine.cas import ArtifactStore
 from workbench_dsl.engine.events import Observers, RunInfo, TaskInfo
 from workbench_dsl.engine.graph import Node, Scope
@@ -73,8 +73,12 @@ class Orchestrator:
         created_utc: str,
         resumed: bool = False,
         origin: str | None = None,
+        inputs: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         self.spec = spec
+        self.inputs = dict(inputs or {})
+        # Values of the secrets tasks read: kept out of everything the engine records.
+        self.secret_values: list[str] = []
         self.origin = origin
         self.root = root
         self.run_id = run_id
@@ -135,7 +139,10 @@ class Orchestrator:
         )
         try:
             self.root_scope = Scope(
-                prefix="", component=self.spec.root, params=dict(self.params), artifacts={}
+                prefix="",
+                component=self.spec.root,
+                params=dict(self.params),
+                artifacts=dict(self.inputs),
             )
             scopes.activate(self, self.root_scope)
             while True:
@@ -273,6 +280,10 @@ class Orchestrator:
         if node.state.terminal:
             return
         node.finished = time.time()
+        if reason and self.secret_values:
+            reason = kube_objects.redact(reason, self.secret_values)
+            if node.error:
+                node.error = kube_objects.redact(node.error, self.secret_values)
         if state is S.FAILED and reason and node.error is None:
             node.error = reason
         node.reason = reason
@@ -341,6 +352,8 @@ class Orchestrator:
     # -- notices, observers, status lines ---------------------------------------------------------
 
     def notice(self, message: str) -> None:
+        if self.secret_values:
+            message = kube_objects.redact(message, self.secret_values)
         if message in self._seen_notices:
             return
         self._seen_notices.add(message)
@@ -348,6 +361,8 @@ class Orchestrator:
         self.obs.notice(message)
 
     def notice_task(self, node: Node, message: str) -> None:
+        if self.secret_values:
+            message = kube_objects.redact(message, self.secret_values)
         self.obs.notice(f"{node.qname}: {message}")
 
     def task_info(self, node: Node) -> TaskInfo:

@@ -1,0 +1,99 @@
+"""Local stand-ins for Kubernetes secrets and config maps.
+
+``workbench secrets set NAME KEY=VALUE...`` (and ``configmaps``) keeps one
+JSON file per object under ``<root>/secrets/`` or ``<root>/configmaps/``,
+owner-only (0600 in a 0700 folder). Tasks get the keys as environment
+variables or files, as the platform document says (``platform.py``). A
+secret's value is read only when an attempt starts; everything the engine
+records about it (cache keys, notices, errors) uses its name, key, or a digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+from workbench_dsl.errors import UsageError
+
+KINDS = {"secret": "secrets", "configmap": "configmaps"}
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def set_command(kind: str) -> str:
+    """The command that creates an object of ``kind`` (for messages)."""
+    return f"workbench {KINDS[kind]} set"
+
+
+class ObjectStore:
+    """Secrets or config maps under the local root (``kind`` is ``secret`` or ``configmap``)."""
+
+    def __init__(self, root: Path, kind: str) -> None:
+        self.kind = kind
+        self.folder = Path(root) / KINDS[kind]
+
+    def _path(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise UsageError(
+                f"{self.kind} name {name!r} is not a valid Kubernetes name: use lower-case "
+                f"letters, digits, '-' and '.'"
+            )
+        return self.folder / f"{name}.json"
+
+    def names(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.stem for p in self.folder.glob("*.json"))
+
+    def get(self, name: str) -> dict[str, str] | None:
+        try:
+            data = json.loads(self._path(name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return {str(k): str(v) for k, v in data.items()}
+
+    def keys(self, name: str) -> list[str] | None:
+        data = self.get(name)
+        return None if data is None else sorted(data)
+
+    def set(self, name: str, values: dict[str, str], *, replace: bool = False) -> list[str]:
+        """Add or change keys of ``name`` (all of them with ``replace``); returns its keys."""
+        path = self._path(name)
+        for key in values:
+            if not _KEY.match(key):
+                raise UsageError(
+                    f"key {key!r} of {self.kind} {name!r} is not valid: use letters, digits, "
+                    f"'-', '_' and '.'"
+                )
+        data = {} if replace else (self.get(name) or {})
+        data.update(values)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.folder, 0o700)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+        return sorted(data)
+
+    def remove(self, name: str) -> bool:
+        try:
+            self._path(name).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+def digest(value: str) -> str:
+    """What a cache key holds in place of a value."""
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret value replaced by ``***``."""
+    for value in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
