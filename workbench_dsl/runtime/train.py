@@ -198,38 +198,9 @@ def run_on_cluster(
     return decode_return(result.get("return"), fn)
 
 
-def job_config_from_parameters(
-    *,
-    nodes: int,
-    procs_per_node: int,
-    runtime: str,
-    cpu: str,
-    memory: str,
-    gpus: int,
-    gpu_resource: str,
-    image: str,
-    namespace: str,
-    artifact_store: str,
-    artifact_secret: str,
-    env: dict[str, Any] | None,
-    timeout_s: float,
-) -> TrainSettings:
-    """The launcher settings of the prebuilt components, from their plain parameters."""
-    return TrainSettings.from_parameters(
-        nodes=nodes,
-        procs_per_node=procs_per_node,
-        runtime=runtime,
-        cpu=cpu,
-        memory=memory,
-        gpus=gpus,
-        gpu_resource=gpu_resource,
-        image=image,
-        namespace=namespace,
-        artifact_store=artifact_store,
-        artifact_secret=artifact_secret,
-        env=env,
-        timeout_s=timeout_s,
-    )
+#: The launcher settings of the prebuilt components, from their plain parameters
+#: (the name the prebuilt components' source calls).
+job_config_from_parameters = TrainSettings.from_parameters
 
 
 def call_arguments(
