@@ -324,7 +324,8 @@ def test_refuses_a_secret_the_task_reads_before_running(
     log = tmp_path / "log"
     r = wb("run", str(y), "-p", f"log={log}", home=workbench_home)
     assert r.returncode == 2
-    assert "secret 'db'" in r.stderr and "PW" in r.stderr
+    # refused before anything runs, with the command that gives the run its secret
+    assert "secret 'db'" in r.stderr and "workbench secrets set db password=" in r.stderr
     assert not log.exists()
     assert json.loads(wb("runs", "list", "--json", home=workbench_home).stdout) == []
 
