@@ -100,7 +100,13 @@ def confine(cgroup: str | None, limit: int | None, how: str | None, forked: bool
         import resource
 
         base = _address_space() if forked else 0
-        resource.setrlimit(resource.RLIMIT_AS, (base + int(limit), base + int(limit)))
+        want = base + int(limit)
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY and want > hard:
+            # A limit this process inherited (a run started inside another run's task)
+            # cannot be raised without privileges, and should not be: it stays in force.
+            want = hard
+        resource.setrlimit(resource.RLIMIT_AS, (want, want))
 
 
 def _address_space() -> int:
