@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -43,6 +44,30 @@ Clock = Callable[[], datetime]
 Launcher = Callable[[Schedule, str, Path, Path, dict[str, str]], "subprocess.Popen[bytes]"]
 
 _STARTING_GRACE_S = 120.0
+
+
+def claimed_run_state(
+    children: dict[str, subprocess.Popen[bytes]], row: sqlite3.Row
+) -> tuple[str, int | None]:
+    """Where the run of a claimed tick or trigger firing stands.
+
+    ``("running", None)``, ``("ended", code)`` (``code`` is None when another
+    scheduler started it and only its pid is known), or ``("lost", None)``: no
+    process was ever started for it and the grace period for starting is over.
+    """
+    proc = children.get(row["key"])
+    if proc is not None:
+        code = proc.poll()
+        if code is None:
+            return "running", None
+        children.pop(row["key"], None)
+        return "ended", code
+    if row["pid"]:
+        alive = _procs.alive(int(row["pid"]), row["pid_start"])
+        return ("running", None) if alive else ("ended", None)
+    if time.time() - float(row["created_at"]) < _STARTING_GRACE_S:
+        return "running", None  # another scheduler is starting it right now
+    return "lost", None
 
 
 @dataclass
@@ -192,19 +217,10 @@ class LocalScheduler:
     def _reap(self, report: PassReport) -> None:
         for row in self.store.active_ticks():
             key = row["key"]
-            proc = self._children.get(key)
-            code: int | None = None
-            if proc is not None:
-                code = proc.poll()
-                if code is None:
-                    continue
-                self._children.pop(key, None)
-            elif row["pid"]:
-                if _procs.alive(int(row["pid"]), row["pid_start"]):
-                    continue
-            elif time.time() - float(row["created_at"]) < _STARTING_GRACE_S:
-                continue  # another scheduler is starting it right now
-            else:
+            state, code = claimed_run_state(self._children, row)
+            if state == "running":
+                continue
+            if state == "lost":
                 self.store.set_tick(
                     key,
                     status="LOST",

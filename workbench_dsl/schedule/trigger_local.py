@@ -28,7 +28,7 @@ from pathlib import Path
 from workbench_dsl import _procs
 from workbench_dsl.paths import LocalRoot
 from workbench_dsl.schedule.events import DatasetEvent, RunEvent
-from workbench_dsl.schedule.local import _STARTING_GRACE_S, PassReport, run_outcome, start_run
+from workbench_dsl.schedule.local import PassReport, claimed_run_state, run_outcome, start_run
 from workbench_dsl.schedule.trigger_store import FileSeen, Trigger, TriggerStore
 
 #: Starts one run: (trigger, params, stdout file, log file, env) -> the process.
@@ -256,19 +256,10 @@ class TriggerPass:
         for row in self.store.active_firings():
             key = row["key"]
             label = f"trigger:{row['trigger']}@{row['event']}"
-            proc = self._children.get(key)
-            code: int | None = None
-            if proc is not None:
-                code = proc.poll()
-                if code is None:
-                    continue
-                self._children.pop(key, None)
-            elif row["pid"]:
-                if _procs.alive(int(row["pid"]), row["pid_start"]):
-                    continue
-            elif time.time() - float(row["created_at"]) < _STARTING_GRACE_S:
-                continue  # another scheduler is starting it right now
-            else:
+            state, code = claimed_run_state(self._children, row)
+            if state == "running":
+                continue
+            if state == "lost":
                 self.store.set_firing(
                     key,
                     status="LOST",
