@@ -72,7 +72,7 @@ def _launch(step, kind: str, kwargs: dict, run_dir: Path) -> tuple[float, object
     from workbench_dsl.dsl._launcher import function_source
 
     config = (
-        step.launch_config(step.config, None)
+        step.launch_settings(step.config, None).to_json()
         if kind == "sweep"
         else step.job_config(step.config).to_json()
     )

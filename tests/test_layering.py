@@ -42,6 +42,7 @@ BASE_MODULES = {
     "paths",
     "config",
     "compute",
+    "_settings",
     "_version",
 }
 

@@ -56,20 +56,21 @@ def sweep(
     env: Optional[dict] = None,  # noqa: UP045
 ) -> NamedTuple("SweepOutputs", [("best_params", dict), ("best_value", float)]):
     """Search hyperparameters with Katib (cluster) or Optuna (local); output the best trial."""
+    from workbench_dsl.backends.sweeper.base import SweepSettings
     from workbench_dsl.runtime.sweep import launch_prebuilt
     from workbench_dsl.runtime.train import job_config_from_parameters
 
-    search = {
-        "space": space,
-        "objective": objective,
-        "goal": goal,
-        "algorithm": algorithm,
-        "max_trials": max_trials,
-        "parallel_trials": parallel_trials,
-        "max_failed_trials": None if max_failed_trials < 0 else max_failed_trials,
-        "early_stopping": {"algorithm": early_stopping, "settings": {}} if early_stopping else None,
-        "seed": None if seed < 0 else seed,
-    }
+    search = SweepSettings.from_parameters(
+        space=space,
+        objective=objective,
+        goal=goal,
+        algorithm=algorithm,
+        max_trials=max_trials,
+        parallel_trials=parallel_trials,
+        max_failed_trials=max_failed_trials,
+        early_stopping=early_stopping,
+        seed=seed,
+    )
     job = job_config_from_parameters(
         nodes=nodes,
         procs_per_node=procs_per_node,

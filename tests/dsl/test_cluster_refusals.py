@@ -70,7 +70,7 @@ def test_sweeps_katib_runs_the_same_way_are_accepted() -> None:
         metrics=["v", "loss", "f1|macro"],
     )
     # The objective is never declared twice (Katib refuses it in additionalMetricNames).
-    assert ok.settings["metrics"] == ["loss", "f1|macro"]
+    assert ok.settings.metrics == ("loss", "f1|macro")
     assert _sweep({"x": space.loguniform(1e-3, 1)}, algorithm="bayesianoptimization")
 
 

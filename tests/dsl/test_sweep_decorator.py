@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from workbench_dsl import Dataset, Input, Metrics, Model, Output, space, sweep, train
+from workbench_dsl.backends.sweeper.base import EarlyStopping
 from workbench_dsl.dsl.sweep import SweepStep
 from workbench_dsl.errors import PipelineDefinitionError
 
@@ -29,11 +30,10 @@ def trial(data: Input[Dataset], epochs: int, lr: float, depth: int, model: Outpu
 def test_plain_function_and_settings() -> None:
     assert isinstance(trial, SweepStep)
     assert trial.fn(None, 1, 0.1, 3, None) == {"accuracy": pytest.approx(0.3)}
-    assert trial.settings["early_stopping"] == {
-        "algorithm": "medianstop",
-        "settings": {"min_trials_required": 3, "start_step": 4},
-    }
-    assert (trial.settings["algorithm"], trial.settings["goal"]) == ("tpe", "maximize")
+    assert trial.settings.early_stopping == EarlyStopping(
+        "medianstop", {"min_trials_required": 3, "start_step": 4}
+    )
+    assert (trial.settings.algorithm, trial.settings.goal) == ("tpe", "maximize")
 
 
 def test_launcher_interface_drops_searched_params_and_adds_outputs() -> None:
@@ -168,9 +168,9 @@ def test_sweeping_a_train_step_keeps_its_job_shape() -> None:
 
     swept = sweep(space={"lr": space.uniform(0.0, 1.0)}, objective="loss", goal="minimize")(fit)
     assert swept.fn is fit.fn and swept.train is fit
-    config = swept.launch_config(swept.config, "model")
-    assert (config["train"]["nodes"], config["train"]["procs_per_node"]) == (2, 2)
-    assert config["train"]["cluster"]["resources"]["accelerator"] == "nvidia.com/gpu"
+    job = swept.launch_settings(swept.config, "model").train
+    assert job is not None and (job.nodes, job.procs_per_node) == (2, 2)
+    assert job.cluster.resources.accelerator == "nvidia.com/gpu"
     assert sorted(swept.component.component_spec.outputs) == [
         "best_model",
         "best_params",

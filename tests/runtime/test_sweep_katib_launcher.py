@@ -15,11 +15,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backends" / "train
 from kube_recorder import FakeAPIServer, api_client
 
 from workbench_dsl import Dataset, Input, Model, Output, space, sweep, train
-from workbench_dsl.backends.sweeper.base import SweepSettings
 from workbench_dsl.config import Config
 from workbench_dsl.dsl._launcher import function_source
 from workbench_dsl.runtime._katib import run_on_katib
 from workbench_dsl.runtime._user import load_function
+from workbench_dsl.runtime.settings import SweepStepSettings
 from workbench_dsl.runtime.sweep import write_trials
 
 EXPERIMENTS = "/apis/kubeflow.org/v1beta1/namespaces/default/experiments"
@@ -46,9 +46,10 @@ def fit(lr: float) -> dict:
 swept_fit = sweep(space={"lr": space.uniform(0.0, 1.0)}, objective="loss", goal="minimize")(fit)
 
 
-def _config(step: Any, model_param: str | None = None) -> dict[str, Any]:
-    """The settings the compiled launcher carries (what it reads at run time)."""
-    return json.loads(json.dumps(step.launch_config(step.config, model_param)))
+def _config(step: Any, model_param: str | None = None) -> SweepStepSettings:
+    """The settings the compiled launcher carries, read back as it reads them at run time."""
+    baked = json.loads(json.dumps(step.launch_settings(step.config, model_param).to_json()))
+    return SweepStepSettings.from_json(baked)
 
 
 def _done(best: str) -> dict[str, Any]:
@@ -83,7 +84,6 @@ def test_katib_run_builds_job_trials_and_fetches_the_best_model(
     monkeypatch.setenv("KFP_POD_UID", "pod-uid")
     config = _config(trial, "model")
     source = function_source(trial.fn)
-    settings = SweepSettings.from_config(config)
     best_model = Model(name="best_model", uri="memory://kfp/run/best_model")
     best_model.custom_path = str(tmp_path / "local" / "best_model")
     data = Dataset(name="data", uri="memory://kfp/run/data")
@@ -109,7 +109,6 @@ def test_katib_run_builds_job_trials_and_fetches_the_best_model(
         source,
         "trial",
         config,
-        settings,
         {"data": data, "epochs": 3},
         best_model,
         api_client=api_client(server),
@@ -136,13 +135,13 @@ def test_katib_run_builds_job_trials_and_fetches_the_best_model(
     assert inv["artifacts"]["data"]["uri"] == "memory://kfp/run/data"
     assert inv["artifacts"]["model"]["output"] is True
     assert inv["trial"] == {
-        "params": config["space"],
+        "params": config.to_json()["space"],
         "staging_uri": "memory://kfp/run/best_model.trials",
     }
     assert inv["launcher"] == "python"
 
     trials_out = Dataset(name="trials", uri=str(tmp_path / "trials.csv"))
-    write_trials(result, settings, trials_out)
+    write_trials(result, config.search, trials_out)
     rows = list(csv.DictReader(Path(trials_out.path).read_text().splitlines()))
     assert [(r["trial"], r["state"], r["acc"], r["params.opt"]) for r in rows] == [
         ("0", "succeeded", "0.5", "adam"),
@@ -153,7 +152,6 @@ def test_katib_run_builds_job_trials_and_fetches_the_best_model(
 def test_a_swept_train_step_gets_trainjob_trials(monkeypatch: pytest.MonkeyPatch) -> None:
     config = _config(swept_fit)
     source = function_source(swept_fit.fn)
-    settings = SweepSettings.from_config(config)
     server = (
         FakeAPIServer()
         .on("POST", EXPERIMENTS, lambda req: (201, req.body))
@@ -183,7 +181,6 @@ def test_a_swept_train_step_gets_trainjob_trials(monkeypatch: pytest.MonkeyPatch
         source,
         "fit",
         config,
-        settings,
         {},
         None,
         api_client=api_client(server),

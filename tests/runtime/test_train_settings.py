@@ -15,8 +15,7 @@ from workbench_dsl.compile.compiler import compile_to_text
 from workbench_dsl.compute import Resources
 from workbench_dsl.config import Config, parse_config
 from workbench_dsl.dsl._launcher import function_source
-from workbench_dsl.runtime._katib import job_settings
-from workbench_dsl.runtime.settings import SettingsError, TrainSettings
+from workbench_dsl.runtime.settings import SettingsError, SweepStepSettings, TrainSettings
 from workbench_dsl.runtime.train import launch
 
 
@@ -106,10 +105,11 @@ def test_a_swept_train_steps_trials_run_its_job_and_a_plain_sweeps_one_process(
 
     swept = sweep(space={"lr": space.uniform(0.0, 1.0)}, objective="acc", max_trials=2)(fit)
     config = _config(tmp_path)
-    plain = job_settings(trial.launch_config(config, None))
+    plain = trial.launch_settings(config, None).job()
     assert (plain.nodes, plain.procs_per_node, plain.timeout) == (1, 1, None)
     assert plain.cluster.namespace == "ml"
-    job = job_settings(json.loads(json.dumps(swept.launch_config(config, "model"))))
+    baked = json.loads(json.dumps(swept.launch_settings(config, "model").to_json()))
+    job = SweepStepSettings.from_json(baked).job()
     assert job == fit.job_config(fit.config)
     assert job.launcher == "torchrun"
 

@@ -22,6 +22,9 @@ from workbench_dsl.backends.sweeper.base import (
     EARLY_STOPPING_SETTINGS,
     GOALS,
     METRIC_NAME,
+    EarlyStopping,
+    Param,
+    SweepSettings,
 )
 from workbench_dsl.config import Config
 from workbench_dsl.dsl import space as _space
@@ -34,6 +37,8 @@ from workbench_dsl.errors import PipelineDefinitionError
 
 if TYPE_CHECKING:
     from kfp.dsl.base_component import BaseComponent
+
+    from workbench_dsl.runtime.settings import SweepStepSettings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,7 +56,7 @@ def _whole(step: str, name: str, value: Any, minimum: int) -> int:
     return value
 
 
-def _early_stopping(step: str, value: Any) -> dict[str, Any] | None:
+def _early_stopping(step: str, value: Any) -> EarlyStopping | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -82,7 +87,7 @@ def _early_stopping(step: str, value: Any) -> dict[str, Any] | None:
                 f"{step}: unknown {name} setting {k!r} (known: {', '.join(defaults)})"
             )
         settings[k] = _whole(step, f"early_stopping {k}", v, 1)
-    return {"algorithm": name, "settings": settings}
+    return EarlyStopping(name, settings)
 
 
 def _check_space(
@@ -193,16 +198,15 @@ class SweepStep(ClusterWorkStep[P, R]):
         fn: Callable[P, R],
         options: StepOptions,
         *,
-        settings: dict[str, Any],
+        space: Mapping[str, _space.Domain],
+        settings: SweepSettings,
         train: TrainStep[Any, Any] | None = None,
     ) -> None:
         super().__init__(fn, options)
+        self.space: dict[str, _space.Domain] = dict(space)
+        #: The search, as the launcher and the sweepers read it back.
         self.settings = settings
         self.train = train
-
-    @property
-    def space(self) -> dict[str, _space.Domain]:
-        return dict(self.settings["space"])
 
     def _model_param(self, hints: dict[str, Any]) -> str | None:
         from workbench_dsl.dsl._cluster import artifact_kind
@@ -213,7 +217,7 @@ class SweepStep(ClusterWorkStep[P, R]):
             if name == "return":
                 continue
             kind = artifact_kind(ann)
-            if name in self.settings["space"] and kind is not None:
+            if name in self.space and kind is not None:
                 raise PipelineDefinitionError(
                     f"{where}: searched parameter {name!r} is an artifact; search plain values"
                 )
@@ -226,29 +230,32 @@ class SweepStep(ClusterWorkStep[P, R]):
                     )
                 model = name
         for name in _RESERVED:
-            if name in hints and name not in self.settings["space"]:
+            if name in hints and name not in self.space:
                 raise PipelineDefinitionError(
                     f"{where}: parameter {name!r} clashes with the sweep's output of that name"
                 )
         return model
 
-    def launch_config(self, config: Config, model_param: str | None) -> dict[str, Any]:
-        """The settings the launcher reads at run time (baked into the component)."""
+    def launch_settings(self, config: Config, model_param: str | None) -> SweepStepSettings:
+        """The settings the launcher reads at run time (baked into the component as JSON)."""
         from workbench_dsl.dsl._cluster import cluster_settings
+        from workbench_dsl.runtime.settings import SweepStepSettings, TrainSettings
 
         profile = config.profile(self.options.profile)
         preset = config.preset(self.options.preset) if self.options.preset else None
-        return {
-            **{k: v for k, v in self.settings.items() if k != "space"},
-            "space": _space.to_spec(self.settings["space"]),
-            "step": self.name,
-            "model_param": model_param,
-            "train": self.train.job_config(self.train.config).to_json() if self.train else None,
-            "trial": {
-                "env": dict(self.options.env),
-                "cluster": cluster_settings(config, profile, preset).to_json(),
-            },
-        }
+        return SweepStepSettings(
+            search=self.settings,
+            step=self.name,
+            model_param=model_param,
+            train=self.train.job_config(self.train.config) if self.train else None,
+            trial=TrainSettings(
+                env=dict(self.options.env), cluster=cluster_settings(config, profile, preset)
+            ),
+        )
+
+    def launch_config(self, config: Config, model_param: str | None) -> dict[str, Any]:
+        """The JSON the compiled component carries: :meth:`launch_settings`, written out."""
+        return self.launch_settings(config, model_param).to_json()
 
     def _build_component(self, config: Config) -> BaseComponent:
         from workbench_dsl.dsl._cluster import check_no_paths, resolved_hints
@@ -264,7 +271,7 @@ class SweepStep(ClusterWorkStep[P, R]):
         ):
             raise PipelineDefinitionError(
                 f"{function_location(self.fn)}: @sweep {self.name}() must return a dict of "
-                f"metrics such as {{{self.settings['objective']!r}: 0.93}} (annotated {ret!r})"
+                f"metrics such as {{{self.settings.objective!r}: 0.93}} (annotated {ret!r})"
             )
         model_param = self._model_param(hints)
         sig = signature_source(self.fn)
@@ -272,9 +279,7 @@ class SweepStep(ClusterWorkStep[P, R]):
         if model_param:
             params.append("best_model: Output[Model]")
         params += [
-            text
-            for n, text in sig.params.items()
-            if n not in self.settings["space"] and n != model_param
+            text for n, text in sig.params.items() if n not in self.space and n != model_param
         ]
         preset = config.preset(self.options.preset) if self.options.preset else None
         step_config = self.launch_config(config, model_param)
@@ -376,20 +381,22 @@ def sweep(
             )
         recorded = [_check_metric_name(where, "metric", m) for m in metrics]
         recorded = [m for m in dict.fromkeys(recorded) if m != objective]
-        settings = {
-            "space": checked,
-            "objective": objective,
-            "goal": goal,
-            "algorithm": algorithm,
-            "max_trials": _whole(step, "max_trials", max_trials, 1),
-            "parallel_trials": _whole(step, "parallel_trials", parallel_trials, 1),
-            "max_failed_trials": None
+        settings = SweepSettings(
+            objective=objective,
+            goal=goal,
+            algorithm=algorithm,
+            # By name: the compiled component's JSON sorts its keys, and the launcher
+            # reads the parameters back in that order.
+            params=tuple(Param.from_spec(n, d.to_spec()) for n, d in sorted(checked.items())),
+            max_trials=_whole(step, "max_trials", max_trials, 1),
+            parallel_trials=_whole(step, "parallel_trials", parallel_trials, 1),
+            max_failed_trials=None
             if max_failed_trials is None
             else _whole(step, "max_failed_trials", max_failed_trials, 0),
-            "early_stopping": _early_stopping(step, early_stopping),
-            "seed": None if seed is None else _whole(step, "seed", seed, 0),
-            "metrics": recorded,
-        }
+            early_stopping=_early_stopping(step, early_stopping),
+            seed=None if seed is None else _whole(step, "seed", seed, 0),
+            metrics=tuple(recorded),
+        )
         options = StepOptions.build(
             step,
             preset=preset,
@@ -400,6 +407,6 @@ def sweep(
             timeout=timeout,
             env=env,
         )
-        return SweepStep(fn, options, settings=settings, train=train_step)
+        return SweepStep(fn, options, space=checked, settings=settings, train=train_step)
 
     return wrap  # type: ignore[return-value]

@@ -74,10 +74,12 @@ def _sweep(
     source: str, name: str, config: dict[str, Any], kwargs: dict[str, Any], extra: dict[str, Any]
 ) -> Any:
     from workbench_dsl.runtime._user import load_function
+    from workbench_dsl.runtime.settings import SweepStepSettings
 
+    settings = SweepStepSettings.from_json(config)
     fn = load_function(source, name)
-    model_param = config.get("model_param")
-    searched = set(config.get("space") or {})
+    model_param = settings.model_param
+    searched = {p.name for p in settings.search.params}
     fixed = {k: v for k, v in _own(fn, kwargs).items() if k not in searched and k != model_param}
     trial = {k: v for k, v in extra.items() if k in searched}
     _say(f"one trial with {json.dumps(trial, sort_keys=True, default=str)}")
@@ -86,7 +88,7 @@ def _sweep(
         call[model_param] = kwargs.get("best_model")
     metrics = fn(**call)
     _say(f"trial returned {json.dumps(metrics, sort_keys=True, default=str)}")
-    objective = str(config.get("objective") or "")
+    objective = settings.search.objective
     value = metrics.get(objective) if isinstance(metrics, dict) else metrics
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise RuntimeError(f"the trial returned no number for the objective {objective!r}")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench_dsl import _env
+from workbench_dsl._settings import SettingsError
 from workbench_dsl.errors import UsageError
 
 _EXECUTOR_KINDS = ("container",)
@@ -195,7 +196,10 @@ def prepare(
     launcher = launcher_call(plan.source) if plan.kind == "python" else None
     extra: dict[str, Any] = {}  # what a launcher replay takes beyond the step's inputs
     if launcher is not None and launcher.kind == "sweep":
-        extra = _trial_values(launcher.config, json.loads(row["outputs_json"] or "{}"))
+        try:
+            extra = _trial_values(launcher.config, json.loads(row["outputs_json"] or "{}"))
+        except SettingsError as e:
+            raise UsageError(f"cannot replay {row['task']}: {e}") from None
     elif launcher is not None and launcher.kind == "serve":
         extra = {"instances": None}
     overridden = _override(component, params, dict(overrides or {}), extra)
@@ -282,15 +286,17 @@ def prepare(
 
 def _trial_values(config: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:
     """One trial's parameters: the sweep's best when it found one, else each range's start."""
+    from workbench_dsl.runtime.settings import SweepStepSettings
+
     best = (outputs.get("parameters") or {}).get("best_params")
     values: dict[str, Any] = {}
-    for name, spec in (config.get("space") or {}).items():
-        if isinstance(best, dict) and name in best:
-            values[name] = best[name]
-        elif spec.get("values"):
-            values[name] = spec["values"][0]
+    for p in SweepStepSettings.from_json(config).search.params:
+        if isinstance(best, dict) and p.name in best:
+            values[p.name] = best[p.name]
+        elif p.values:
+            values[p.name] = p.values[0]
         else:
-            values[name] = spec.get("low")
+            values[p.name] = p.low
     return values
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from workbench_dsl import _env
-from workbench_dsl.backends.sweeper.base import SweepResult, SweepSettings
+from workbench_dsl.backends.sweeper.base import SweepResult
 from workbench_dsl.runtime._invocation import (
     INVOCATION_JSON,
     TRIAL_PARAM_PREFIX,
@@ -24,7 +24,7 @@ from workbench_dsl.runtime._invocation import (
     split_arguments,
 )
 from workbench_dsl.runtime._pod import TRIAL_NAME
-from workbench_dsl.runtime.settings import TrainSettings
+from workbench_dsl.runtime.settings import SweepStepSettings
 from workbench_dsl.runtime.train import cluster_job_spec, launcher_pod_owner
 
 if TYPE_CHECKING:
@@ -35,14 +35,13 @@ def trial_template(
     fn: Callable[..., Any],
     source: str,
     name: str,
-    config: dict[str, Any],
-    settings: SweepSettings,
+    step: SweepStepSettings,
     fixed: dict[str, Any],
     staging_uri: str | None,
 ) -> TrialTemplate:
     """The Katib trial template: a Job, or a TrainJob when the trial is a ``@train`` step."""
     params, artifacts = split_arguments(fn, fixed, with_paths=False)
-    model_param = config.get("model_param")
+    model_param = step.model_param
     if model_param:
         artifacts[model_param] = {
             "type": "system.Model",
@@ -51,30 +50,23 @@ def trial_template(
             "metadata": {},
             "output": True,
         }
-    job = job_settings(config)
+    job = step.job()
     inv = {
         "source": source,
         "name": name,
         "params": params,
         "artifacts": artifacts,
-        "trial": {"params": config["space"], "staging_uri": staging_uri},
-        "launcher": job.launcher if config.get("train") else "python",
+        "trial": {
+            "params": {p.name: p.to_spec() for p in step.search.params},
+            "staging_uri": staging_uri,
+        },
+        "launcher": job.launcher if step.train else "python",
         "packages": list(job.cluster.packages),
     }
-    return trial_job(name, config, settings, dumps(inv))
+    return trial_job(name, step, dumps(inv))
 
 
-def job_settings(config: dict[str, Any]) -> TrainSettings:
-    """What each trial runs as: the swept ``@train`` step's job, or one process."""
-    train = config.get("train")
-    if train:
-        return TrainSettings.from_json(train)
-    return TrainSettings.from_json(config.get("trial") or {}).single_process()
-
-
-def trial_job(
-    name: str, config: dict[str, Any], settings: SweepSettings, invocation_json: str
-) -> TrialTemplate:
+def trial_job(name: str, step: SweepStepSettings, invocation_json: str) -> TrialTemplate:
     """The trial template of a sweep step's settings, each trial running ``invocation_json``."""
     from workbench_dsl.backends.sweeper.kubernetes import (
         TRIAL_NAME_PARAMETER,
@@ -86,18 +78,17 @@ def trial_job(
     env = {
         INVOCATION_JSON: invocation_json,
         TRIAL_NAME: placeholder(TRIAL_NAME_PARAMETER),
-        **{TRIAL_PARAM_PREFIX + p.name: placeholder(p.name) for p in settings.params},
+        **{TRIAL_PARAM_PREFIX + p.name: placeholder(p.name) for p in step.search.params},
     }
-    spec = cluster_job_spec(name, job_settings(config), env)
-    return trainjob_trial(spec) if config.get("train") else job_trial(spec)
+    spec = cluster_job_spec(name, step.job(), env)
+    return trainjob_trial(spec) if step.train else job_trial(spec)
 
 
 def run_on_katib(
     fn: Callable[..., Any],
     source: str,
     name: str,
-    config: dict[str, Any],
-    settings: SweepSettings,
+    step: SweepStepSettings,
     fixed: dict[str, Any],
     best_model: Any,
     *,
@@ -110,15 +101,17 @@ def run_on_katib(
     from workbench_dsl.backends.trainer import artifacts as store
     from workbench_dsl.backends.trainer.manifest import resource_name
 
-    model_param = config.get("model_param")
+    model_param = step.model_param
     staging = f"{best_model.uri.rstrip('/')}.trials" if best_model is not None else None
-    template = trial_template(fn, source, name, config, settings, fixed, staging)
-    namespace = job_settings(config).cluster.namespace
+    template = trial_template(fn, source, name, step, fixed, staging)
+    namespace = step.job().cluster.namespace
     sweeper: Sweeper[TrialTemplate] = KatibSweeper(
         api_client=api_client, namespace=namespace, poll_s=poll_s, status=_env.set_status
     )
     experiment = resource_name(name, os.environ.get("KFP_POD_UID") or uuid.uuid4().hex)
-    result = sweeper.run(settings, template, name=experiment, step=name, owner=launcher_pod_owner())
+    result = sweeper.run(
+        step.search, template, name=experiment, step=name, owner=launcher_pod_owner()
+    )
     if model_param and staging:
         for record in result.trials:
             if record.state == "succeeded":

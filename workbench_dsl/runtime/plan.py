@@ -16,6 +16,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench_dsl._settings import SettingsError
+from workbench_dsl.errors import UsageError
+from workbench_dsl.runtime.settings import SweepStepSettings
+
 #: Marks a value that only exists when the run happens.
 RUN_TIME = "<run time: {}>"
 #: A placeholder storage URI: KServe's webhook checks the scheme, so it keeps one.
@@ -94,6 +98,25 @@ def _defaults(spec: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
     return {k: v["defaultValue"] for k, v in params.items() if "defaultValue" in v}
 
 
+#: The prebuilt ``sweep`` component's inputs that make its search, and the whole numbers among them.
+_SWEEP_PARAMETERS = (
+    "space",
+    "objective",
+    "goal",
+    "algorithm",
+    "max_trials",
+    "parallel_trials",
+    "max_failed_trials",
+    "early_stopping",
+    "seed",
+)
+_SWEEP_COUNTS = ("max_trials", "parallel_trials", "max_failed_trials", "seed")
+
+
+def _whole(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def plan_prebuilt(step: str, kind: str, inputs: dict[str, Any]) -> list[PlannedObject]:
     """The TrainJob or Experiment of a prebuilt ``train``/``sweep`` component's task.
 
@@ -101,6 +124,7 @@ def plan_prebuilt(step: str, kind: str, inputs: dict[str, Any]) -> list[PlannedO
     parameters, defaults) are used; without a function name or a search space
     there is nothing to show.
     """
+    from workbench_dsl.backends.sweeper.base import SweepSettings
     from workbench_dsl.runtime.settings import TrainSettings
 
     name = str(inputs.get("function_name") or "")
@@ -131,23 +155,15 @@ def plan_prebuilt(step: str, kind: str, inputs: dict[str, Any]) -> list[PlannedO
         return [plan_train(step, job.to_json())]
     if not isinstance(inputs.get("space"), dict) or not inputs.get("objective"):
         return []
-    failed, seed = int(inputs.get("max_failed_trials", -1)), int(inputs.get("seed", -1))
-    es = str(inputs.get("early_stopping") or "")
-    config = {
-        "space": inputs["space"],
-        "objective": inputs["objective"],
-        "goal": inputs.get("goal", "maximize"),
-        "algorithm": inputs.get("algorithm", "tpe"),
-        "max_trials": int(inputs.get("max_trials", 20)),
-        "parallel_trials": int(inputs.get("parallel_trials", 2)),
-        "max_failed_trials": None if failed < 0 else failed,
-        "early_stopping": {"algorithm": es, "settings": {}} if es else None,
-        "seed": None if seed < 0 else seed,
-        "step": name,
-        "train": job.to_json() if job.world_size > 1 else None,
-        "trial": {"env": dict(job.env), "cluster": job.cluster.to_json()},
-    }
-    return [plan_sweep(step, config)]
+    given = {k: inputs[k] for k in _SWEEP_PARAMETERS if k in inputs}
+    # A pipeline spec holds every number as a double; KFP hands an int input back as an int.
+    given = {k: _whole(v) if k in _SWEEP_COUNTS else v for k, v in given.items()}
+    try:
+        search = SweepSettings.from_parameters(**given)
+    except ValueError as e:
+        raise UsageError(f"{step}: {e}") from None
+    settings = SweepStepSettings.for_prebuilt(search, job, step=name, model_param=None)
+    return [plan_sweep(step, settings.to_json())]
 
 
 def pipeline_parameters(spec: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -221,18 +237,20 @@ def plan_train(step: str, config: dict[str, Any]) -> PlannedObject:
 
 
 def plan_sweep(step: str, config: dict[str, Any]) -> PlannedObject:
-    """The Katib Experiment (and trial template) of a ``@sweep`` step."""
-    from workbench_dsl.backends.sweeper.base import SweepSettings
+    """The Katib Experiment (and trial template) of a ``@sweep`` step, from its launcher's JSON."""
     from workbench_dsl.backends.sweeper.kubernetes import build_experiment
     from workbench_dsl.backends.trainer.manifest import resource_name
     from workbench_dsl.runtime._invocation import INVOCATION_JSON
-    from workbench_dsl.runtime._katib import job_settings, trial_job
+    from workbench_dsl.runtime._katib import trial_job
 
-    name = str(config.get("step") or step)
-    settings = SweepSettings.from_config(config)
+    try:
+        settings = SweepStepSettings.from_json(config)
+    except SettingsError as e:
+        raise UsageError(f"{step}: {e}") from None
+    name = settings.step
     invocation = run_time("the trial function and the step's inputs (artifact URIs)")
-    trial = trial_job(name, config, settings, invocation)
-    job = job_settings(config)
+    trial = trial_job(name, settings, invocation)
+    job = settings.job()
     placeholders = {
         "metadata.name": "the suffix hashes the launcher pod's UID",
         "metadata.ownerReferences": "the launcher pod",
@@ -240,7 +258,7 @@ def plan_sweep(step: str, config: dict[str, Any]) -> PlannedObject:
         "${trialParameters.*}": "Katib fills in each trial's assignment",
     }
     body = build_experiment(
-        settings,
+        settings.search,
         trial,
         name=resource_name(name, "plan"),
         namespace=_namespace(job.cluster.namespace, placeholders),

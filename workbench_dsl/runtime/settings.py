@@ -1,4 +1,4 @@
-"""The typed settings a ``@train`` launcher (and a swept ``@train``'s trials) carries, written once, read strictly.
+"""The typed settings the ``@train`` and ``@sweep`` launchers carry, written once by the decorator, read strictly.
 
 ``@train`` writes a :class:`TrainSettings` into its compiled component as JSON
 (:meth:`TrainSettings.to_json`, whose keys and values are exactly what earlier
@@ -7,8 +7,11 @@ trial template and ``workbench plan`` read it back with
 :meth:`TrainSettings.from_json`, which refuses an unknown key or a value of the
 wrong type with one line instead of guessing. The prebuilt ``train``/``sweep``
 components build the same type from their plain parameters
-(:meth:`TrainSettings.from_parameters`). It lives in ``runtime/`` because the
-DSL may import the runtime and never the other way round.
+(:meth:`TrainSettings.from_parameters`). ``@sweep`` writes a
+:class:`SweepStepSettings` the same way: its search is the sweepers' own
+``SweepSettings`` (in ``backends/``, which may not import this layer), beside
+what each trial runs. They live in ``runtime/`` because the DSL may import the
+runtime and never the other way round.
 """
 
 from __future__ import annotations
@@ -16,43 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from workbench_dsl._settings import SettingsError, count, fail, known, opt_str, str_map, text
+from workbench_dsl.backends.sweeper.base import SweepSettings
 from workbench_dsl.compute import ClusterSettings, Resources
 
 #: The Kubeflow Trainer runtime a TrainJob uses when the step names none.
 DEFAULT_RUNTIME = "torch-distributed"
-
-
-class SettingsError(ValueError):
-    """A launcher's baked-in settings are not what this version of workbench-dsl writes."""
-
-
-def _fail(what: str, key: str, expected: str, value: Any) -> SettingsError:
-    return SettingsError(
-        f"{what}: {key} must be {expected} (got {value!r}); rebuild the component with the "
-        f"workbench-dsl version that runs it"
-    )
-
-
-def _count(what: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _fail(what, key, "a whole number >= 1", value)
-    return value
-
-
-def _opt_str(what: str, key: str, value: Any) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise _fail(what, key, "a string or null", value)
-    return value
-
-
-def _str_map(what: str, key: str, value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise _fail(what, key, "an object of strings", value)
-    return dict(value)
 
 
 @dataclass(frozen=True)
@@ -109,35 +81,28 @@ class TrainSettings:
     def from_json(cls, data: Any) -> TrainSettings:
         """Read what :meth:`to_json` wrote; an unknown key or a mistyped value is an error."""
         what = "train settings"
-        if not isinstance(data, dict):
-            raise _fail(what, "the settings", "an object", data)
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise SettingsError(
-                f"{what}: unknown field(s) {', '.join(unknown)}; rebuild the component with "
-                f"the workbench-dsl version that runs it"
-            )
+        known(what, data, (f.name for f in fields(cls)))
         runtime = data.get("runtime", DEFAULT_RUNTIME)
         if not isinstance(runtime, str) or not runtime:
-            raise _fail(what, "runtime", "a Kubeflow Trainer runtime name", runtime)
+            raise fail(what, "runtime", "a Kubeflow Trainer runtime name", runtime)
         timeout = data.get("timeout")
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
         ):
-            raise _fail(what, "timeout", "a number of seconds > 0 or null", timeout)
+            raise fail(what, "timeout", "a number of seconds > 0 or null", timeout)
         cluster = data.get("cluster")
         if cluster is not None and not isinstance(cluster, dict):
-            raise _fail(what, "cluster", "an object", cluster)
+            raise fail(what, "cluster", "an object", cluster)
         try:
             cluster_settings = ClusterSettings.from_json(cluster)
         except (TypeError, ValueError) as e:
             raise SettingsError(f"{what}: cluster: {e}") from None
         return cls(
-            step=_opt_str(what, "step", data.get("step")),
-            nodes=_count(what, "nodes", data.get("nodes", 1)),
-            procs_per_node=_count(what, "procs_per_node", data.get("procs_per_node", 1)),
+            step=opt_str(what, "step", data.get("step")),
+            nodes=count(what, "nodes", data.get("nodes", 1)),
+            procs_per_node=count(what, "procs_per_node", data.get("procs_per_node", 1)),
             runtime=runtime,
-            env=_str_map(what, "env", data.get("env")),
+            env=str_map(what, "env", data.get("env")),
             timeout=None if timeout is None else float(timeout),
             cluster=cluster_settings,
         )
@@ -186,4 +151,67 @@ class TrainSettings:
                 artifact_secret=artifact_secret or None,
                 resources=resources,
             ),
+        )
+
+
+@dataclass(frozen=True)
+class SweepStepSettings:
+    """What a ``@sweep`` launcher carries: the search, and what each of its trials runs.
+
+    Attributes:
+        search: The search the sweepers run (``backends.sweeper.base.SweepSettings``).
+        step: The step's name (the Experiment's name prefix, the study's name).
+        model_param: The trial function's ``Output[Model]`` parameter, if it has one.
+        train: The swept ``@train`` step's job, when the trials are that step's runs.
+        trial: Env and cluster settings of each trial of a plain ``@sweep`` (one process).
+    """
+
+    search: SweepSettings
+    step: str
+    model_param: str | None = None
+    train: TrainSettings | None = None
+    trial: TrainSettings = field(default_factory=TrainSettings)
+
+    @classmethod
+    def for_prebuilt(
+        cls, search: SweepSettings, job: TrainSettings, *, step: str, model_param: str | None
+    ) -> SweepStepSettings:
+        """The prebuilt ``sweep`` component's settings: its trials run ``job`` (one process or a TrainJob)."""
+        return cls(
+            search=search,
+            step=step,
+            model_param=model_param,
+            train=job if job.world_size > 1 else None,
+            trial=TrainSettings(env=dict(job.env), cluster=job.cluster),
+        )
+
+    def job(self) -> TrainSettings:
+        """What each trial runs: the swept ``@train`` step's job, or one process."""
+        return self.train if self.train is not None else self.trial.single_process()
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON a launcher component carries: the search's keys beside the trials'."""
+        return {
+            **self.search.to_json(),
+            "step": self.step,
+            "model_param": self.model_param,
+            "train": None if self.train is None else self.train.to_json(),
+            "trial": {"env": dict(self.trial.env), "cluster": self.trial.cluster.to_json()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SweepStepSettings:
+        """Read what :meth:`to_json` wrote; an unknown key or a mistyped value is an error."""
+        what = "sweep settings"
+        own = ("step", "model_param", "train", "trial")
+        known(what, data, (*SweepSettings.KEYS, *own))
+        train, trial = data.get("train"), data.get("trial")
+        if trial is not None:
+            known(f"{what}: trial", trial, ("env", "cluster"))
+        return cls(
+            search=SweepSettings.from_json({k: v for k, v in data.items() if k not in own}),
+            step=text(what, "step", data.get("step")),
+            model_param=opt_str(what, "model_param", data.get("model_param")),
+            train=None if train is None else TrainSettings.from_json(train),
+            trial=TrainSettings.from_json(trial or {}),
         )

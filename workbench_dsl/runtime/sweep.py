@@ -33,7 +33,7 @@ from workbench_dsl.backends.sweeper.base import (
 from workbench_dsl.runtime._lineage import reporting
 from workbench_dsl.runtime._placement import on_cluster
 from workbench_dsl.runtime._user import load_function
-from workbench_dsl.runtime.settings import TrainSettings
+from workbench_dsl.runtime.settings import SweepStepSettings, TrainSettings
 
 _METADATA = "_workbench_metadata.json"
 
@@ -41,26 +41,25 @@ _METADATA = "_workbench_metadata.json"
 @reporting("sweep")
 def launch(source: str, name: str, config_json: str, kwargs: dict[str, Any]) -> Any:
     """Run the sweep of trial function ``name``; return ``(best_params, best_value)``."""
-    config = json.loads(config_json)
+    step = SweepStepSettings.from_json(json.loads(config_json))
     fn = load_function(source, name)
-    settings = SweepSettings.from_config(config)
     trials_out = kwargs.get("trials")
     best_model = kwargs.get("best_model")
-    model_param = config.get("model_param")
-    searched = {p.name for p in settings.params}
+    searched = {p.name for p in step.search.params}
     wanted = inspect.signature(fn).parameters
     fixed = {
-        k: v for k, v in kwargs.items() if k in wanted and k not in searched and k != model_param
+        k: v
+        for k, v in kwargs.items()
+        if k in wanted and k not in searched and k != step.model_param
     }
-    return _sweep(fn, source, name, config, settings, fixed, trials_out, best_model)
+    return _sweep(fn, source, name, step, fixed, trials_out, best_model)
 
 
 def _sweep(
     fn: Callable[..., Any],
     source: str,
     name: str,
-    config: dict[str, Any],
-    settings: SweepSettings,
+    step: SweepStepSettings,
     fixed: dict[str, Any],
     trials_out: Any,
     best_model: Any,
@@ -68,18 +67,18 @@ def _sweep(
     if on_cluster():
         from workbench_dsl.runtime._katib import run_on_katib
 
-        result = run_on_katib(fn, source, name, config, settings, fixed, best_model)
+        result = run_on_katib(fn, source, name, step, fixed, best_model)
     else:
-        result = run_locally(fn, source, name, config, settings, fixed)
+        result = run_locally(fn, source, name, step, fixed)
         if best_model is not None and result.best.model_uri:
             copy_model(Path(result.best.model_uri), best_model)
     if trials_out is not None:
-        write_trials(result, settings, trials_out)
+        write_trials(result, step.search, trials_out)
     if best_model is not None:
         best_model.metadata.update(
             {
                 "trial": result.best.number,
-                settings.objective: result.best.value,
+                step.search.objective: result.best.value,
                 "params": result.best.params,
             }
         )
@@ -90,7 +89,7 @@ def _sweep(
 def launch_prebuilt(
     function_source: str,
     function_name: str,
-    search: dict[str, Any],
+    search: SweepSettings,
     arguments: dict[str, Any] | None,
     artifacts: dict[str, Any],
     trials_out: Any,
@@ -99,14 +98,13 @@ def launch_prebuilt(
 ) -> tuple[dict[str, Any], float]:
     """Body of the prebuilt ``sweep`` component: the trial function given as source text.
 
-    ``search`` holds ``space`` (``{"lr": {"type": "loguniform", "low": ..., "high": ...}}``),
-    ``objective``, ``goal``, ``algorithm``, the trial counts, ``early_stopping`` and ``seed``;
-    ``job`` is the compute of each trial (``runtime.train.job_config_from_parameters``).
+    ``search`` is the component's search (:meth:`SweepSettings.from_parameters`),
+    ``job`` the compute of each trial (:meth:`TrainSettings.from_parameters`).
     """
     from workbench_dsl.runtime.train import call_arguments
 
     fn = load_function(function_source, function_name)
-    settings = SweepSettings.from_config(search)
+    settings = search
     settings.validate()
     params = inspect.signature(fn).parameters
     missing = [p.name for p in settings.params if p.name not in params]
@@ -121,19 +119,13 @@ def launch_prebuilt(
         raise TypeError(f"{', '.join(map(repr, clash))} is searched; do not pass it in arguments")
     model_param = "model" if "model" in params else None
     fixed = call_arguments(fn, arguments, artifacts)
-    config = {
-        **search,
-        "step": function_name,
-        "model_param": model_param,
-        "train": job.to_json() if job.world_size > 1 else None,
-        "trial": {"env": dict(job.env), "cluster": job.cluster.to_json()},
-    }
-    return _sweep(
-        fn, function_source, function_name, config, settings, fixed, trials_out, best_model
+    step = SweepStepSettings.for_prebuilt(
+        settings, job, step=function_name, model_param=model_param
     )
+    return _sweep(fn, function_source, function_name, step, fixed, trials_out, best_model)
 
 
-def study_location(name: str, config: dict[str, Any], source: str) -> tuple[Path, str]:
+def study_location(name: str, step: SweepStepSettings, source: str) -> tuple[Path, str]:
     """``(journal file, study name)``: under the run's directory, so a resumed run finds it.
 
     The study name carries a digest of the function and the sweep's settings:
@@ -143,7 +135,8 @@ def study_location(name: str, config: dict[str, Any], source: str) -> tuple[Path
     base = Path(run_dir) if run_dir else Path(tempfile.mkdtemp(prefix="sweep-"))
     task = os.environ.get(_env.TASK) or name
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", task).strip("_") or name
-    digest = hashlib.sha256((source + json.dumps(config, sort_keys=True)).encode()).hexdigest()[:10]
+    settings = json.dumps(step.to_json(), sort_keys=True)
+    digest = hashlib.sha256((source + settings).encode()).hexdigest()[:10]
     return base / "sweeps" / safe / "study.journal", f"{name}-{digest}"
 
 
@@ -151,17 +144,16 @@ def run_locally(
     fn: Callable[..., Any],
     source: str,
     name: str,
-    config: dict[str, Any],
-    settings: SweepSettings,
+    step: SweepStepSettings,
     fixed: dict[str, Any],
 ) -> SweepResult:
     """Run the trials in local processes with Optuna; return every trial and the best."""
     from workbench_dsl.backends.sweeper.local import OptunaSweeper
 
-    journal, study = study_location(name, config, source)
+    journal, study = study_location(name, step, source)
     trials_dir = journal.parent / "trials"
-    model_param = config.get("model_param")
-    train = TrainSettings.from_json(config["train"]) if config.get("train") else None
+    model_param = step.model_param
+    train = step.train
 
     def run_trial(params: dict[str, Any], record: TrialRecord) -> dict[str, Any]:
         kw = {**fixed, **params}
@@ -205,7 +197,7 @@ def run_locally(
     sweeper: Sweeper[RunTrial] = OptunaSweeper(
         journal=journal, study_name=study, status=_env.set_status
     )
-    return sweeper.run(settings, run_trial)
+    return sweeper.run(step.search, run_trial)
 
 
 def copy_model(src: Path, best_model: Any) -> None:

@@ -12,7 +12,7 @@ from workbench_dsl.backends.sweeper.base import ALGORITHMS, Param, SweepSettings
 
 
 def settings(algorithm: str, **extra: Any) -> SweepSettings:
-    return SweepSettings.from_config(
+    return SweepSettings.from_json(
         {
             "objective": "acc",
             "goal": "maximize",

@@ -72,7 +72,7 @@ def settings(**overrides: Any) -> SweepSettings:
         "seed": 42,
     }
     config.update(overrides)
-    return SweepSettings.from_config(config)
+    return SweepSettings.from_json(config)
 
 
 def trial_env(s: SweepSettings) -> dict[str, str]:

@@ -37,7 +37,7 @@ def settings(**overrides: Any) -> SweepSettings:
         "seed": 7,
     }
     config.update(overrides)
-    return SweepSettings.from_config(config)
+    return SweepSettings.from_json(config)
 
 
 def sweeper(tmp_path: Path, out: io.StringIO | None = None, **kw: Any) -> OptunaSweeper:
@@ -243,7 +243,7 @@ def run_trial(params, record):
     (marks / str(record.number)).write_text(str(os.getpid()))
     time.sleep(60)
 
-settings = SweepSettings.from_config({
+settings = SweepSettings.from_json({
     "objective": "v", "goal": "maximize", "algorithm": "random",
     "space": {"x": {"type": "uniform", "low": 0, "high": 1}},
     "max_trials": 4, "parallel_trials": 2,

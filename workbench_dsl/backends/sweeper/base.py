@@ -1,9 +1,11 @@
 """The sweeper interface: a search space, an objective and trial counts in; the best trial out.
 
 Both implementations (``local``: an Optuna study in separate processes;
-``kubernetes``: a Katib Experiment) read the same :class:`SweepSettings`, built
-from the JSON a ``@sweep`` step carries, and return the same
-:class:`SweepResult`, so the launcher writes the same outputs either way.
+``kubernetes``: a Katib Experiment) read the same frozen :class:`SweepSettings`,
+which ``@sweep`` writes and every reader reads back strictly
+(:meth:`SweepSettings.from_json`), and return the same :class:`SweepResult`, so
+the launcher writes the same outputs either way. The type lives here, below
+``runtime/`` and ``dsl/``, because the backends may import neither.
 """
 
 from __future__ import annotations
@@ -12,7 +14,20 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+from workbench_dsl._settings import (
+    SettingsError,
+    count,
+    fail,
+    known,
+    number,
+    one_of,
+    opt_count,
+    problem,
+    str_list,
+    text,
+)
 
 #: Katib's algorithm names, the ones a sweep accepts (kubeflow/katib katib-config.yaml).
 ALGORITHMS = (
@@ -64,6 +79,24 @@ def step_points(low: float, high: float, step: float) -> list[float]:
     return [round(low + i * delta, 12) for i in range(n)]
 
 
+#: The keys of each parameter type's JSON (what ``dsl.space``'s domains write).
+_SPEC_KEYS: dict[str, tuple[str, ...]] = {
+    "uniform": ("type", "low", "high", "step"),
+    "loguniform": ("type", "low", "high"),
+    "integer": ("type", "low", "high", "step", "log"),
+    "categorical": ("type", "values"),
+    "grid": ("type", "values"),
+}
+
+
+def _bound(what: str, key: str, value: Any, kind: str) -> int | float:
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail(what, key, "a whole number", value)
+        return value
+    return number(what, key, value)
+
+
 @dataclass(frozen=True)
 class Param:
     """One searched parameter, as the step's JSON carries it."""
@@ -77,19 +110,45 @@ class Param:
     values: tuple[Any, ...] = ()
 
     @classmethod
-    def from_spec(cls, name: str, spec: dict[str, Any]) -> Param:
-        kind = spec.get("type")
-        if kind not in PARAM_TYPES:
-            raise ValueError(f"parameter {name!r}: unknown type {kind!r}")
+    def from_spec(cls, name: str, spec: Any) -> Param:
+        """Read one entry of ``space`` as :meth:`to_spec` writes it; refuse anything else."""
+        what = f"sweep settings: space[{name!r}]"
+        if not isinstance(spec, dict):
+            raise fail(what, "the parameter", "an object such as {'type': 'uniform', ...}", spec)
+        kind = one_of(what, "type", spec.get("type"), PARAM_TYPES)
+        known(what, spec, _SPEC_KEYS[kind])
+        if kind in ("categorical", "grid"):
+            values = spec.get("values")
+            if (
+                not isinstance(values, list)
+                or not values
+                or not all(isinstance(v, str | int | float) for v in values)
+            ):
+                raise fail(
+                    what, "values", "a non-empty list of strings, numbers or booleans", values
+                )
+            return cls(name=name, type=kind, values=tuple(values))
+        low, high = (_bound(what, k, spec.get(k), kind) for k in ("low", "high"))
+        step = spec.get("step")
+        if step is not None:
+            step = _bound(what, "step", step, kind)
+        log = spec.get("log", False)
+        if not isinstance(log, bool):
+            raise fail(what, "log", "true or false", log)
         return cls(
-            name=name,
-            type=kind,
-            low=spec.get("low"),
-            high=spec.get("high"),
-            step=spec.get("step"),
-            log=bool(spec.get("log", False)) or kind == "loguniform",
-            values=tuple(spec.get("values") or ()),
+            name=name, type=kind, low=low, high=high, step=step, log=log or kind == "loguniform"
         )
+
+    def to_spec(self) -> dict[str, Any]:
+        """The JSON ``space`` entry (the keys ``dsl.space``'s domains write)."""
+        if self.discrete:
+            return {"type": self.type, "values": list(self.values)}
+        spec: dict[str, Any] = {"type": self.type, "low": self.low, "high": self.high}
+        if self.type != "loguniform":
+            spec["step"] = self.step
+        if self.type == "integer":
+            spec["log"] = self.log
+        return spec
 
     def validate(self) -> None:
         """Raise ``ValueError`` when the range or values cannot be searched."""
@@ -144,10 +203,30 @@ class EarlyStopping:
     algorithm: str
     settings: dict[str, int] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"algorithm": self.algorithm, "settings": dict(self.settings)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> EarlyStopping:
+        what = "sweep settings: early_stopping"
+        known(what, data, ("algorithm", "settings"))
+        name = one_of(what, "algorithm", data.get("algorithm"), EARLY_STOPPING)
+        given = data.get("settings") or {}
+        known(f"{what} settings", given, EARLY_STOPPING_SETTINGS[name])
+        return cls(name, {k: count(what, k, v) for k, v in given.items()})
+
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """Everything a sweeper needs to know about the search."""
+    """The search of a ``@sweep`` step: written by the decorator, read by the launcher and both sweepers.
+
+    ``@sweep`` builds it when it decorates; the compiled component carries its
+    :meth:`to_json` (the keys earlier components carried, so compiled YAML does
+    not change); the launcher, ``workbench plan`` and each Optuna trial process
+    read it back with :meth:`from_json`, which refuses an unknown key or a value
+    of the wrong type in one line. The launcher's other settings (the step,
+    what each trial runs) wrap it in ``runtime.settings.SweepStepSettings``.
+    """
 
     objective: str
     goal: str
@@ -161,23 +240,96 @@ class SweepSettings:
     #: Other metrics to record besides the objective (None: whatever a trial returns).
     metrics: tuple[str, ...] | None = None
 
+    #: The JSON keys :meth:`to_json` writes.
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "objective",
+        "goal",
+        "algorithm",
+        "space",
+        "max_trials",
+        "parallel_trials",
+        "max_failed_trials",
+        "early_stopping",
+        "seed",
+        "metrics",
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON a launcher component carries (``space`` keyed by parameter name)."""
+        return {
+            "objective": self.objective,
+            "goal": self.goal,
+            "algorithm": self.algorithm,
+            "space": {p.name: p.to_spec() for p in self.params},
+            "max_trials": self.max_trials,
+            "parallel_trials": self.parallel_trials,
+            "max_failed_trials": self.max_failed_trials,
+            "early_stopping": self.early_stopping.to_json() if self.early_stopping else None,
+            "seed": self.seed,
+            "metrics": None if self.metrics is None else list(self.metrics),
+        }
+
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> SweepSettings:
-        es = config.get("early_stopping")
+    def from_json(cls, data: Any) -> SweepSettings:
+        """Read what :meth:`to_json` wrote; an unknown key or a mistyped value is an error."""
+        what = "sweep settings"
+        known(what, data, cls.KEYS)
+        for key in ("objective", "goal", "algorithm", "space", "max_trials", "parallel_trials"):
+            if key not in data:
+                raise fail(what, key, "set", None)
+        space = data["space"]
+        if not isinstance(space, dict) or not space:
+            raise fail(what, "space", "a non-empty object of parameters", space)
+        es = data.get("early_stopping")
+        metrics = data.get("metrics")
         return cls(
-            objective=config["objective"],
-            goal=config["goal"],
-            algorithm=config["algorithm"],
-            params=tuple(Param.from_spec(n, s) for n, s in config["space"].items()),
-            max_trials=int(config["max_trials"]),
-            parallel_trials=int(config["parallel_trials"]),
-            max_failed_trials=config.get("max_failed_trials"),
-            early_stopping=EarlyStopping(es["algorithm"], dict(es.get("settings", {})))
-            if es
-            else None,
-            seed=config.get("seed"),
-            metrics=tuple(config["metrics"]) if config.get("metrics") is not None else None,
+            objective=text(what, "objective", data["objective"]),
+            goal=one_of(what, "goal", data["goal"], GOALS),
+            algorithm=one_of(what, "algorithm", data["algorithm"], ALGORITHMS),
+            params=tuple(Param.from_spec(str(n), s) for n, s in space.items()),
+            max_trials=count(what, "max_trials", data["max_trials"]),
+            parallel_trials=count(what, "parallel_trials", data["parallel_trials"]),
+            max_failed_trials=opt_count(what, "max_failed_trials", data.get("max_failed_trials")),
+            early_stopping=None if es is None else EarlyStopping.from_json(es),
+            seed=opt_count(what, "seed", data.get("seed")),
+            metrics=None if metrics is None else str_list(what, "metrics", metrics),
         )
+
+    @classmethod
+    def from_parameters(
+        cls,
+        *,
+        space: Any,
+        objective: str,
+        goal: str = "maximize",
+        algorithm: str = "tpe",
+        max_trials: int = 20,
+        parallel_trials: int = 2,
+        max_failed_trials: int = -1,
+        early_stopping: str = "",
+        seed: int = -1,
+    ) -> SweepSettings:
+        """The search of the prebuilt ``sweep`` component, from its plain parameters (-1, "": unset).
+
+        They are the user's arguments, not a component's baked-in settings, so a
+        refusal says what is wrong without the advice to rebuild the component;
+        :meth:`validate` then checks the ranges.
+        """
+        data = {
+            "space": space,
+            "objective": objective,
+            "goal": goal,
+            "algorithm": algorithm,
+            "max_trials": max_trials,
+            "parallel_trials": parallel_trials,
+            "max_failed_trials": None if max_failed_trials < 0 else max_failed_trials,
+            "early_stopping": {"algorithm": early_stopping} if early_stopping else None,
+            "seed": None if seed < 0 else seed,
+        }
+        try:
+            return cls.from_json(data)
+        except SettingsError as e:
+            raise ValueError(problem(e)) from None
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first bad setting (for settings not made by ``@sweep``)."""

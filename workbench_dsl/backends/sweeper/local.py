@@ -70,7 +70,7 @@ def _attrs(trial: Any) -> dict[str, Any]:
 
 # -- the worker side ----------------------------------------------------------------------
 
-_STUDY_CACHE: dict[tuple[str, str], Any] = {}
+_STUDY_CACHE: dict[tuple[str, str], tuple[Any, SweepSettings]] = {}
 
 
 def report_intermediate(step: int, metrics: dict[str, float]) -> None:
@@ -85,20 +85,22 @@ def report_intermediate(step: int, metrics: dict[str, float]) -> None:
     import optuna
 
     key = (ctx["journal"], ctx["study"])
-    study = _STUDY_CACHE.get(key)
-    if study is None:
-        settings = SweepSettings.from_config(ctx["settings"])
+    cached = _STUDY_CACHE.get(key)
+    if cached is None:
+        settings = SweepSettings.from_json(ctx["settings"])
         study = optuna.load_study(
             study_name=ctx["study"],
             storage=_open_storage(ctx["journal"]),
             sampler=optuna.samplers.RandomSampler(),
             pruner=algorithms.pruner(settings),
         )
-        _STUDY_CACHE[key] = study
+        cached = _STUDY_CACHE[key] = (study, settings)
+    study, settings = cached
     trial = optuna.Trial(study, int(ctx["trial_id"]))
     trial.report(float(metrics[objective]), int(step))
     if trial.should_prune():
-        rule = (ctx["settings"].get("early_stopping") or {}).get("algorithm", "early stopping")
+        es = settings.early_stopping
+        rule = es.algorithm if es else "early stopping"
         raise TrialPruned(f"stopped early by {rule} at step {step}")
 
 
@@ -238,7 +240,7 @@ class OptunaSweeper:
             "journal": str(self.journal),
             "study": self.study_name,
             "objective": settings.objective,
-            "settings": _settings_json(settings),
+            "settings": settings.to_json(),
         }
         ctx = multiprocessing.get_context("fork")
         slots: list[_Slot] = []
@@ -471,16 +473,3 @@ class OptunaSweeper:
             raise SweepFailed("no trial succeeded" + (f"; first failure: {first}" if first else ""))
         best_record = next(r for r in records if r.number == best.number)
         return SweepResult(best=best_record, trials=records)
-
-
-def _settings_json(settings: SweepSettings) -> dict[str, Any]:
-    es = settings.early_stopping
-    return {
-        "objective": settings.objective,
-        "goal": settings.goal,
-        "algorithm": settings.algorithm,
-        "space": {},
-        "max_trials": settings.max_trials,
-        "parallel_trials": settings.parallel_trials,
-        "early_stopping": {"algorithm": es.algorithm, "settings": es.settings} if es else None,
-    }
