@@ -50,9 +50,10 @@ def _train(
     source: str, name: str, config: dict[str, Any], kwargs: dict[str, Any], extra: dict[str, Any]
 ) -> Any:
     from workbench_dsl.runtime._user import load_function
+    from workbench_dsl.runtime.settings import TrainSettings
 
+    world = TrainSettings.from_json(config).world_size
     fn = load_function(source, name)
-    world = int(config.get("nodes", 1)) * int(config.get("procs_per_node", 1))
     if world > 1:
         _say(f"rank 0 of {world}, as a world of one process")
     with socket.socket() as s:
