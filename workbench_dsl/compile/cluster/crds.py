@@ -2,9 +2,13 @@
 
 The files under ``schemas/`` carry their source (repo, path, tag, commit,
 licence) inside them; ``tests/compile/cluster/vendor_schemas.py`` rewrites them
-from upstream. KServe 0.21 is checked with the 0.20 schema: no 0.21 tag was in
-reach when they were vendored, and the InferenceService schema on KServe's main
-branch after 0.20 (commit aaac4e2) was identical to it.
+from upstream. KServe 0.21 is checked with the 0.20 schema: no source of
+v0.21.0 was in reach when they were vendored (the kserve/kserve snapshot ends at
+master aaac4e2, 2026-08-21, whose InferenceService schema is 0.20.0's). KServe's
+0.21.0 SDK, generated from the 0.21 Go API types, removes or retypes none of
+0.20's fields and adds only ``spec.tracing``, ``schedulingGroup`` and
+``ephemeralContainers``, which we never emit
+(``tests/compile/cluster/test_kserve_021.py``).
 """
 
 from __future__ import annotations
