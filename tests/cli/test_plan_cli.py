@@ -111,28 +111,3 @@ def test_plan_shows_the_objects_of_the_prebuilt_components_in_plain_kfp(tmp_path
         2,
         2,
     )
-
-
-def test_plan_refuses_a_prebuilt_sweeps_bad_search_in_one_line(tmp_path: Path) -> None:
-    mod = tmp_path / "plain_bad.py"
-    mod.write_text(
-        textwrap.dedent(
-            f"""
-            from kfp import components, dsl
-
-            sweep = components.load_component_from_file({str(REPO / "components/sweep.yaml")!r})
-            SRC = "def fit(lr: float = 0.1) -> dict:\\n    return {{'acc': lr}}\\n"
-
-            @dsl.pipeline(name="plain-bad")
-            def plain_bad():
-                sweep(function_source=SRC, function_name="fit", objective="acc",
-                      space={{"lr": {{"type": "normal", "low": 0.1, "high": 0.2}}}})
-            """
-        ),
-        encoding="utf-8",
-    )
-    r = runner.invoke(app, ["plan", f"{mod}:plain_bad"])
-    assert r.exit_code == 2, r.output
-    line = r.output.strip()
-    assert "\n" not in line and "space['lr']: type must be one of uniform" in line
-    assert "rebuild" not in line and "Traceback" not in line
