@@ -36,6 +36,7 @@ CANCELLED = "CANCELLED"
 TERMINAL = frozenset({SUCCEEDED, FAILED, SKIPPED, NOT_RUN, CANCELLED})
 
 MISSING = object()
+_EMPTY: dict[str, Any] = {}
 
 
 class InputError(ValueError):
@@ -59,7 +60,8 @@ class Scope:
 
     @property
     def dag(self) -> dict[str, Any]:
-        return dict(self.component.get("dag") or {})
+        """The scope's ``dag`` in the spec (read it, never change it)."""
+        return self.component.get("dag") or _EMPTY
 
 
 @dataclass(eq=False)
@@ -125,7 +127,7 @@ def make_nodes(scope: Scope, spec_components: dict[str, Any], kind_of: Any, seq:
     for name in sorted(tasks):
         task = tasks[name]
         comp_name = str((task.get("componentRef") or {}).get("name") or "")
-        component = dict(spec_components.get(comp_name) or {})
+        component = spec_components.get(comp_name) or _EMPTY  # the spec's own: read only
         node = Node(
             name=name,
             qname=f"{scope.prefix}{name}",

@@ -203,7 +203,7 @@ class LineageRecorder:
         def build() -> list[Event]:
             found = notes.collect(notes_dir, task) if notes_dir else []
             events = []
-            if not was_started:
+            if not was_started:  # (a cache hit: its START and its end come together)
                 events.append(
                     self._task_event("START", when, run_id, state, task, inputs, {}, source)
                 )
