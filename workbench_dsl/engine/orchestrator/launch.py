@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from workbench_dsl import _env
 from workbench_dsl.engine import attempts as att
 from workbench_dsl.engine import kube_objects, volumes
-from workbench_dsl.engine.cache import task_key
 from workbench_dsl.engine.graph import Node
 from workbench_dsl.engine.orchestrator import messages as m
 from workbench_dsl.engine.orchestrator.states import TaskState
@@ -140,7 +139,7 @@ def prepare(o: Orchestrator, node: Node, absent: list[str]) -> None:
     except (ValueError, UsageError) as e:
         o.finish(node, S.FAILED, str(e))
         return
-    node.key = task_key(node.component, executor, env, params, node.artifacts)
+    node.key = o.keys.key(node.component, executor, env, params, node.artifacts)
     prev = o.prev.get(node.qname)
     node.attempts = int(prev["attempts"] or 0) if prev is not None else 0
     if prev is not None and prev["status"] == "SUCCEEDED" and prev["input_key"] == node.key:
