@@ -64,11 +64,12 @@ class PipelineSpec:
     def parse(cls, source: str | dict[str, Any]) -> PipelineSpec:
         """Parse compiled YAML/JSON text (or an already-loaded PipelineSpec dict)."""
         if isinstance(source, dict):
-            docs = [source]
-            text = json.dumps(source, sort_keys=True)
-        else:
-            docs = load_documents(source)
-            text = source
+            return cls.from_documents([source], json.dumps(source, sort_keys=True))
+        return cls.from_documents(load_documents(source), source)
+
+    @classmethod
+    def from_documents(cls, docs: list[dict[str, Any]], text: str) -> PipelineSpec:
+        """The pipeline in documents already loaded from ``text`` (see :func:`load_documents`)."""
         spec: dict[str, Any] | None = None
         platform: dict[str, Any] = {}
         for d in docs:

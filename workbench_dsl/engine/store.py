@@ -115,6 +115,11 @@ CREATE TABLE IF NOT EXISTS artifacts(
 );
 CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id, task);
 CREATE INDEX IF NOT EXISTS artifacts_name_created ON artifacts(name, created_at);
+CREATE TABLE IF NOT EXISTS parsed_specs(
+    spec_sha256 TEXT PRIMARY KEY,
+    documents_json TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cache(
     key TEXT PRIMARY KEY,
     pipeline TEXT,
@@ -472,6 +477,24 @@ class RunStore:
         return self.conn.execute(
             "SELECT * FROM artifacts WHERE run_id=? ORDER BY id", (run_id,)
         ).fetchall()
+
+    # -- parsed specs -------------------------------------------------------------------------
+
+    def parsed_spec(self, spec_sha256: str) -> list[dict[str, Any]] | None:
+        """The documents of a spec text parsed before (by its sha256), or None."""
+        row = self.conn.execute(
+            "SELECT documents_json FROM parsed_specs WHERE spec_sha256=?", (spec_sha256,)
+        ).fetchone()
+        return None if row is None else list(json.loads(row[0]))
+
+    def keep_parsed_spec(self, spec_sha256: str, documents_json: str) -> None:
+        """Keep a spec text's parsed documents as JSON, so a rerun need not parse its YAML."""
+        with self.tx() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO parsed_specs(spec_sha256, documents_json, created_at)"
+                " VALUES(?,?,?)",
+                (spec_sha256, documents_json, time.time()),
+            )
 
     # -- cache ------------------------------------------------------------------------------
 
