@@ -357,7 +357,10 @@ def on_attempt_ended(
             result = e
         o.post(m.OutputsStored(node, attempt, outcome, result))
 
-    o.io.submit(store)
+    if (node.component.get("outputDefinitions") or {}).get("artifacts"):
+        o.io.submit(store)  # files to hash and move into the CAS
+    else:
+        store()  # parameters only: nothing slow, so no round trip through the I/O pool
 
 
 def _attempt_failed(o: Orchestrator, node: Node, attempt: int, outcome: TaskOutcome) -> None:
