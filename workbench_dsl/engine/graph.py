@@ -106,7 +106,7 @@ class Node:
     @property
     def status(self) -> str:
         """The status the run store shows (``SUCCEEDED`` for a cached task too)."""
-        return self.state.stored
+        return self.state.status
 
     @property
     def strategy(self) -> str:
