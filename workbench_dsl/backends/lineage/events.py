@@ -203,9 +203,12 @@ class LineageRecorder:
         def build() -> list[Event]:
             found = notes.collect(notes_dir, task) if notes_dir else []
             events = []
+            shared: dict[str, Any] = {}  # what both events read of the same inputs
             if not was_started:  # (a cache hit: its START and its end come together)
                 events.append(
-                    self._task_event("START", when, run_id, state, task, inputs, {}, source)
+                    self._task_event(
+                        "START", when, run_id, state, task, inputs, {}, source, shared=shared
+                    )
                 )
             events.append(
                 self._task_event(
@@ -221,6 +224,7 @@ class LineageRecorder:
                     error=error,
                     found=found,
                     external=kind == "importer" or self.name_by_uri,
+                    shared=shared,
                 )
             )
             return events
@@ -324,6 +328,7 @@ class LineageRecorder:
         error: str | None = None,
         found: list[dict[str, Any]] | None = None,
         external: bool = False,
+        shared: dict[str, Any] | None = None,
     ) -> Event:
         pipeline = state.pipeline
         launcher = launchers.parse(source) if source else None
@@ -333,7 +338,12 @@ class LineageRecorder:
         run_facets: dict[str, Any] = {"parent": parent}
         params = dict(inputs.get("parameters") or {})
         if params:
-            run_facets["executionParameters"] = F.execution_parameters(params)
+            facet = shared.get("executionParameters") if shared is not None else None
+            if facet is None:
+                facet = F.execution_parameters(params)
+                if shared is not None:
+                    shared["executionParameters"] = facet
+            run_facets["executionParameters"] = facet
         job_facets = state.job_facets.get(source)
         if job_facets is None:
             job_facets = state.job_facets[source] = Shared(
