@@ -64,3 +64,23 @@ def test_the_kept_documents_equal_a_fresh_parse(compile_yaml, tmp_path: Path) ->
     assert store.conn.execute("SELECT COUNT(*) FROM parsed_specs").fetchone()[0] == 1
     assert kept.spec == fresh.spec and kept.platform == fresh.platform and kept.text == text
     assert list(kept.spec) == list(fresh.spec)  # key order too
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(
+    compile_yaml, workbench_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    seen = []
+    real = execute.Orchestrator.run
+
+    def run(self):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_threshold())
+        return real(self)
+
+    monkeypatch.setattr(execute.Orchestrator, "run", run)
+    s = execute.start(compile_yaml(twice).read_text(), root=LocalRoot(workbench_home))
+    assert s.status == "SUCCEEDED"
+    assert seen and seen[0][0] >= 10_000  # fewer collections while it ran
+    assert gc.get_threshold() == before

@@ -12,11 +12,13 @@ The run's lifecycle is in :func:`_execute`, in one place: the run starts
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -264,6 +266,23 @@ def resume(
     )
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run with the cyclic garbage collector's first threshold raised, then as it was.
+
+    A run keeps every task's node, scope and row alive to its end, so collections
+    find little but cost more the bigger the run: at the default threshold they were
+    a fifth of a cached rerun of 10,000 tasks, and the reason its cost per task grew
+    with its size. Collections still happen (every 10,000 allocations, not 700).
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 10_000), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def _execute(
     spec: PipelineSpec,
     typed: dict[str, Any],
@@ -304,7 +323,8 @@ def _execute(
     approvals = ApprovalChannel(root, run_id, spec.name).open()
     summary: RunSummary | None = None
     try:
-        summary = orchestrator.run()
+        with _fewer_collections():
+            summary = orchestrator.run()
     except BaseException as e:
         store.finish_run(run_id, "FAILED", f"internal error: {type(e).__name__}: {e}", {}, 0.0)
         raise
