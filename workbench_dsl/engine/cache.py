@@ -96,9 +96,14 @@ class KeyCache:
         if fixed is None:
             fixed = self._fixed[ids] = (_fixed_text(component, executor), component, executor)
         enc = _KEY_ENCODER.encode
-        arts = {k: [artifact_identity(a) for a in v] for k, v in artifacts.items()}
+        arts = (
+            enc({k: [artifact_identity(a) for a in v] for k, v in artifacts.items()})
+            if artifacts
+            else "{}"
+        )
+        env = enc(extra_env) if extra_env else "{}"
         text = (
-            f'{{"artifacts":{enc(arts)},"env":{enc(extra_env)},{fixed[0]},'
+            f'{{"artifacts":{arts},"env":{env},{fixed[0]},'
             f'"parameters":{enc(params)},"v":{KEY_VERSION}}}'
         )
         return hashlib.sha256(text.encode()).hexdigest()

@@ -640,20 +640,27 @@ def _upsert_many(
 ) -> None:
     """:func:`_upsert` for many rows: one ``INSERT ... ON CONFLICT DO UPDATE`` per column set."""
     groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    batches: dict[tuple[str, ...], list[list[Any]]] = {}  # by the row's own columns
+    dumps = _dumps
     for task, fields in rows:
         full = {"kind": "container", "status": "PENDING", **fields}
-        # The columns to insert, then (after a marker) the ones an existing row takes.
-        key = (*full, "|", *fields)
-        # _encode inlined: this runs for every column of every row of a batch.
-        values: list[Any] = [run_id, task]
-        for v in full.values():
-            kind = type(v)
-            if kind is bool:
-                v = int(v)
-            elif kind is dict or kind is list:
-                v = _dumps(v)
-            values.append(v)
-        groups.setdefault(key, []).append(values)
+        batch = batches.get(names := tuple(fields))
+        if batch is None:
+            # The columns to insert, then (after a marker) the ones an existing row takes.
+            batch = batches[names] = groups.setdefault((*full, "|", *names), [])
+        # _encode inlined, as one comprehension: this runs for every column of every row.
+        batch.append(
+            [
+                run_id,
+                task,
+                *[
+                    int(v)
+                    if (kind := type(v)) is bool
+                    else (dumps(v) if kind is dict or kind is list else v)
+                    for v in full.values()
+                ],
+            ]
+        )
     for key, batch in groups.items():
         cut = key.index("|")
         cols, updated = key[:cut], key[cut + 1 :]
