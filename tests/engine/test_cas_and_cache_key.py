@@ -110,3 +110,43 @@ def test_cache_key_ignores_resources() -> None:
     a = task_key(comp, {"container": {"image": "i", "resources": {"cpuLimit": 1}}}, {}, {}, {})
     b = task_key(comp, {"container": {"image": "i", "resources": {"cpuLimit": 8}}}, {}, {}, {})
     assert a == b
+
+
+def test_a_runs_key_cache_gives_exactly_task_keys() -> None:
+    from workbench_dsl.engine.cache import KeyCache
+
+    comp = {
+        "inputDefinitions": {"parameters": {"x": {"parameterType": "NUMBER_INTEGER"}}},
+        "outputDefinitions": {
+            "artifacts": {"out": {"artifactType": {"schemaTitle": "system.Dataset"}}}
+        },
+        "executorLabel": "exec-a",
+    }
+    executors = [
+        {
+            "container": {
+                "image": "i",
+                "command": ["sh", "-c", 'é "$0"'],
+                "resources": {"cpuLimit": 2},
+            }
+        },
+        {"container": {}},
+        {"importer": {"artifactUri": {"constant": "gs://b/x"}}},
+    ]
+    art = {
+        "uri": "/a",
+        "sha256": "ab",
+        "type": {"schemaTitle": "system.Dataset"},
+        "metadata": {"k": 1},
+    }
+    keys = KeyCache()
+    for executor in executors:
+        for env, params, arts in [
+            ({}, {}, {}),
+            ({"E": "1"}, {"x": 3, "s": "ü", "l": [1, {"b": None, "a": 2.5}]}, {"d": [art]}),
+            ({}, {"p": object()}, {"d": [{"uri": "gs://r/x"}, {"absent": True}]}),
+        ]:
+            for _ in range(2):  # the second from what the first encoded
+                assert keys.key(comp, executor, env, params, arts) == task_key(
+                    comp, executor, env, params, arts
+                )

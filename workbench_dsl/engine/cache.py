@@ -67,3 +67,56 @@ def task_key(
     }
     text = _KEY_ENCODER.encode(doc)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+class KeyCache:
+    """:func:`task_key` for the tasks of one run, each executor and interface encoded once.
+
+    Thousands of tasks of a run share a few components and executors (whose command
+    holds the component's whole source): their part of the canonical document is
+    encoded once and the rest is written around it, in the same sorted order, so
+    every key is exactly :func:`task_key`'s.
+    """
+
+    def __init__(self) -> None:
+        # (id(component), id(executor)) -> (text, component, executor): the dicts are
+        # kept so their ids stay theirs while the run lasts.
+        self._fixed: dict[tuple[int, int], tuple[str, Any, Any]] = {}
+
+    def key(
+        self,
+        component: dict[str, Any],
+        executor: dict[str, Any],
+        extra_env: dict[str, str],
+        params: dict[str, Any],
+        artifacts: dict[str, list[dict[str, Any]]],
+    ) -> str:
+        ids = (id(component), id(executor))
+        fixed = self._fixed.get(ids)
+        if fixed is None:
+            fixed = self._fixed[ids] = (_fixed_text(component, executor), component, executor)
+        enc = _KEY_ENCODER.encode
+        arts = (
+            enc({k: [artifact_identity(a) for a in v] for k, v in artifacts.items()})
+            if artifacts
+            else "{}"
+        )
+        env = enc(extra_env) if extra_env else "{}"
+        text = (
+            f'{{"artifacts":{arts},"env":{env},{fixed[0]},'
+            f'"parameters":{enc(params)},"v":{KEY_VERSION}}}'
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _fixed_text(component: dict[str, Any], executor: dict[str, Any]) -> str:
+    """``"executor":...,"interface":...`` of the key's document (adjacent when sorted)."""
+    container = dict(executor.get("container") or {})
+    container.pop("resources", None)
+    enc = _KEY_ENCODER.encode
+    ex = {**executor, "container": container} if container else executor
+    interface = {
+        "inputs": component.get("inputDefinitions") or {},
+        "outputs": component.get("outputDefinitions") or {},
+    }
+    return f'"executor":{enc(ex)},"interface":{enc(interface)}'

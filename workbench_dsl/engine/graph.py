@@ -36,6 +36,7 @@ CANCELLED = "CANCELLED"
 TERMINAL = frozenset({SUCCEEDED, FAILED, SKIPPED, NOT_RUN, CANCELLED})
 
 MISSING = object()
+_EMPTY: dict[str, Any] = {}
 
 
 class InputError(ValueError):
@@ -59,7 +60,8 @@ class Scope:
 
     @property
     def dag(self) -> dict[str, Any]:
-        return dict(self.component.get("dag") or {})
+        """The scope's ``dag`` in the spec (read it, never change it)."""
+        return self.component.get("dag") or _EMPTY
 
 
 @dataclass(eq=False)
@@ -104,7 +106,7 @@ class Node:
     @property
     def status(self) -> str:
         """The status the run store shows (``SUCCEEDED`` for a cached task too)."""
-        return self.state.stored
+        return self.state.status
 
     @property
     def strategy(self) -> str:
@@ -119,31 +121,87 @@ class Node:
         return self.kind in ("container", "importer", "stub")
 
 
-def make_nodes(scope: Scope, spec_components: dict[str, Any], kind_of: Any, seq: Any) -> None:
-    """Create the nodes of a scope's DAG and wire their dependencies."""
-    tasks = scope.dag.get("tasks") or {}
-    for name in sorted(tasks):
+@dataclass(frozen=True)
+class _TaskShape:
+    """What every execution of a DAG makes of one of its tasks (the same each time)."""
+
+    name: str
+    task: dict[str, Any]
+    comp_name: str
+    component: dict[str, Any]
+    kind: str
+    completed_strategy: bool  # ALL_UPSTREAM_TASKS_COMPLETED
+    deps: set[str]  # shared by the nodes made from it: read only
+    downstream: list[str]  # shared too: read only
+
+
+def _dag_shape(
+    dag: dict[str, Any], spec_components: dict[str, Any], kind_of: Any
+) -> list[_TaskShape]:
+    tasks = dag.get("tasks") or {}
+    names = sorted(tasks)
+    deps: dict[str, set[str]] = {}
+    downstream: dict[str, list[str]] = {n: [] for n in names}
+    for name in names:
+        deps[name] = {d for d in upstream_tasks(tasks[name]) if d in tasks}
+        for d in deps[name]:
+            downstream[d].append(name)
+    shapes = []
+    for name in names:
         task = tasks[name]
         comp_name = str((task.get("componentRef") or {}).get("name") or "")
-        component = dict(spec_components.get(comp_name) or {})
-        node = Node(
-            name=name,
-            qname=f"{scope.prefix}{name}",
-            scope=scope,
-            task=task,
-            comp_name=comp_name,
-            component=component,
-            kind=kind_of(task, component),
-            seq=next(seq),
+        component = spec_components.get(comp_name) or _EMPTY  # the spec's own: read only
+        shapes.append(
+            _TaskShape(
+                name=name,
+                task=task,
+                comp_name=comp_name,
+                component=component,
+                kind=kind_of(task, component),
+                completed_strategy=trigger_strategy(task) == "ALL_UPSTREAM_TASKS_COMPLETED",
+                deps=deps[name],
+                downstream=downstream[name],
+            )
         )
-        node.exempt = scope.exempt or node.strategy == "ALL_UPSTREAM_TASKS_COMPLETED"
-        scope.children[name] = node
-    for node in scope.children.values():
-        node.deps = {d for d in upstream_tasks(node.task) if d in scope.children}
-        node.waiting = len(node.deps)
-        for d in node.deps:
-            scope.children[d].downstream.append(node.name)
-    scope.remaining = len(scope.children)
+    return shapes
+
+
+def make_nodes(
+    scope: Scope,
+    spec_components: dict[str, Any],
+    kind_of: Any,
+    seq: Any,
+    shapes: dict[int, tuple[dict[str, Any], list[_TaskShape]]] | None = None,
+) -> None:
+    """Create the nodes of a scope's DAG and wire their dependencies.
+
+    ``shapes`` (one per run) keeps what each DAG's tasks are, worked out at its first
+    execution: a ``ParallelFor`` body runs thousands of times.
+    """
+    dag = scope.dag
+    known = shapes.get(id(dag)) if shapes is not None else None
+    if known is None:
+        known = (dag, _dag_shape(dag, spec_components, kind_of))  # (dag kept: its id stays)
+        if shapes is not None:
+            shapes[id(dag)] = known
+    prefix, exempt, children = scope.prefix, scope.exempt, scope.children
+    for shape in known[1]:
+        node = Node(
+            name=shape.name,
+            qname=f"{prefix}{shape.name}",
+            scope=scope,
+            task=shape.task,
+            comp_name=shape.comp_name,
+            component=shape.component,
+            kind=shape.kind,
+            seq=next(seq),
+            deps=shape.deps,
+            waiting=len(shape.deps),
+            downstream=shape.downstream,
+            exempt=exempt or shape.completed_strategy,
+        )
+        children[shape.name] = node
+    scope.remaining = len(children)
 
 
 # -- inputs ----------------------------------------------------------------------------------

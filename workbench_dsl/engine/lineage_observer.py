@@ -75,6 +75,10 @@ class LineageObserver(BaseObserver):
         )
 
     def on_task_start(self, task: TaskInfo) -> None:
+        if task.cached:
+            # A cache hit ends at once (the engine calls on_task_end next, on this thread):
+            # its START is built there, with its COMPLETE, as one unit of work.
+            return
         rec = self._rec()
         if not rec.enabled or task.kind not in _WORK:
             return

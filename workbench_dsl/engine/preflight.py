@@ -11,6 +11,7 @@ executors that cannot run locally at all.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -218,6 +219,9 @@ def program_problems(spec: PipelineSpec) -> list[str]:
     """Executors that cannot run here, and container programs the host lacks."""
     out = []
     path = os.environ.get("PATH", os.defpath)
+    # KFP gives each call of a component its own executor (exec-noop, exec-noop-2, ...):
+    # the same command, planned once (a plan parses the install script).
+    plans: dict[str, Any] = {}
     for label, tasks in sorted(_used_executors(spec).items()):
         executor = spec.executors.get(label) or {}
         if "importer" in executor:
@@ -226,7 +230,10 @@ def program_problems(spec: PipelineSpec) -> list[str]:
         if image in _STUB_IMAGES:
             continue
         who = ", ".join(sorted(set(tasks)))
-        p = plan_executor(executor)
+        key = json.dumps(executor, sort_keys=True, default=str)
+        p = plans.get(key)
+        if p is None:
+            p = plans[key] = plan_executor(executor)
         if p.kind == "unsupported":
             out.append(f"task {who}: {p.error}")
         elif p.kind == "container" and p.argv and not p.requirements.packages:

@@ -543,7 +543,6 @@ class TaskRunner:
         if error is not None:
             with contextlib.suppress(OSError), open_log(spec.log_path) as log:
                 write_line(log, f"[workbench] {status}: {error}")
-        shutil.rmtree(attempt.scratch, ignore_errors=True)
         attempt.future.set_result(
             TaskOutcome(
                 status=status,
@@ -554,6 +553,9 @@ class TaskRunner:
                 notices=attempt.notices,
             )
         )
+        # After the outcome is out (its result file was read above): the next task of a
+        # chain need not wait for this.
+        shutil.rmtree(attempt.scratch, ignore_errors=True)
 
     def _judge(
         self, attempt: _Attempt, code: int | None

@@ -43,6 +43,9 @@ def load_documents(text: str) -> list[dict[str, Any]]:
     return docs
 
 
+_EMPTY: dict[str, Any] = {}
+
+
 @dataclass
 class PipelineSpec:
     """A parsed PipelineSpec with the lookups the scheduler needs.
@@ -61,11 +64,12 @@ class PipelineSpec:
     def parse(cls, source: str | dict[str, Any]) -> PipelineSpec:
         """Parse compiled YAML/JSON text (or an already-loaded PipelineSpec dict)."""
         if isinstance(source, dict):
-            docs = [source]
-            text = json.dumps(source, sort_keys=True)
-        else:
-            docs = load_documents(source)
-            text = source
+            return cls.from_documents([source], json.dumps(source, sort_keys=True))
+        return cls.from_documents(load_documents(source), source)
+
+    @classmethod
+    def from_documents(cls, docs: list[dict[str, Any]], text: str) -> PipelineSpec:
+        """The pipeline in documents already loaded from ``text`` (see :func:`load_documents`)."""
         spec: dict[str, Any] | None = None
         platform: dict[str, Any] = {}
         for d in docs:
@@ -95,21 +99,25 @@ class PipelineSpec:
     def name(self) -> str:
         return str((self.spec.get("pipelineInfo") or {}).get("name") or "pipeline")
 
+    # The lookups below hand out the spec's own dicts (read them, never change them):
+    # they are asked for per task, and copying every executor per call was a visible
+    # share of a cached rerun of thousands of tasks.
+
     @property
     def root(self) -> dict[str, Any]:
-        return dict(self.spec["root"])
+        return self.spec["root"]  # type: ignore[no-any-return]
 
     @property
     def components(self) -> dict[str, Any]:
-        return dict(self.spec.get("components") or {})
+        return self.spec.get("components") or _EMPTY
 
     @property
     def executors(self) -> dict[str, Any]:
-        return dict((self.spec.get("deploymentSpec") or {}).get("executors") or {})
+        return (self.spec.get("deploymentSpec") or {}).get("executors") or _EMPTY  # type: ignore[no-any-return]
 
     def component(self, ref: str) -> dict[str, Any]:
         try:
-            return dict(self.components[ref])
+            return self.components[ref]  # type: ignore[no-any-return]
         except KeyError:
             raise UsageError(
                 f"invalid pipeline: component {ref!r} is referenced but not defined"
@@ -117,7 +125,7 @@ class PipelineSpec:
 
     def executor(self, label: str) -> dict[str, Any]:
         try:
-            return dict(self.executors[label])
+            return self.executors[label]  # type: ignore[no-any-return]
         except KeyError:
             raise UsageError(
                 f"invalid pipeline: executor {label!r} is referenced but not defined"

@@ -115,6 +115,11 @@ CREATE TABLE IF NOT EXISTS artifacts(
 );
 CREATE INDEX IF NOT EXISTS artifacts_run ON artifacts(run_id, task);
 CREATE INDEX IF NOT EXISTS artifacts_name_created ON artifacts(name, created_at);
+CREATE TABLE IF NOT EXISTS parsed_specs(
+    spec_sha256 TEXT PRIMARY KEY,
+    documents_json TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cache(
     key TEXT PRIMARY KEY,
     pipeline TEXT,
@@ -473,6 +478,24 @@ class RunStore:
             "SELECT * FROM artifacts WHERE run_id=? ORDER BY id", (run_id,)
         ).fetchall()
 
+    # -- parsed specs -------------------------------------------------------------------------
+
+    def parsed_spec(self, spec_sha256: str) -> list[dict[str, Any]] | None:
+        """The documents of a spec text parsed before (by its sha256), or None."""
+        row = self.conn.execute(
+            "SELECT documents_json FROM parsed_specs WHERE spec_sha256=?", (spec_sha256,)
+        ).fetchone()
+        return None if row is None else list(json.loads(row[0]))
+
+    def keep_parsed_spec(self, spec_sha256: str, documents_json: str) -> None:
+        """Keep a spec text's parsed documents as JSON, so a rerun need not parse its YAML."""
+        with self.tx() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO parsed_specs(spec_sha256, documents_json, created_at)"
+                " VALUES(?,?,?)",
+                (spec_sha256, documents_json, time.time()),
+            )
+
     # -- cache ------------------------------------------------------------------------------
 
     def cache_get(self, key: str) -> dict[str, Any] | None:
@@ -617,20 +640,27 @@ def _upsert_many(
 ) -> None:
     """:func:`_upsert` for many rows: one ``INSERT ... ON CONFLICT DO UPDATE`` per column set."""
     groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    batches: dict[tuple[str, ...], list[list[Any]]] = {}  # by the row's own columns
+    dumps = _dumps
     for task, fields in rows:
         full = {"kind": "container", "status": "PENDING", **fields}
-        # The columns to insert, then (after a marker) the ones an existing row takes.
-        key = (*full, "|", *fields)
-        # _encode inlined: this runs for every column of every row of a batch.
-        values: list[Any] = [run_id, task]
-        for v in full.values():
-            kind = type(v)
-            if kind is bool:
-                v = int(v)
-            elif kind is dict or kind is list:
-                v = _dumps(v)
-            values.append(v)
-        groups.setdefault(key, []).append(values)
+        batch = batches.get(names := tuple(fields))
+        if batch is None:
+            # The columns to insert, then (after a marker) the ones an existing row takes.
+            batch = batches[names] = groups.setdefault((*full, "|", *names), [])
+        # _encode inlined, as one comprehension: this runs for every column of every row.
+        batch.append(
+            [
+                run_id,
+                task,
+                *[
+                    int(v)
+                    if (kind := type(v)) is bool
+                    else (dumps(v) if kind is dict or kind is list else v)
+                    for v in full.values()
+                ],
+            ]
+        )
     for key, batch in groups.items():
         cut = key.index("|")
         cols, updated = key[:cut], key[cut + 1 :]

@@ -16,9 +16,11 @@ import contextlib
 import json
 import logging
 import os
+import queue
+import re
 import sys
 import threading
-from collections import deque
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,36 @@ Event = dict[str, Any]
 Work = Event | Callable[[], Iterable[Event]]
 
 
+class Shared:
+    """A part of many events (a run's parent facet, a task job's facets), encoded once.
+
+    An event holds it where the plain dict would be. :func:`dumps` writes its text in
+    place, so the file gets exactly what the plain dict gives; :func:`plain` (what a
+    remote backend is sent) puts the dict back. Never change ``value`` once shared.
+    """
+
+    __slots__ = ("__weakref__", "text", "value")
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        self.value = value
+        self.text = dumps(value)
+        _shared[id(self)] = self
+
+
+# Shared parts by id, for dumps to put their text in place of their token.
+_shared: weakref.WeakValueDictionary[int, Shared] = weakref.WeakValueDictionary()
+_TOKEN = re.compile(r'"\\u0000S(\d+)"')
+
+
+def _default(obj: Any) -> Any:
+    if type(obj) is Shared:
+        return f"\x00S{id(obj)}"  # encoded as "\u0000S<id>", replaced by its text after
+    return str(obj)
+
+
 # json.dumps with options builds an encoder per call; one built once writes the same text.
-_ENCODER = json.JSONEncoder(sort_keys=True, default=str)
+# Events are trees built here: no cycles to look for.
+_ENCODER = json.JSONEncoder(sort_keys=True, default=_default, check_circular=False)
 
 
 def dumps(event: Event) -> str:
@@ -41,22 +71,41 @@ def dumps(event: Event) -> str:
     text = _ENCODER.encode(event)
     # Any None, as a value or an item, is written as ``null``: without one there is
     # nothing to drop, and copying the event to drop nothing was most of this cost.
-    if "null" not in text:
-        return text
-    return _ENCODER.encode(_drop_nulls(event))
+    # (A shared part's text has none: it was written by this function.)
+    if "null" in text:
+        text = _ENCODER.encode(_drop_nulls(event))
+    if "\\u0000S" in text:
+        text = _TOKEN.sub(_shared_text, text)
+    return text
 
 
-def _drop_nulls(obj: Any) -> Any:
+def _shared_text(m: re.Match[str]) -> str:
+    shared = _shared.get(int(m.group(1)))
+    return m.group(0) if shared is None else shared.text  # (a string that only looked like one)
+
+
+def plain(event: Event) -> Event:
+    """The event as plain dicts and lists, nulls dropped (what a remote backend is sent)."""
+    return dict(_drop_nulls(event, expand=True))
+
+
+def _drop_nulls(obj: Any, expand: bool = False) -> Any:
     # Recurses only into containers: most values are leaves, and a call per leaf was
     # most of the cost of writing the events of a big cached run.
+    if type(obj) is Shared:
+        return _drop_nulls(obj.value, expand) if expand else obj
     if isinstance(obj, dict):
         return {
-            k: _drop_nulls(v) if isinstance(v, (dict, list)) else v
+            k: _drop_nulls(v, expand) if isinstance(v, (dict, list, Shared)) else v
             for k, v in obj.items()
             if v is not None
         }
     if isinstance(obj, list):
-        return [_drop_nulls(v) if isinstance(v, (dict, list)) else v for v in obj if v is not None]
+        return [
+            _drop_nulls(v, expand) if isinstance(v, (dict, list, Shared)) else v
+            for v in obj
+            if v is not None
+        ]
     return obj
 
 
@@ -94,53 +143,59 @@ class _Lane:
     With ``batch``, ``handle`` gets every item queued so far as one list: a run of
     thousands of cached tasks then appends its events in a few writes, not one
     locked write per event.
+
+    ``put`` is on the engine's thread, twice per task: a C queue and a plain lock
+    (a ``Condition``'s methods are Python code); the condition, on the same lock,
+    is only signalled when the lane runs dry, for :meth:`wait`.
     """
 
     def __init__(self, name: str, handle: Callable[[Any], None], *, batch: bool = False) -> None:
         self._name = name
         self._handle = handle
         self._batch = batch
-        self._items: deque[Any] = deque()
-        self._cv = threading.Condition(threading.Lock())  # never taken twice: no RLock
-        self._busy = 0
+        self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0  # put and not yet handled (under _lock)
         self._thread: threading.Thread | None = None
 
     def put(self, item: Any) -> None:
-        with self._cv:
-            self._items.append(item)
+        with self._lock:
             self._busy += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
-            self._cv.notify_all()
+        self._items.put(item)
 
     def _loop(self) -> None:
+        get, get_nowait = self._items.get, self._items.get_nowait
         while True:
-            with self._cv:
-                while not self._items:
-                    self._cv.wait()
-                if self._batch:  # at most _BATCH, so events built at once stay few
-                    n = min(len(self._items), _BATCH)
-                    item: Any = [self._items.popleft() for _ in range(n)]
-                else:
-                    item = self._items.popleft()
+            item: Any = get()
+            n = 1
+            if self._batch:  # at most _BATCH, so events built at once stay few
+                items = [item]
+                with contextlib.suppress(queue.Empty):
+                    while len(items) < _BATCH:
+                        items.append(get_nowait())
+                item, n = items, len(items)
             try:
                 self._handle(item)
             except Exception:  # never let one bad item stop the lane
                 log.debug("lineage %s: item failed", self._name, exc_info=True)
             finally:
-                with self._cv:
-                    self._busy -= len(item) if self._batch else 1
-                    self._cv.notify_all()
+                with self._lock:
+                    self._busy -= n
+                    if self._busy == 0:
+                        self._idle.notify_all()
 
     def pending(self) -> int:
-        with self._cv:
+        with self._lock:
             return self._busy
 
     def wait(self, timeout: float) -> bool:
         """Wait until everything put so far is handled; False on timeout."""
-        with self._cv:
-            return self._cv.wait_for(lambda: self._busy == 0, timeout=timeout)
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
 
 
 class Emitter:
@@ -242,7 +297,7 @@ class Emitter:
             if transport is None:
                 self._dropped += 1
                 return
-            transport.emit(_drop_nulls(event))
+            transport.emit(plain(event))
             self._sent += 1
         except Exception as e:
             self._dropped += 1

@@ -17,14 +17,14 @@ and hand everything else (naming, file inspection, JSON) to the emitter's thread
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from workbench_dsl.backends.lineage import facets as F
 from workbench_dsl.backends.lineage import launchers, notes
 from workbench_dsl.backends.lineage.config import LineageSettings, load_settings
-from workbench_dsl.backends.lineage.emitter import Emitter, Event
+from workbench_dsl.backends.lineage.emitter import Emitter, Event, Shared
 from workbench_dsl.backends.lineage.inspect import inspect_path, short_json
 
 #: Engine task/run statuses -> OpenLineage event types.
@@ -38,8 +38,25 @@ TERMINAL = {
 }
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now in UTC to the millisecond: ``2026-12-02T22:10:36.811Z``.
+
+    The same text as ``datetime.now(UTC).isoformat(timespec="milliseconds")`` with
+    ``Z``; the date and time of the second are formatted once per second (this is
+    called twice per task, on the engine's thread).
+    """
+    global _second
+    t = time.time()
+    s = int(t)
+    us = round((t - s) * 1e6)
+    if us >= 1_000_000:
+        s, us = s + 1, 0
+    if _second[0] != s:
+        _second = (s, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)))
+    return f"{_second[1]}.{us // 1000:03d}Z"
 
 
 @dataclass
@@ -50,6 +67,9 @@ class _RunState:
     by_uri: dict[str, tuple[str, str]] = field(default_factory=dict)
     by_digest: dict[str, tuple[str, str]] = field(default_factory=dict)
     source_path: str | None = None
+    # Parts every task event of the run shares, built once (events are only read after).
+    parent: Shared | None = None
+    job_facets: dict[str | None, Shared] = field(default_factory=dict)
 
 
 class LineageRecorder:
@@ -136,8 +156,8 @@ class LineageRecorder:
         source: str | None = None,
     ) -> None:
         """A task's first attempt started."""
-        state = self._state(run_id)
         with self._lock:
+            state = self._state_locked(run_id)
             state.started.add(task)
         when = now_iso()
         inputs = inputs or {}
@@ -163,8 +183,8 @@ class LineageRecorder:
         kind: str = "container",
     ) -> None:
         """A task ended (ran, came from the cache, failed, was cancelled or skipped)."""
-        state = self._state(run_id)
         with self._lock:
+            state = self._state_locked(run_id)
             was_started = task in state.started
             state.started.discard(task)
         event_type = TERMINAL.get(status, "COMPLETE" if status == "SUCCEEDED" else "FAIL")
@@ -183,9 +203,12 @@ class LineageRecorder:
         def build() -> list[Event]:
             found = notes.collect(notes_dir, task) if notes_dir else []
             events = []
-            if not was_started:
+            shared: dict[str, Any] = {}  # what both events read of the same inputs
+            if not was_started:  # (a cache hit: its START and its end come together)
                 events.append(
-                    self._task_event("START", when, run_id, state, task, inputs, {}, source)
+                    self._task_event(
+                        "START", when, run_id, state, task, inputs, {}, source, shared=shared
+                    )
                 )
             events.append(
                 self._task_event(
@@ -201,6 +224,7 @@ class LineageRecorder:
                     error=error,
                     found=found,
                     external=kind == "importer" or self.name_by_uri,
+                    shared=shared,
                 )
             )
             return events
@@ -259,10 +283,13 @@ class LineageRecorder:
 
     def _state(self, run_id: str) -> _RunState:
         with self._lock:
-            state = self._runs.get(run_id)
-            if state is None:  # a task event without run_started: name it after the run id
-                state = self._runs[run_id] = _RunState(pipeline=run_id)
-            return state
+            return self._state_locked(run_id)
+
+    def _state_locked(self, run_id: str) -> _RunState:
+        state = self._runs.get(run_id)
+        if state is None:  # a task event without run_started: name it after the run id
+            state = self._runs[run_id] = _RunState(pipeline=run_id)
+        return state
 
     def _event(
         self,
@@ -271,7 +298,7 @@ class LineageRecorder:
         run_uuid: str,
         job_name: str,
         run_facets: dict[str, Any],
-        job_facets: dict[str, Any],
+        job_facets: dict[str, Any] | Shared,
         inputs: list[Event] | None = None,
         outputs: list[Event] | None = None,
     ) -> Event:
@@ -301,20 +328,27 @@ class LineageRecorder:
         error: str | None = None,
         found: list[dict[str, Any]] | None = None,
         external: bool = False,
+        shared: dict[str, Any] | None = None,
     ) -> Event:
         pipeline = state.pipeline
         launcher = launchers.parse(source) if source else None
-        run_facets: dict[str, Any] = {"parent": F.parent_facet(self.namespace, pipeline, run_id)}
+        parent = state.parent
+        if parent is None:
+            parent = state.parent = Shared(F.parent_facet(self.namespace, pipeline, run_id))
+        run_facets: dict[str, Any] = {"parent": parent}
         params = dict(inputs.get("parameters") or {})
         if params:
-            run_facets["executionParameters"] = F.execution_parameters(params)
-        job_facets: dict[str, Any] = {"jobType": F.job_type("TASK")}
-        user_source = launcher.user_source if launcher else source
-        if user_source:
-            job_facets["sourceCode"] = F.source_code(user_source)
-        loc = _source_location(state.source_path)
-        if loc:
-            job_facets["sourceCodeLocation"] = loc
+            facet = shared.get("executionParameters") if shared is not None else None
+            if facet is None:
+                facet = F.execution_parameters(params)
+                if shared is not None:
+                    shared["executionParameters"] = facet
+            run_facets["executionParameters"] = facet
+        job_facets = state.job_facets.get(source)
+        if job_facets is None:
+            job_facets = state.job_facets[source] = Shared(
+                self._job_facets(state, source, launcher)
+            )
         in_ds = [self._input_dataset(state, name, a) for name, a in _artifacts(inputs)]
         in_ds += launchers.input_datasets(self.namespace, params, launcher, found or [])
         out_ds: list[Event] = []
@@ -348,6 +382,19 @@ class LineageRecorder:
             in_ds,
             out_ds,
         )
+
+    def _job_facets(
+        self, state: _RunState, source: str | None, launcher: launchers.Launcher | None
+    ) -> dict[str, Any]:
+        """A task job's facets: the same for every task of a run that runs ``source``."""
+        job_facets: dict[str, Any] = {"jobType": F.job_type("TASK")}
+        user_source = launcher.user_source if launcher else source
+        if user_source:
+            job_facets["sourceCode"] = F.source_code(user_source)
+        loc = _source_location(state.source_path)
+        if loc:
+            job_facets["sourceCodeLocation"] = loc
+        return job_facets
 
     def _dataset_name(self, state: _RunState, artifact: dict[str, Any]) -> tuple[str, str]:
         """(namespace, name) of an input: the name its producer gave it, else its URI."""

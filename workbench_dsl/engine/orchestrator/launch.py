@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from workbench_dsl import _env
 from workbench_dsl.engine import attempts as att
 from workbench_dsl.engine import kube_objects, volumes
-from workbench_dsl.engine.cache import task_key
 from workbench_dsl.engine.graph import Node
 from workbench_dsl.engine.orchestrator import messages as m
 from workbench_dsl.engine.orchestrator.states import TaskState
@@ -140,7 +139,7 @@ def prepare(o: Orchestrator, node: Node, absent: list[str]) -> None:
     except (ValueError, UsageError) as e:
         o.finish(node, S.FAILED, str(e))
         return
-    node.key = task_key(node.component, executor, env, params, node.artifacts)
+    node.key = o.keys.key(node.component, executor, env, params, node.artifacts)
     prev = o.prev.get(node.qname)
     node.attempts = int(prev["attempts"] or 0) if prev is not None else 0
     if prev is not None and prev["status"] == "SUCCEEDED" and prev["input_key"] == node.key:
@@ -358,7 +357,10 @@ def on_attempt_ended(
             result = e
         o.post(m.OutputsStored(node, attempt, outcome, result))
 
-    o.io.submit(store)
+    if (node.component.get("outputDefinitions") or {}).get("artifacts"):
+        o.io.submit(store)  # files to hash and move into the CAS
+    else:
+        store()  # parameters only: nothing slow, so no round trip through the I/O pool
 
 
 def _attempt_failed(o: Orchestrator, node: Node, attempt: int, outcome: TaskOutcome) -> None:

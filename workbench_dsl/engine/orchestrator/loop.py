@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from workbench_dsl.engine import conditions, graph, kube_objects
+from workbench_dsl.engine.cache import KeyCache
 from workbench_dsl.engine.cas import ArtifactStore
 from workbench_dsl.engine.events import Observers, RunInfo, TaskInfo
 from workbench_dsl.engine.graph import Node, Scope
@@ -92,6 +93,8 @@ class Orchestrator:
         self.run_dir = root.runs / run_id
         self.cas = ArtifactStore(root.artifacts)
         self.recorder = Recorder(store, run_id)
+        self.keys = KeyCache()  # cache keys, each executor encoded once
+        self.shapes: dict[int, Any] = {}  # each DAG's tasks, worked out once (graph.make_nodes)
         self.queue: queue.SimpleQueue[m.Message] = queue.SimpleQueue()
         self.io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wb-io")
         self.ready: deque[Node] = deque()  # READY nodes, in the order they became ready

@@ -45,7 +45,7 @@ def stub_kind(image: str) -> str:
 
 def activate(o: Orchestrator, scope: Scope) -> None:
     """Make a scope's nodes, record them as pending, and consider those that wait on nothing."""
-    graph.make_nodes(scope, o.spec.components, lambda t, c: kind_of(o, t, c), o.seq)
+    graph.make_nodes(scope, o.spec.components, lambda t, c: kind_of(o, t, c), o.seq, o.shapes)
     for node in scope.children.values():
         o.recorder.mirror(node)
     if not scope.children:

@@ -34,6 +34,8 @@ class TaskState(Enum):
     NOT_RUN = "not_run"  # an upstream task failed, or the run stopped before it
     CANCELLED = "cancelled"
 
+    status: str  # == stored (set below, for every member)
+
     @property
     def stored(self) -> str:
         """The status the run store (and every reader of it) shows for this state."""
@@ -63,6 +65,12 @@ _STORED = {
     S.NOT_RUN: "NOT_RUN",
     S.CANCELLED: "CANCELLED",
 }
+
+for _state, _status in _STORED.items():
+    # What ``stored`` returns, as a plain attribute too: Node.status reads it per task
+    # several times in a run of thousands (a property and a dict lookup cost more).
+    _state.status = _status
+del _state, _status
 
 #: Legal transitions. Any state that is not final may fail or be cancelled.
 ALLOWED: dict[TaskState, frozenset[TaskState]] = {
