@@ -258,3 +258,16 @@ def test_args_without_a_command_run_the_image_entrypoint_unless_they_start_with_
     summary = run_kfp(args_only)
     assert summary.status == "SUCCEEDED", summary.failures
     assert summary.outputs["Output"] == "hi"
+
+
+def test_local_paths_and_loopback_servers_are_not_remote() -> None:
+    from workbench_dsl.engine.remote_needs import remote_scheme_need
+
+    assert remote_scheme_need("/data/x.csv") is None
+    assert remote_scheme_need("file:///data/x.csv") is None
+    assert remote_scheme_need("http://127.0.0.1:8080/v2/models/m/infer") is None
+    assert remote_scheme_need("http://localhost:5000") is None
+    assert remote_scheme_need("http://[::1]:9000/x") is None
+    assert remote_scheme_need("https://example.org/x") == "the network"
+    assert remote_scheme_need("gs://b/x") == "a Google Cloud Storage bucket"
+    assert remote_scheme_need("weird://b/x") == "a weird:// service"

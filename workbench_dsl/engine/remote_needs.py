@@ -30,6 +30,7 @@ import re
 import shlex
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from workbench_dsl.engine.lightweight import Plan
 from workbench_dsl.engine.spec import PipelineSpec, component_ref, is_dag
@@ -49,6 +50,7 @@ _SCHEMES = {
     "az": "Azure storage",
     "hdfs": "an HDFS cluster",
 }
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 _URI = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 # Command-line tools whose only job is a cloud service.
@@ -98,9 +100,19 @@ _QUIET_CALLS = {"print", "debug", "info", "warning", "error", "exception", "log"
 
 
 def remote_scheme_need(uri: str) -> str | None:
-    """What reading ``uri`` needs, or None for a local path (``file://`` included)."""
+    """What reading ``uri`` needs, or None for a local path or this machine's own servers.
+
+    ``file://`` is local; so is a server on loopback (``http://127.0.0.1:8080``: a
+    local endpoint this machine serves, e.g. one a ``@serve`` step started).
+    """
     m = _URI.match(uri)
     if not m or m.group(1).lower() == "file":
+        return None
+    try:
+        host = urlsplit(uri).hostname or ""
+    except ValueError:  # a malformed authority: not a server this machine runs
+        host = ""
+    if host in _LOOPBACK or host.startswith("127."):
         return None
     return _SCHEMES.get(m.group(1).lower(), f"a {m.group(1)}:// service")
 
@@ -256,7 +268,7 @@ def _command_problems(who: str, argv: list[str], image: str) -> list[str]:
                 f"run lacks"
             )
         elif program in _DOWNLOADERS:
-            urls = [w for w in words[1:] if re.match(r"^https?://", w)]
+            urls = [w for w in words[1:] if re.match(r"^https?://", w) and remote_scheme_need(w)]
             if urls:
                 out.append(f"task {who} downloads {urls[0]} with {program}: it needs the network")
     return list(dict.fromkeys(out))
