@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from workbench_dsl.engine.lightweight import Plan
+from workbench_dsl.engine.lightweight import Plan, plan_executor
 from workbench_dsl.engine.spec import PipelineSpec, component_ref, is_dag
 
 _SCHEMES = {
@@ -186,8 +186,6 @@ _METADATA_ATTRS = {"uri", "name", "metadata", "schema_title", "schema_version", 
 
 def _reads_content(spec: PipelineSpec, task: dict[str, Any], input_name: str) -> bool:
     """Whether the task reads the artifact's file (not only its URI, name or metadata)."""
-    from workbench_dsl.engine.lightweight import plan_executor
-
     executor = spec.executors.get(_executor_label(spec, task)) or {}
     if "container" not in executor:
         return False
