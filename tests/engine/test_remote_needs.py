@@ -76,8 +76,13 @@ def hub_data(repo: str, out: dsl.Output[dsl.Dataset]) -> None:
 
 @dsl.component(base_image="python:3.11")
 def read_url(out: dsl.Output[dsl.Dataset]) -> None:
+    import sqlite3
     import urllib.request
 
+    print("see https://example.org/docs")  # mentioning a URL is not fetching it
+    sqlite3.connect("file:cache.db")
+    local = "sqlite:///cache.db"  # another scheme: not a remote need
+    len(local.replace("sqlite:///", "sqlite:///"))
     urllib.request.urlretrieve("https://example.org/iris.csv", out.path)
 
 

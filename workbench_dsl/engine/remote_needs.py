@@ -296,7 +296,9 @@ def _source_problems(who: str, source: str) -> list[str]:
             continue
         for a in args:
             if isinstance(a, ast.Constant) and isinstance(a.value, str):
-                need = remote_scheme_need(a.value.strip())
+                # Only storage and web schemes: `sqlite:///x.db` or `redis://` name other things.
+                m = _URI.match(a.value.strip())
+                need = remote_scheme_need(a.value.strip()) if m and m.group(1) in _SCHEMES else None
                 if need:
                     out.append(f"task {who} reads {a.value.strip()}: it needs {need}")
                     break
