@@ -344,8 +344,7 @@ def main() -> int:
     rows = [done[f] for f in files]
     if args.json:
         print(json.dumps(rows, indent=2))
-        return 0
-    if args.markdown:
+    elif args.markdown:
         print("| pipeline | status | seconds | outcome | outputs or reason |")
         print("|---|---|---:|---|---|")
         for r in rows:
@@ -358,7 +357,7 @@ def main() -> int:
         for r in rows:
             print(
                 f"{r['pipeline']:<72} {r['status']:<10} {r['seconds']:>7.2f}  "
-                f"{r.get('verdict', ''):<12} {r['detail']}"
+                f"{r['outcome']:<18} {r['detail']}"
             )
     counts = {k: sum(r["outcome"] == k for r in rows) for k in OUTCOMES}
     print(
