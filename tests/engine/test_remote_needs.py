@@ -86,12 +86,19 @@ def read_url(out: dsl.Output[dsl.Dataset]) -> None:
     urllib.request.urlretrieve("https://example.org/iris.csv", out.path)
 
 
+@dsl.pipeline(name="inner")
+def inner(data: dsl.Input[dsl.Dataset]) -> None:
+    count_lines(data=data)
+
+
 @dsl.pipeline(name="needs-the-cloud")
 def needs_the_cloud(uri: str = "s3://bucket/train.csv") -> None:
     fixed = dsl.importer(artifact_uri="gs://bucket/data.txt", artifact_class=dsl.Dataset)
     count_lines(data=fixed.output)
     given = dsl.importer(artifact_uri=uri, artifact_class=dsl.Dataset)
     count_lines(data=given.output)
+    nested = dsl.importer(artifact_uri="hf://org/corpus", artifact_class=dsl.Dataset)
+    inner(data=nested.output)  # read inside a sub-pipeline
     copy_from_gcs(src="gs://bucket/a.txt")
     fetch_table()
     custom_job(project="p")
@@ -111,7 +118,7 @@ def test_every_outside_need_is_refused_up_front_one_line_each(
     with pytest.raises(UsageError) as err:
         execute.start(text, {}, root=LocalRoot(workbench_home))
     lines = str(err.value).splitlines()
-    assert lines[0] == "cannot run 'needs-the-cloud' locally (9 problems, nothing ran):", lines
+    assert lines[0] == "cannot run 'needs-the-cloud' locally (10 problems, nothing ran):", lines
     msg = "\n".join(lines)
     assert (
         "task importer imports gs://bucket/data.txt, which count-lines reads: that needs a "
@@ -120,6 +127,7 @@ def test_every_outside_need_is_refused_up_front_one_line_each(
     )
     assert "imports s3://bucket/train.csv, which count-lines-2 reads: that needs an S3 " in msg
     assert "(give -p uri=PATH, a local file)" in msg
+    assert "task importer-3 imports hf://org/corpus, which count-lines reads: that needs " in msg
     assert "task copy-from-gcs runs gsutil: it needs Google Cloud Storage (gsutil)" in msg
     assert (
         "task fetch-table downloads https://data.example.org/t.csv with curl: it needs the "
