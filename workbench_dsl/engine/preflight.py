@@ -6,7 +6,9 @@ problem on its own line, and nothing is recorded: unknown, missing or mistyped
 parameters; pipeline input artifacts not given or not found; kfp-kubernetes
 settings a local run cannot provide; secrets, config maps and keys that are not
 set here (with the command that sets them); container programs the host lacks;
-executors that cannot run locally at all.
+executors that cannot run locally at all; placeholders only a cloud fills; and
+what a task needs from outside this machine (``remote_needs``: a remote import it
+reads, a cloud's tool or client, a download).
 """
 
 from __future__ import annotations
