@@ -94,6 +94,18 @@ def plan_executor(executor: dict[str, Any]) -> Plan:
                 "which cannot run locally"
             ),
         )
+    if not container.get("command") and "{{$" in rest[0]:
+        # Args alone, the first one a value: the image's ENTRYPOINT is the program.
+        # (Args that start with a program run as the command, as in an image without one.)
+        return Plan(
+            "unsupported",
+            image,
+            error=(
+                f"the component has no command, and its first argument is a value: it runs "
+                f"the entrypoint of image {image}, which is not used locally; give it a command "
+                "or run the pipeline on a cluster"
+            ),
+        )
     if any(_EXECUTOR_MAIN.search(e) for e in rest[:3]):
         return _python_plan(image, reqs, rest)
     return Plan("container", image, requirements=reqs, argv=tuple(rest))

@@ -32,7 +32,57 @@ _IO = re.compile(
     r"""(?:\.(?P<attr>[A-Za-z_]+))?(?:\[['"](?P<key>.+?)['"]\])?$"""
 )
 WORKSPACE_MOUNT_PATH = "/kfp-workspace"
+# The run-level placeholders ``_one`` fills; with ``{{$}}``, inputs and outputs, all there are.
+RUN_CONSTANTS = frozenset(
+    {
+        "pipeline_job_name",
+        "pipeline_job_resource_name",
+        "pipeline_job_uuid",
+        "pipeline_task_name",
+        "pipeline_task_uuid",
+        "pipeline_root",
+        "workspace_path",
+        "pipeline_job_create_time_utc",
+        "pipeline_job_schedule_time_utc",
+    }
+)
+_IO_ATTRS = {None, "path", "uri", "name", "metadata", "output_file"}
 _NAMESPACE = uuid.UUID("6c1b8f5e-9f7e-4d55-9a55-1b7f0c4d2e11")
+
+
+def unknown_placeholders(container: dict[str, Any]) -> list[str]:
+    """The placeholders in a container's ``command``/``args`` a local run cannot fill."""
+    texts: list[str] = []
+    todo: list[Any] = [*(container.get("command") or []), *(container.get("args") or [])]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            if item.lstrip().startswith(('{"Concat"', '{"IfPresent"')):
+                try:
+                    todo.append(json.loads(item))
+                    continue
+                except ValueError:
+                    pass
+            texts.append(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    out = []
+    for text in texts:
+        for m in _PLACEHOLDER.finditer(text):
+            path = (m.group(1) or ".")[1:]
+            while escaped := _JSON_ESCAPE.match(path):
+                path = escaped.group(1)
+            io = _IO.match(path)
+            known = (
+                path in ("", "outputs.output_file", "outputMetadataUri")
+                or path in RUN_CONSTANTS
+                or (io is not None and io["attr"] in _IO_ATTRS)
+            )
+            if not known and m.group(0) not in out:
+                out.append(m.group(0))
+    return out
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ problem on its own line, and nothing is recorded: unknown, missing or mistyped
 parameters; pipeline input artifacts not given or not found; kfp-kubernetes
 settings a local run cannot provide; secrets, config maps and keys that are not
 set here (with the command that sets them); container programs the host lacks;
-executors that cannot run locally at all.
+executors that cannot run locally at all; placeholders only a cloud fills; and
+what a task needs from outside this machine (``remote_needs``: a remote import it
+reads, a cloud's tool or client, a download).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from workbench_dsl.engine import kube_objects
+from workbench_dsl.engine import kube_objects, remote_needs
 from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine import platform as plat
 from workbench_dsl.engine.container import missing_program_message
 from workbench_dsl.engine.lightweight import plan_executor
+from workbench_dsl.engine.placeholders import unknown_placeholders
 from workbench_dsl.engine.spec import PipelineSpec, component_ref, is_dag
 from workbench_dsl.errors import UsageError
 
@@ -53,6 +56,7 @@ def check(
     if root is not None:
         problems += object_problems(plan, root, typed)
         problems += mount_problems(plan, typed, root)
+    problems += remote_needs.importer_problems(spec, typed)
     problems += program_problems(spec)
     problems += final_status_problems(spec)
     if problems:
@@ -197,6 +201,12 @@ def _used_executors(spec: PipelineSpec) -> dict[str, list[str]]:
     return out
 
 
+_PLACEHOLDER_HINTS = {
+    "{{$.pipeline_persistent_resource_id}}": (
+        ": Vertex AI fills it with its persistent resource, which a local run does not have"
+    ),
+}
+
 _INTERPRETERS = {"sh", "bash", "ash", "python", "python3", "node", "Rscript", "perl", "ruby"}
 
 
@@ -234,6 +244,14 @@ def program_problems(spec: PipelineSpec) -> list[str]:
         p = plans.get(key)
         if p is None:
             p = plans[key] = plan_executor(executor)
+        remote = remote_needs.executor_problems(who, p)
+        out += remote
+        out += [
+            f"task {who}: unknown placeholder {ph}{_PLACEHOLDER_HINTS.get(ph, '')}"
+            for ph in unknown_placeholders(executor.get("container") or {})
+        ]
+        if remote:
+            continue
         if p.kind == "unsupported":
             out.append(f"task {who}: {p.error}")
         elif p.kind == "container" and p.argv and not p.requirements.packages:
