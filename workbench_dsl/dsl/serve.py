@@ -44,6 +44,7 @@ from workbench_dsl.runtime.serve_settings import ServeOptionError, ServeSettings
 
 if TYPE_CHECKING:
     from kfp.dsl.base_component import BaseComponent
+    from kfp.dsl.pipeline_task import PipelineTask
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -94,6 +95,11 @@ class ServeStep(Step[P, R]):
             source = inspect.getsourcefile(self.fn)
             return load_config(Path(source).resolve().parent if source else None)
         return config_for(self.fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> PipelineTask:
+        if self.settings.llm is not None:
+            _check_context_length(self.name, self.settings.llm, kwargs.get("model_uri"))
+        return super().__call__(*args, **kwargs)
 
     def launcher_settings(self, config: Config) -> ServeSettings:
         """The settings the launcher reads: the decorator's, with the project's compute and cluster.
@@ -171,6 +177,26 @@ class ServeStep(Step[P, R]):
                     f"sets kserve_deployment_mode='Standard'; use canary_percent=100"
                 )
         return mode
+
+
+def _check_context_length(name: str, llm: LLMOptions, model_uri: Any) -> None:
+    """Refuse ``max_model_len`` beyond the model's context when ``model_uri`` is a model directory.
+
+    Only a constant path is known now; a registered version (or a step's output)
+    is checked by the deploy step from the version's tags, before it deploys.
+    """
+    from workbench_dsl.backends.registry import llm_tags
+    from workbench_dsl.dsl._where import caller_location
+
+    if llm.max_model_len is None or not isinstance(model_uri, str):
+        return
+    path = Path(model_uri.removeprefix("file://")).expanduser()
+    config = llm_tags.read_config(path) if path.is_dir() else None
+    if config is None:
+        return
+    problem = llm.context_problem(llm_tags.context_length_from_config(config), model_uri)
+    if problem:
+        raise PipelineDefinitionError(f"{caller_location()}: {name}(): {problem}")
 
 
 def _llm_options(kind: str, given: dict[str, Any], where: str) -> LLMOptions | None:

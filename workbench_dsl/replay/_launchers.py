@@ -118,7 +118,7 @@ def _serve(
     from workbench_dsl.runtime.serve_settings import ServeSettings
 
     settings = ServeSettings.from_json(config)
-    storage, flavor = _locate(str(kwargs.get("model_uri") or ""), settings, local=True)
+    storage, flavor, _ = _locate(str(kwargs.get("model_uri") or ""), settings, local=True)
     sample = extra.get("instances")
     if sample is None:
         sample = _input_example(model_dir(storage))
