@@ -24,6 +24,9 @@ GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 STRICT = "Strict"  # the same as backends.trainer.manifest.FIELD_VALIDATION
 MANAGED_BY = {"app.kubernetes.io/managed-by": "workbench-dsl"}
 MODEL_URI_ANNOTATION = "workbench.dev/model-uri"
+#: The protocol a custom-container endpoint was deployed for (its spec has no
+#: ``protocolVersion``; the workbench server in it answers v1 and v2).
+PROTOCOL_ANNOTATION = "workbench.dev/protocol"
 #: How KServe runs the endpoint. Set on every InferenceService so the cluster's
 #: default (``Standard`` since KServe 0.17, kserve/kserve pkg/constants/constants.go)
 #: never decides whether a canary split or scale-to-zero is possible.
@@ -60,12 +63,18 @@ def uses_workbench_server(spec: DeploySpec) -> bool:
     """
     if spec.predictor_source:
         return True
+    if spec.kind == "llm":
+        return False  # KServe's Hugging Face runtime
     return spec.protocol == "v1" and model_format(spec.flavor) not in V1_FORMATS
 
 
 def cluster_problems(spec: DeploySpec, deployment_mode: str, *, canary: bool) -> list[str]:
     """What KServe in ``deployment_mode`` cannot do of ``spec`` (empty when it can do all)."""
     problems = []
+    if spec.llm is not None:
+        from workbench_dsl.backends.deployer import _kserve_llm
+
+        problems += _kserve_llm.problems(spec.endpoint, spec.llm, spec.resources)
     if deployment_mode not in DEPLOYMENT_MODES:
         problems.append(
             f"[cluster] kserve_deployment_mode={deployment_mode!r} must be one of "
@@ -97,7 +106,12 @@ def isvc_annotations(spec: DeploySpec, deployment_mode: str) -> dict[str, str | 
     retention = None
     if deployment_mode == "Knative" and spec.min_replicas == 0:
         retention = f"{spec.scale_to_zero_after}s"
-    return {MODEL_URI_ANNOTATION: spec.model_uri, SCALE_TO_ZERO_ANNOTATION: retention}
+    protocol = spec.protocol if uses_workbench_server(spec) else None
+    return {
+        MODEL_URI_ANNOTATION: spec.model_uri,
+        PROTOCOL_ANNOTATION: protocol,
+        SCALE_TO_ZERO_ANNOTATION: retention,
+    }
 
 
 def predictor_spec(spec: DeploySpec, *, image: str, canary_percent: int | None) -> Any:
@@ -142,6 +156,11 @@ def predictor_spec(spec: DeploySpec, *, image: str, canary_percent: int | None) 
     # No ``name``: KServe's webhook refuses it in a standard predictor ("the 'name'
     # field is not allowed in standard predictor", validatePredictor in
     # pkg/apis/serving/v1beta1/inference_service_validation.go, since v0.16).
+    if spec.llm is not None:
+        from workbench_dsl.backends.deployer import _kserve_llm
+
+        model = _kserve_llm.model_spec(spec.storage, spec.llm, spec.resources, resources)
+        return V1beta1PredictorSpec(model=model, **common)
     model = V1beta1ModelSpec(
         model_format=V1beta1ModelFormat(name=model_format(spec.flavor)),
         protocol_version=spec.protocol,
@@ -310,7 +329,7 @@ class KServeDeployer:
         status = self._wait(spec.endpoint, generation, previous)
         predictor = _predictor_status(status)
         revision = str(predictor.get("latestCreatedRevision") or "")
-        url = _inference_url(status, spec.endpoint, spec.protocol)
+        url = _inference_url(status, spec.endpoint, "openai" if spec.llm else spec.protocol)
         canary = existing is not None and spec.canary_percent < 100
         return DeployResult(url=url, revision=revision, canary=canary)
 
@@ -357,7 +376,7 @@ class KServeDeployer:
         predictor_spec_ = obj.get("spec", {}).get("predictor", {})
         status = _predictor_status(obj)
         percent = predictor_spec_.get("canaryTrafficPercent")
-        protocol = predictor_spec_.get("model", {}).get("protocolVersion", "v1")
+        protocol = _served_protocol(obj)
         canary = status.get("latestCreatedRevision") if percent not in (None, 100) else None
         stable = (
             status.get("previousRolledoutRevision") if canary else status.get("latestReadyRevision")
@@ -424,10 +443,29 @@ def _failed_condition(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def _served_protocol(obj: dict[str, Any]) -> str:
+    """What the InferenceService really answers: ``openai`` for an LLM, else ``v1`` or ``v2``."""
+    predictor = (obj.get("spec") or {}).get("predictor") or {}
+    model = predictor.get("model")
+    if isinstance(model, dict):
+        if (model.get("modelFormat") or {}).get("name") == "huggingface":
+            return "openai"
+        # KServe's default when a model names none (constants.ProtocolV1).
+        return str(model.get("protocolVersion") or "v1")
+    # Our own server in a custom container answers v1 and v2; the deployment chose one.
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    chosen = annotations.get(PROTOCOL_ANNOTATION)
+    return chosen if chosen in ("v1", "v2") else "v2"
+
+
 def _inference_url(obj: dict[str, Any], name: str, protocol: str) -> str:
     base = str((obj.get("status") or {}).get("url") or "").rstrip("/")
     if not base:
         return ""
+    if protocol == "openai":
+        from workbench_dsl.backends.deployer._kserve_llm import OPENAI_ROUTE
+
+        return f"{base}{OPENAI_ROUTE}"
     return (
         f"{base}/v1/models/{name}:predict" if protocol == "v1" else f"{base}/v2/models/{name}/infer"
     )
