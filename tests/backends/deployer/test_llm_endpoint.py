@@ -162,6 +162,14 @@ def test_an_llm_endpoint_speaks_openai_batches_and_splits_a_canary(
         r[1]["usage"]["prompt_tokens"] for r in results
     )
 
+    # `workbench metrics` re-exposes them with every other endpoint's series.
+    from workbench_dsl.telemetry.prometheus import exposition
+
+    scraped = exposition(deployer.root).decode()
+    assert _value(scraped, "workbench_llm_batch_size_sum", first.revision) >= 8
+    assert _value(scraped, "workbench_llm_completion_tokens_total", first.revision) > 0
+    assert "# TYPE workbench_llm_time_to_first_token_seconds histogram" in scraped
+
     # A second model version as a 50% canary: the same URL, the split by revision.
     other = build_tiny_llm(tmp_path / "v2", context_length=128, seed=1)
     second = deployer.deploy(

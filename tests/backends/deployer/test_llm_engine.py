@@ -92,3 +92,46 @@ def test_a_prompt_beyond_the_context_length_is_refused_with_the_limit(tiny_llm: 
             Engine(tiny_llm, endpoint="chat", revision="x", max_model_len=512)
     finally:
         engine.close()
+
+
+def test_chat_uses_the_tokenizer_template_else_the_plain_fallback(
+    tiny_llm: Path, tmp_path: Path
+) -> None:
+    from workbench_dsl.tiny_llm import build_tiny_llm
+
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
+    engine = _engine(tiny_llm)
+    plain = Engine(
+        build_tiny_llm(tmp_path / "plain", chat_template=False), endpoint="c", revision="p"
+    )
+    try:
+        assert engine.chat_prompt(chat) == "<|system|>Be brief.\n<|user|>hi\n<|assistant|>"
+        assert plain.chat_prompt(chat) == "system: Be brief.\nuser: hi\nassistant:"
+    finally:
+        engine.close()
+        plain.close()
+
+
+def test_without_transformers_an_llm_deploy_fails_in_one_line_naming_the_extra(
+    tiny_llm: Path, monkeypatch: pytest.MonkeyPatch, workbench_home: Path
+) -> None:
+    import sys
+
+    from workbench_dsl.backends.deployer import DeployError, DeploySpec, LLMOptions
+    from workbench_dsl.backends.deployer.local import LocalDeployer
+    from workbench_dsl.paths import LocalRoot
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if not installed
+    spec = DeploySpec(
+        endpoint="chat",
+        model_uri="models:/chat/1",
+        storage=str(tiny_llm),
+        flavor="transformers",
+        kind="llm",
+        llm=LLMOptions(),
+    )
+    with pytest.raises(DeployError) as e:
+        LocalDeployer(LocalRoot(workbench_home)).deploy(spec)
+    assert str(e.value) == (
+        "endpoint chat: LLM endpoints need Transformers: pip install 'workbench-dsl[llm]'"
+    )
