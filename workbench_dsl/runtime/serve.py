@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from workbench_dsl import _env
 from workbench_dsl.errors import JobFailed
 from workbench_dsl.runtime._lineage import reporting
+from workbench_dsl.runtime.serve_settings import OVERRIDABLE, ServeOptionError, ServeSettings
 
-#: The step options a caller may give as inputs (the prebuilt ``deploy``'s interface).
-OVERRIDABLE = ("endpoint", "canary_percent", "protocol", "min_replicas", "max_replicas", "auth")
+__all__ = ["OVERRIDABLE", "ServeOutputs", "deploy_model", "launch", "settings_for"]
+
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -28,28 +28,32 @@ class ServeOutputs(NamedTuple):
     revision: str
 
 
+def settings_for(config: Any, inputs: dict[str, Any]) -> ServeSettings:
+    """The step's settings from its baked-in JSON, with the given inputs over them.
+
+    Raises SettingsError for a component another version wrote, JobFailed for an
+    input (the prebuilt ``deploy``'s) that cannot work.
+    """
+    settings = ServeSettings.from_json(config)
+    try:
+        return settings.with_inputs(inputs)
+    except ServeOptionError as e:
+        raise JobFailed(str(e)) from None
+
+
 @reporting("serve")
 def launch(source: str, fn_name: str, config_json: str, args: dict[str, Any]) -> ServeOutputs:
     """Deploy ``args['model_uri']`` with the step's settings (inputs override them)."""
     del source, fn_name  # the predictor's source travels in the config
-    cfg = json.loads(config_json)
-    for key in OVERRIDABLE:
-        if args.get(key) is not None:
-            cfg[key] = args[key]
-    return deploy_model(str(args.get("model_uri") or ""), cfg)
+    settings = settings_for(json.loads(config_json), args)
+    return deploy_model(str(args.get("model_uri") or ""), settings)
 
 
-def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
+def deploy_model(model_uri: str, settings: ServeSettings) -> ServeOutputs:
     """Resolve ``model_uri`` in the registry and deploy it as the endpoint's next revision."""
-    from workbench_dsl.backends.deployer import (
-        AUTH_MODES,
-        PROTOCOLS,
-        DeployError,
-        DeploySpec,
-        check_endpoint_name,
-    )
+    from workbench_dsl.backends.deployer import DeployError, check_endpoint_name
 
-    endpoint = str(cfg.get("endpoint") or "")
+    endpoint = settings.endpoint or ""
     problem = check_endpoint_name(endpoint)
     if problem:
         raise JobFailed(problem)
@@ -58,37 +62,16 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
             f"nothing to deploy to {endpoint}: model_uri is empty (was the model registered? "
             f"branch on the register step's 'promoted' output)"
         )
-    protocol = str(cfg.get("protocol", "v2"))
-    auth = str(cfg.get("auth", "none"))
-    percent = cfg.get("canary_percent", 10)
-    if protocol not in PROTOCOLS or auth not in AUTH_MODES:
-        raise JobFailed(
-            f"protocol must be v1 or v2 and auth none or token (got {protocol}, {auth})"
-        )
-    if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
-        raise JobFailed(f"canary_percent must be a whole number from 0 to 100 (got {percent!r})")
+    problem = settings.compute_problem()
+    if problem:
+        raise JobFailed(f"endpoint {endpoint}: {problem}")
 
     from workbench_dsl.runtime._placement import on_cluster
 
     local = not on_cluster()
-    storage, flavor = _locate(model_uri, cfg, local=local)
-    spec = DeploySpec(
-        endpoint=endpoint,
-        model_uri=model_uri,
-        storage=storage,
-        flavor=flavor,
-        canary_percent=percent,
-        protocol=protocol,
-        min_replicas=int(cfg.get("min_replicas", 1)),
-        max_replicas=int(cfg.get("max_replicas", 1)),
-        auth=auth,
-        predictor_source=cfg.get("predictor_source"),
-        predictor_name=cfg.get("predictor_name"),
-        resources=dict(cfg.get("resources") or {}),
-        node_selector=dict(cfg.get("node_selector") or {}),
-        tolerations=list(cfg.get("tolerations") or []),
-        run_id=os.environ.get(_env.RUN_ID),
-    )
+    storage, flavor = _locate(model_uri, settings, local=local)
+    spec = settings.deploy_spec(model_uri, storage, flavor, run_id=os.environ.get(_env.RUN_ID))
+    percent = spec.canary_percent
     _env.set_status(f"deploying {model_uri} to {endpoint}")
     try:
         if local:
@@ -100,9 +83,9 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
             from workbench_dsl.backends.deployer import Deployer, kserve_deployer
 
             deployer: Deployer = kserve_deployer(
-                _namespace(cfg),
-                image=cfg.get("runtime_image"),
-                deployment_mode=cfg.get("kserve_deployment_mode"),
+                _namespace(settings),
+                image=settings.cluster.image,
+                deployment_mode=settings.kserve_deployment_mode,
             )
             result = deployer.deploy(spec)
     except DeployError as e:
@@ -125,7 +108,7 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
     return ServeOutputs(result.url, result.revision)
 
 
-def _locate(model_uri: str, cfg: Mapping[str, Any], *, local: bool) -> tuple[str, str]:
+def _locate(model_uri: str, settings: ServeSettings, *, local: bool) -> tuple[str, str]:
     """Where the model's files are and its flavor (registry URIs are resolved in the registry)."""
     if not model_uri.startswith("models:/"):
         # A path or storage URI given directly: an MLflow model directory.
@@ -133,9 +116,9 @@ def _locate(model_uri: str, cfg: Mapping[str, Any], *, local: bool) -> tuple[str
     from workbench_dsl.backends.registry import open_registry
 
     if local:
-        uri = cfg.get("tracking_uri") or None
+        uri = settings.tracking_uri or None
     else:
-        uri = cfg.get("cluster_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+        uri = settings.cluster_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if not uri:
             raise JobFailed(
                 "no MLflow tracking server for the cluster: set [registry] cluster_tracking_uri "
@@ -170,8 +153,8 @@ def _flavor_from_dir(storage: str) -> str | None:
     return "pyfunc"
 
 
-def _namespace(cfg: Mapping[str, Any]) -> str:
-    ns = cfg.get("namespace") or os.environ.get("WORKBENCH_NAMESPACE")
+def _namespace(settings: ServeSettings) -> str:
+    ns = settings.cluster.namespace or os.environ.get("WORKBENCH_NAMESPACE")
     if not ns and _SA_NAMESPACE.exists():
         ns = _SA_NAMESPACE.read_text(encoding="utf-8").strip()
     return str(ns or "default")
