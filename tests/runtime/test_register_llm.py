@@ -91,3 +91,31 @@ def test_a_directory_without_weights_or_tokenizer_is_refused_in_one_line(
     out = register_evaluated(tiny_llm.as_uri(), {"ok": 1}, settings)
     assert out.model_uri == "models:/chat/1"
     assert json.loads((tiny_llm / "config.json").read_text())["model_type"] == "llama"
+
+
+def test_serving_checks_max_model_len_against_the_registered_context_length(
+    home: Path,  # noqa: F811
+    tiny_llm: Path,
+) -> None:
+    from workbench_dsl.backends.deployer import LLMOptions
+    from workbench_dsl.errors import JobFailed
+    from workbench_dsl.runtime.register import RegisterSettings, register_evaluated
+    from workbench_dsl.runtime.serve import deploy_model
+    from workbench_dsl.runtime.serve_settings import ServeSettings
+
+    register_evaluated(str(tiny_llm), {"ok": 1}, RegisterSettings(model="chat"))
+    too_long = ServeSettings(endpoint="chat", kind="llm", llm=LLMOptions(max_model_len=512))
+    with pytest.raises(
+        JobFailed,
+        match=r"max_model_len=512 is beyond the context length of models:/chat/1 \(128 tokens\)",
+    ):
+        deploy_model("models:/chat/1", too_long)
+
+    import pickle
+
+    other = home / "m.pkl"
+    other.write_bytes(pickle.dumps({"predict": None}))
+    register_evaluated(str(other), {"ok": 1}, RegisterSettings(model="chat", flavor="pyfunc"))
+    llm = ServeSettings(endpoint="chat", kind="llm", llm=LLMOptions())
+    with pytest.raises(JobFailed, match=r"serves a Hugging Face Transformers model, but"):
+        deploy_model("models:/chat/2", llm)

@@ -111,7 +111,10 @@ def deploy_model(model_uri: str, settings: ServeSettings) -> ServeOutputs:
 def _locate(model_uri: str, settings: ServeSettings, *, local: bool) -> tuple[str, str]:
     """Where the model's files are and its flavor (registry URIs are resolved in the registry)."""
     if not model_uri.startswith("models:/"):
-        # A path or storage URI given directly: an MLflow model directory.
+        # A path or storage URI given directly: an MLflow model directory, or for an LLM
+        # endpoint a Transformers directory as save_pretrained wrote it.
+        if settings.kind == "llm":
+            return model_uri, "transformers"
         return model_uri, _flavor_from_dir(model_uri) or "pyfunc"
     from workbench_dsl.backends.registry import open_registry
 
@@ -135,7 +138,27 @@ def _locate(model_uri: str, settings: ServeSettings, *, local: bool) -> tuple[st
     flavor = version.tags.get("workbench.flavor") or ""
     if flavor in ("", "mlflow"):
         flavor = _flavor_from_dir(storage) or "pyfunc"
+    if settings.kind == "llm":
+        _check_llm(model_uri, flavor, version.tags, settings)
     return storage, flavor
+
+
+def _check_llm(model_uri: str, flavor: str, tags: dict[str, str], settings: ServeSettings) -> None:
+    """An LLM endpoint serves a Transformers model within its context length (its llm.* tags)."""
+    from workbench_dsl.backends.registry import llm_tags
+
+    if flavor != "transformers":
+        raise JobFailed(
+            f"kind='llm' serves a Hugging Face Transformers model, but {model_uri} is a "
+            f"{flavor} model: register the save_pretrained directory"
+        )
+    own = tags.get(llm_tags.CONTEXT_LENGTH)
+    wanted = settings.llm.max_model_len if settings.llm else None
+    if own and own.isdigit() and wanted is not None and wanted > int(own):
+        raise JobFailed(
+            f"endpoint {settings.endpoint}: max_model_len={wanted} is beyond the context length "
+            f"of {model_uri} ({own} tokens); lower max_model_len or leave it None"
+        )
 
 
 def _flavor_from_dir(storage: str) -> str | None:
@@ -147,7 +170,7 @@ def _flavor_from_dir(storage: str) -> str | None:
     import yaml
 
     flavors = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("flavors", {})
-    for name in ("sklearn", "pytorch"):
+    for name in ("sklearn", "pytorch", "transformers"):
         if name in flavors:
             return name
     return "pyfunc"
