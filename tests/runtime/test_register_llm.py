@@ -94,7 +94,7 @@ def test_a_directory_without_weights_or_tokenizer_is_refused_in_one_line(
 
 
 def test_serving_checks_max_model_len_against_the_registered_context_length(
-    home: Path,  # noqa: F811
+    home: Path,
     tiny_llm: Path,
 ) -> None:
     from workbench_dsl.backends.deployer import LLMOptions
