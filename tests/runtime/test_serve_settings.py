@@ -150,7 +150,7 @@ def test_a_context_length_beyond_the_models_is_refused_before_deploying(
 def test_the_registered_versions_tag_gives_the_limit_when_the_files_are_remote() -> None:
     from workbench_dsl.backends.registry import llm_tags
 
-    found = Located("s3://models/chat/3", "transformers", {llm_tags.TAG_CONTEXT_LENGTH: "64"})
+    found = Located("s3://models/chat/3", "transformers", {llm_tags.CONTEXT_LENGTH: "64"})
     with pytest.raises(JobFailed, match=r"models:/chat/3 \(64 tokens\)"):
         _check_llm_model("models:/chat/3", found, _llm(max_model_len=65))
     _check_llm_model("models:/chat/3", found, _llm(max_model_len=64))

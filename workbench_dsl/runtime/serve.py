@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from workbench_dsl import _env
 from workbench_dsl.backends.deployer._predictors import model_dir
-from workbench_dsl.backends.registry import TAG_FLAVOR
+from workbench_dsl.backends.registry import TAG_FLAVOR, llm_tags
 from workbench_dsl.errors import JobFailed
 from workbench_dsl.runtime._lineage import reporting
 from workbench_dsl.runtime.serve_settings import OVERRIDABLE, ServeOptionError, ServeSettings
@@ -124,13 +124,11 @@ def deploy_model(model_uri: str, settings: ServeSettings) -> ServeOutputs:
 
 def _check_llm_model(model_uri: str, found: Located, settings: ServeSettings) -> None:
     """Refuse, before anything is deployed, a model an LLM endpoint cannot serve as configured."""
-    from workbench_dsl.backends.registry import llm_tags
-
     assert settings.llm is not None
     if found.flavor != llm_tags.FLAVOR:
         raise JobFailed(
-            f"endpoint {settings.endpoint}: kind='llm' serves Hugging Face Transformers model "
-            f"directories, but {model_uri} is a {found.flavor} model; register the directory "
+            f"endpoint {settings.endpoint}: kind='llm' serves a Hugging Face Transformers model, "
+            f"but {model_uri} is a {found.flavor} model; register the directory "
             f"save_pretrained wrote, or use kind='predictive'"
         )
     limit = llm_tags.context_length_from_tags(found.tags)
@@ -145,8 +143,11 @@ def _check_llm_model(model_uri: str, found: Located, settings: ServeSettings) ->
 def _locate(model_uri: str, settings: ServeSettings, *, local: bool) -> Located:
     """Where the model's files are, its flavor and tags (registry URIs are resolved there)."""
     if not model_uri.startswith("models:/"):
-        # A path or storage URI given directly: an MLflow or Transformers model directory.
-        return Located(model_uri, _flavor_from_dir(model_uri) or "pyfunc", {})
+        # A path or storage URI given directly: an MLflow model directory, or (for an LLM
+        # endpoint, or a local directory with a config.json) a Transformers directory as
+        # save_pretrained wrote it; a remote one cannot be looked into here.
+        fallback = llm_tags.FLAVOR if settings.llm is not None else "pyfunc"
+        return Located(model_uri, _flavor_from_dir(model_uri) or fallback, {})
     from workbench_dsl.backends.registry import open_registry
 
     if local:
@@ -174,8 +175,6 @@ def _locate(model_uri: str, settings: ServeSettings, *, local: bool) -> Located:
 
 def _flavor_from_dir(storage: str) -> str | None:
     """The flavor of a local model directory: its MLmodel's, or Transformers for a bare one."""
-    from workbench_dsl.backends.registry import llm_tags
-
     path = model_dir(storage) / "MLmodel"
     if not path.is_file():
         if (model_dir(storage) / "config.json").is_file():
@@ -184,7 +183,7 @@ def _flavor_from_dir(storage: str) -> str | None:
     import yaml
 
     flavors = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("flavors", {})
-    for name in ("sklearn", "pytorch"):
+    for name in ("sklearn", "pytorch", "transformers"):
         if name in flavors:
             return name
     return "pyfunc"

@@ -27,12 +27,12 @@ def test_read_config_of_a_saved_model_dir(tmp_path: Path) -> None:
 
 
 def test_tag_names_and_reading_them_back() -> None:
-    assert llm_tags.TAGS == (
+    assert llm_tags.ALL == (
         "llm.architecture",
         "llm.context_length",
         "llm.parameters",
         "llm.size_bytes",
     )
-    assert llm_tags.context_length_from_tags({llm_tags.TAG_CONTEXT_LENGTH: "2048"}) == 2048
-    assert llm_tags.context_length_from_tags({llm_tags.TAG_CONTEXT_LENGTH: "n/a"}) is None
+    assert llm_tags.context_length_from_tags({llm_tags.CONTEXT_LENGTH: "2048"}) == 2048
+    assert llm_tags.context_length_from_tags({llm_tags.CONTEXT_LENGTH: "n/a"}) is None
     assert llm_tags.context_length_from_tags({}) is None

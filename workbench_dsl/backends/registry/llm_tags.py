@@ -1,10 +1,10 @@
-"""What the registry records about a generative model: the version tags a server needs, one definition.
+"""The model-version tags an LLM endpoint reads: what a registered Transformers model is.
 
-``@register`` writes these MLflow model-version tags for a Hugging Face
-Transformers model directory (what ``save_pretrained`` writes); ``@serve(kind="llm")``
-reads them before anything is deployed (a ``max_model_len`` beyond the
-model's context length is refused with the model's limit). Both import the
-names from here, so they cannot drift apart. Importing this module is cheap.
+Written by ``@register`` for a Hugging Face Transformers directory (what
+``save_pretrained`` writes), read by ``@serve(kind="llm")`` before anything is
+deployed (a ``max_model_len`` beyond the model's context length is refused with
+the model's limit) and shown by ``workbench models show``. Both sides import
+the names from here, so they cannot drift apart. Importing this module is cheap.
 See https://huggingface.co/docs/transformers/main_classes/configuration
 """
 
@@ -17,16 +17,16 @@ from typing import Any
 
 #: The flavor recorded (``workbench.flavor``) for a Transformers model directory.
 FLAVOR = "transformers"
-#: ``config.json``'s ``architectures[0]`` (e.g. ``GPT2LMHeadModel``).
-TAG_ARCHITECTURE = "llm.architecture"
-#: Tokens of prompt plus completion the model can attend to (a whole number, as text).
-TAG_CONTEXT_LENGTH = "llm.context_length"
-#: Parameters in all (a whole number, as text).
-TAG_PARAMETERS = "llm.parameters"
-#: The weights' size on disk in bytes (a whole number, as text).
-TAG_SIZE_BYTES = "llm.size_bytes"
-#: Every tag above.
-TAGS = (TAG_ARCHITECTURE, TAG_CONTEXT_LENGTH, TAG_PARAMETERS, TAG_SIZE_BYTES)
+#: The model class, from config.json ``architectures`` (else ``model_type``): ``LlamaForCausalLM``.
+ARCHITECTURE = "llm.architecture"
+#: The longest sequence (prompt + completion) in tokens: ``max_position_embeddings`` and kin.
+CONTEXT_LENGTH = "llm.context_length"
+#: The number of parameters, counted from the weight files' headers (no model is loaded).
+PARAMETERS = "llm.parameters"
+#: Bytes of the whole directory (weights, config, tokenizer).
+SIZE_BYTES = "llm.size_bytes"
+
+ALL = (ARCHITECTURE, CONTEXT_LENGTH, PARAMETERS, SIZE_BYTES)
 
 #: ``config.json`` keys that hold the context length, in the order Transformers'
 #: model families use them (GPT-2 ``n_positions``, Llama/Mistral/BERT
@@ -74,5 +74,5 @@ def read_config(model_dir: str | Path) -> dict[str, Any] | None:
 
 def context_length_from_tags(tags: Mapping[str, str]) -> int | None:
     """The context length a registered version's tags record (None when they record none)."""
-    raw = str(tags.get(TAG_CONTEXT_LENGTH) or "").strip()
+    raw = str(tags.get(CONTEXT_LENGTH) or "").strip()
     return int(raw) if raw.isdigit() and int(raw) > 0 else None
