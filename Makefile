@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e '.[dev]'
 	# torch is an optional extra: pinned to the CPU wheel on disk, never a CUDA build.
 	$(PIP) install -q --only-binary=:all: torch==2.13.0 || echo "torch==2.13.0 not installable here: distributed-training tests will be skipped"
+	# The llm extra's other half (LLM endpoint tests), after torch so it never resolves torch itself.
+	$(PIP) install -q -c constraints.txt transformers tokenizers safetensors huggingface_hub
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

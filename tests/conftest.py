@@ -22,3 +22,12 @@ def workbench_home(
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random causal LM and its BPE tokenizer, built here (no download), once per session."""
+    pytest.importorskip("transformers", reason="the llm extra is not installed")
+    from workbench_dsl.tiny_llm import build_tiny_llm
+
+    return build_tiny_llm(tmp_path_factory.mktemp("tiny-llm") / "model", context_length=128)

@@ -104,6 +104,9 @@ def show_endpoint(
     for r in info.revisions:
         error = f"  {r['error']}" if r.get("error") else ""
         typer.echo(f"    {r['revision']}  {r['state']}  {r['model_uri']}{error}")
+        if r.get("kind") == "llm":
+            knobs = "  ".join(f"{k}={v}" for k, v in sorted((r.get("llm") or {}).items()))
+            typer.echo(f"      kind llm  {knobs}".rstrip())
 
 
 def _body(data: str, protocol: str) -> Any:

@@ -29,7 +29,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 APPROVALS = ("none", "manual")
-FLAVORS = ("auto", "sklearn", "pytorch", "pyfunc")
+FLAVORS = ("auto", "sklearn", "pytorch", "pyfunc", "transformers")
 OUTPUTS = "NamedTuple('Outputs', [('promoted', bool), ('version', str), ('model_uri', str)])"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _ALIAS = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -230,7 +230,8 @@ def register(
         approval: ``"none"``, or ``"manual"`` to wait for ``workbench approve`` / ``reject``.
         promote_to: Alias set on approval (at once when ``approval="none"``).
         approval_timeout: How long to wait for a decision before failing (``"24h"``).
-        flavor: ``"auto"`` (detected), ``"sklearn"``, ``"pytorch"`` or ``"pyfunc"``.
+        flavor: ``"auto"`` (detected), ``"sklearn"``, ``"pytorch"``, ``"pyfunc"`` or
+            ``"transformers"`` (a Hugging Face Transformers directory; detected too).
         preset: Packages installed on top of the runtime image (by name).
         profile: Compute for the step, by name.
         cache: Reuse the result when the model and inputs are the same.

@@ -118,8 +118,15 @@ def _serve(
 ) -> Any:
     from workbench_dsl.backends.deployer._predictors import load_revision, model_dir
     from workbench_dsl.runtime.serve import ServeOutputs, _locate
+    from workbench_dsl.runtime.serve_settings import ServeSettings
 
-    storage, flavor = _locate(str(kwargs.get("model_uri") or ""), config, local=True)
+    settings = ServeSettings.from_json(config)
+    if settings.llm is not None:
+        raise RuntimeError(
+            "an LLM endpoint (kind='llm') has no predictor code to replay: the model runs in "
+            "the model server; query a running endpoint instead"
+        )
+    storage, flavor, _ = _locate(str(kwargs.get("model_uri") or ""), settings, local=True)
     sample = extra.get("instances")
     if sample is None:
         sample = _input_example(model_dir(storage))
@@ -128,9 +135,7 @@ def _serve(
             "no sample to predict: give one with -p instances='[[...]]' (the model has no "
             "saved input example)"
         )
-    predictor = load_revision(
-        storage, flavor, config.get("predictor_source"), config.get("predictor_name")
-    )
+    predictor = load_revision(storage, flavor, settings.predictor_source, settings.predictor_name)
     _say(f"predicting {len(sample)} instance(s) with {kwargs.get('model_uri')}")
     result = predictor.predict(sample)
     _say(f"predictions: {json.dumps(result, default=str)[:2000]}")

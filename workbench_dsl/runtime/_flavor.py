@@ -1,4 +1,4 @@
-"""Reading a step's model artifact and telling its MLflow flavor (sklearn, pytorch, pyfunc)."""
+"""Reading a step's model artifact and telling its MLflow flavor (sklearn, pytorch, pyfunc, transformers)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,13 @@ def load_model_artifact(
         flavor: ``auto`` to detect, or ``sklearn``, ``pytorch``, ``pyfunc``.
         hint: The artifact's ``framework`` metadata, when the producing step set it.
     """
-    p = Path(path)
+    p = _local_path(path)
     if p.is_dir() and (p / "MLmodel").is_file():
         return str(p), "mlflow"
+    if flavor == "transformers" or (
+        flavor == "auto" and p.is_dir() and (p / "config.json").is_file()
+    ):
+        return str(_transformers_dir(p)), "transformers"
     if p.is_dir():
         files = [f for f in p.rglob("*") if f.is_file()]
         if len(files) != 1:
@@ -43,6 +47,32 @@ def load_model_artifact(
     if flavor == "auto":
         flavor = _HINTS.get((hint or "").lower()) or detect_flavor(obj)
     return obj, flavor
+
+
+def _local_path(path: str | Path) -> Path:
+    """The local path of an artifact path or a ``file://`` URI (other schemes: an error)."""
+    text = str(path)
+    if text.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(text).path))
+    if "://" in text:
+        raise JobFailed(
+            f"cannot register {text}: only a local path or a file:// URI can be read here "
+            f"(copy the model into a step's Output[Model] first)"
+        )
+    return Path(text)
+
+
+def _transformers_dir(p: Path) -> Path:
+    """``p`` checked to be a Transformers directory (config, weights, tokenizer)."""
+    from workbench_dsl.backends.registry._transformers import NotTransformersDir, describe
+
+    try:
+        describe(p)
+    except NotTransformersDir as e:
+        raise JobFailed(str(e)) from None
+    return p
 
 
 def _load_file(p: Path) -> Any:

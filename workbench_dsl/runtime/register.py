@@ -130,8 +130,10 @@ def register_prebuilt(
 
     if approval not in ("none", "manual"):
         raise JobFailed(f"approval must be 'none' or 'manual' (got {approval!r})")
-    if flavor not in ("auto", "sklearn", "pytorch", "pyfunc"):
-        raise JobFailed(f"flavor must be auto, sklearn, pytorch or pyfunc (got {flavor!r})")
+    if flavor not in ("auto", "sklearn", "pytorch", "pyfunc", "transformers"):
+        raise JobFailed(
+            f"flavor must be auto, sklearn, pytorch, pyfunc or transformers (got {flavor!r})"
+        )
     if approval_timeout_s <= 0:
         raise JobFailed(f"approval_timeout_s must be positive (got {approval_timeout_s})")
     try:
@@ -224,6 +226,10 @@ def register_evaluated(
         obj, flavor = load_model_artifact(path, settings.flavor, hint)
         version_tags = {k: v for k, v in run_tags.items() if not k.startswith("workbench.input.")}
         version_tags["workbench.flavor"] = flavor
+        if flavor == "transformers":
+            from workbench_dsl.backends.registry._transformers import describe
+
+            version_tags.update(describe(obj).tags())
         info = registry.register(
             name=settings.model, model=obj, flavor=flavor, run_id=run_id, tags=version_tags
         )

@@ -38,6 +38,16 @@ DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED", "CACHED", "SKIPPED")
 #: The endpoint server's own series, re-exposed (see backends/deployer/_router.py).
 ENDPOINT_SERIES = ("workbench_endpoint_requests", "workbench_endpoint_predict_seconds")
+#: An LLM endpoint's own series (backends/deployer/_llm_engine.py): name -> (type, help).
+LLM_SERIES: dict[str, tuple[str, str]] = {
+    "workbench_llm_prompt_tokens": ("counter", "Prompt tokens of accepted LLM requests."),
+    "workbench_llm_completion_tokens": ("counter", "Tokens generated for LLM requests."),
+    "workbench_llm_time_to_first_token_seconds": (
+        "histogram",
+        "From a request's arrival to its first generated token.",
+    ),
+    "workbench_llm_batch_size": ("histogram", "Sequences generated together in one batch."),
+}
 
 #: Every metric this collector can expose: name -> type (a dashboard may use only these).
 METRICS: dict[str, str] = {
@@ -53,6 +63,10 @@ METRICS: dict[str, str] = {
     "workbench_endpoint_canary_ratio": "gauge",
     "workbench_endpoint_requests_total": "counter",
     "workbench_endpoint_predict_seconds": "histogram",
+    "workbench_llm_prompt_tokens_total": "counter",
+    "workbench_llm_completion_tokens_total": "counter",
+    "workbench_llm_time_to_first_token_seconds": "histogram",
+    "workbench_llm_batch_size": "histogram",
 }
 
 
@@ -205,20 +219,34 @@ class WorkbenchCollector(Collector):
             "Time in the revision's predict, by endpoint and revision.",
             labels=["endpoint", "revision"],
         )
+        llm: dict[str, Any] = {
+            name: (CounterMetricFamily if kind == "counter" else HistogramMetricFamily)(
+                name, text, labels=["endpoint", "revision"]
+            )
+            for name, (kind, text) in LLM_SERIES.items()
+        }
         for row in sorted(rows, key=lambda r: r.name):
             families = self._scrape(row.port) if row.state == "running" else None
             up.add_metric([row.name], 1 if families is not None else 0)
             canary.add_metric([row.name], row.canary_percent / 100 if row.canary else 0.0)
             for fam in families or []:
-                _copy(fam, row.name, requests, latency)
+                if fam.name in llm:
+                    _copy_llm(fam, row.name, llm[fam.name])
+                else:
+                    _copy(fam, row.name, requests, latency)
         yield from (up, canary, requests, latency)
+        yield from (f for f in llm.values() if f.samples)
 
     def _scrape(self, port: int) -> list[Metric] | None:
         try:
             url = f"http://127.0.0.1:{port}/metrics"
             with urllib.request.urlopen(url, timeout=self.scrape_timeout) as r:
                 text = r.read(8 << 20).decode("utf-8", errors="replace")
-            return [f for f in text_string_to_metric_families(text) if f.name in ENDPOINT_SERIES]
+            return [
+                f
+                for f in text_string_to_metric_families(text)
+                if f.name in ENDPOINT_SERIES or f.name in LLM_SERIES
+            ]
         except (OSError, ValueError):
             return None
 
@@ -254,6 +282,23 @@ def _copy(
             by_rev[rev]["sum"] = s.value
     for rev, h in sorted(by_rev.items()):
         latency.add_metric([endpoint, rev], h["buckets"], h["sum"])
+
+
+def _copy_llm(fam: Metric, endpoint: str, into: Any) -> None:
+    """Add one LLM endpoint's counter or histogram to ours, per revision (the table names it)."""
+    by_rev: dict[str, dict[str, Any]] = defaultdict(lambda: {"buckets": [], "sum": 0.0})
+    for s in fam.samples:
+        labels = dict(s.labels)
+        rev = labels.get("revision", "")
+        if s.name == fam.name + "_total":
+            into.add_metric([endpoint, rev], s.value)
+        elif s.name == fam.name + "_bucket":
+            by_rev[rev]["buckets"].append((labels["le"], s.value))
+        elif s.name == fam.name + "_sum":
+            by_rev[rev]["sum"] = s.value
+    if isinstance(into, HistogramMetricFamily):
+        for rev, h in sorted(by_rev.items()):
+            into.add_metric([endpoint, rev], h["buckets"], h["sum"])
 
 
 def registry(root: LocalRoot) -> CollectorRegistry:

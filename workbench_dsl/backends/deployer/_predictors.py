@@ -32,6 +32,53 @@ class Predictor:
     def predict(self, instances: Any) -> Any:
         return self._fn(instances)
 
+    def close(self) -> None:
+        """Release what the revision holds once it stops serving (a no-op for most)."""
+
+
+class LLMPredictor(Predictor):
+    """An LLM revision: served on the OpenAI routes; V1/V2 predictions are refused with where to go."""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(self._refuse, takes_list=True)
+        self.engine = engine
+
+    def _refuse(self, instances: Any) -> Any:
+        name = self.engine.endpoint
+        raise ValueError(
+            f"endpoint {name} serves a language model: POST /openai/v1/completions or "
+            f"/openai/v1/chat/completions with model {name!r}"
+        )
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def load_llm_revision(
+    storage: str, options: dict[str, Any], endpoint: str, revision: str
+) -> LLMPredictor:
+    """Load an LLM revision (a Transformers directory) with its knobs (``LLMOptions`` fields)."""
+    from workbench_dsl.backends.deployer._llm_engine import Engine
+
+    tp = int(options.get("tensor_parallel_size") or 1)
+    if tp > 1:
+        # vLLM's knob on a cluster; here the model runs in this one process.
+        print(
+            f"{revision}: tensor_parallel_size={tp} applies on a cluster; the local server "
+            f"runs the model in one process",
+            flush=True,
+        )
+    engine = Engine(
+        model_dir(storage),
+        endpoint=endpoint,
+        revision=revision,
+        max_batch_size=int(options.get("max_batch_size") or 8),
+        batch_wait_ms=float(options.get("batch_wait_ms", 10)),
+        max_model_len=options.get("max_model_len"),
+        dtype=str(options.get("dtype") or "auto"),
+    )
+    return LLMPredictor(engine)
+
 
 def model_dir(storage: str) -> Path:
     """The local directory of a revision's MLflow model (``file://`` URIs accepted)."""

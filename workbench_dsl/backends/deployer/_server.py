@@ -2,7 +2,8 @@
 
 ``local NAME`` serves the recorded endpoint NAME on 127.0.0.1 (its port from the
 run store): a KServe ``ModelServer``'s REST server (V1, V2, health,
-``/metrics``) with the endpoint's stable and canary revisions loaded, and two
+``/metrics``, and for LLM revisions the OpenAI routes of :mod:`._openai`) with
+the endpoint's stable and canary revisions loaded, and two
 control routes the deployer uses to change the split without a restart:
 ``GET /_workbench/status`` and ``POST /_workbench/routing`` (the latter needs
 the admin secret the deployer wrote, owner-only, beside the endpoint's log).
@@ -56,7 +57,14 @@ class ServerState:
         row = self.store.revision(self.name, revision)
         if row is None:
             raise LookupError(f"no revision {revision} of endpoint {self.name}")
-        predictor = load_revision(row.storage, row.flavor, row.predictor_source, row.predictor_name)
+        if row.kind == "llm":
+            from workbench_dsl.backends.deployer._predictors import load_llm_revision
+
+            predictor: Any = load_llm_revision(row.storage, row.llm_options(), self.name, revision)
+        else:
+            predictor = load_revision(
+                row.storage, row.flavor, row.predictor_source, row.predictor_name
+            )
         self.loaded[revision] = predictor
         return predictor
 
@@ -73,7 +81,7 @@ class ServerState:
         keep = {stable, canary}
         for rev in list(self.loaded):
             if rev not in keep:
-                del self.loaded[rev]
+                self.loaded.pop(rev).close()
 
 
 def serve_local(name: str) -> int:
@@ -101,6 +109,10 @@ def serve_local(name: str) -> int:
         error_file.write_text(f"{type(e).__name__}: {e}", encoding="utf-8")
         raise
     _add_control_routes(app, state, admin)
+    from workbench_dsl.backends.deployer._openai import add_openai_routes
+
+    # Served for every endpoint: a predictive one answers them with where to post instead.
+    add_openai_routes(app, name, router)
     hosts = frozenset(f"{h}:{row.port}" for h in ("127.0.0.1", "localhost", "[::1]"))
     _add_guard(app, state, hosts=hosts)
     asyncio.run(_start(rest, app))

@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS endpoint_revisions (
     error TEXT,
     run_id TEXT,
     created_at REAL NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'predictive',
+    options TEXT,
     PRIMARY KEY (endpoint, revision)
 );
 """
@@ -81,8 +83,24 @@ class RevisionRow:
     error: str | None
     run_id: str | None
     created_at: float
+    #: ``predictive`` or ``llm``.
+    kind: str = "predictive"
+    #: An LLM revision's knobs (``LLMOptions`` as JSON), None for a predictive one.
+    options: str | None = None
+
+    def llm_options(self) -> dict[str, Any]:
+        import json
+
+        return dict(json.loads(self.options)) if self.options else {}
 
     def to_json(self) -> dict[str, Any]:
+        out = self._json()
+        out["kind"] = self.kind
+        if self.kind == "llm":
+            out["llm"] = self.llm_options()
+        return out
+
+    def _json(self) -> dict[str, Any]:
         return {
             "revision": self.revision,
             "model_uri": self.model_uri,
@@ -107,6 +125,11 @@ class EndpointStore:
         conn = _sqlite.connect(self.db, timeout=30.0, foreign_keys=True, rows=False)
         try:
             if not self._ready:
+                # Stores made before LLM endpoints lack the revision's kind and knobs.
+                _sqlite.add_column(
+                    conn, "endpoint_revisions", "kind", "TEXT NOT NULL DEFAULT 'predictive'"
+                )
+                _sqlite.add_column(conn, "endpoint_revisions", "options", "TEXT")
                 _sqlite.migrate(conn, _SCHEMA)
                 self._ready = True
             yield conn
@@ -179,6 +202,8 @@ class EndpointStore:
         predictor_source: str | None,
         predictor_name: str | None,
         run_id: str | None,
+        kind: str = "predictive",
+        options: str | None = None,
     ) -> RevisionRow:
         seq = conn.execute(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM endpoint_revisions WHERE endpoint = ?",
@@ -187,8 +212,8 @@ class EndpointStore:
         revision = f"{endpoint}-predictor-{seq:05d}"
         conn.execute(
             "INSERT INTO endpoint_revisions (endpoint, revision, seq, model_uri, storage, "
-            "flavor, predictor_source, predictor_name, state, run_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loading', ?, ?)",
+            "flavor, predictor_source, predictor_name, state, run_id, created_at, kind, options) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'loading', ?, ?, ?, ?)",
             (
                 endpoint,
                 revision,
@@ -200,6 +225,8 @@ class EndpointStore:
                 predictor_name,
                 run_id,
                 time.time(),
+                kind,
+                options,
             ),
         )
         row = self.revision(endpoint, revision, conn)
@@ -244,5 +271,5 @@ _ENDPOINT_COLS = (
 )
 _REVISION_COLS = (
     "endpoint, revision, seq, model_uri, storage, flavor, predictor_source, predictor_name, "
-    "state, error, run_id, created_at"
+    "state, error, run_id, created_at, kind, options"
 )

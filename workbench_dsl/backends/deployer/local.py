@@ -54,8 +54,27 @@ class EndpointNotFound(DeployError):
     pass
 
 
-def inference_url(port: int, name: str, protocol: str) -> str:
-    """The URL a client posts predictions to."""
+def _llm_options(spec: DeploySpec) -> str | None:
+    """An LLM revision's knobs as the store keeps them (JSON); checks Transformers is there."""
+    if spec.kind != "llm":
+        return None
+    import importlib.util
+    import json
+
+    from workbench_dsl.backends.deployer._llm_engine import INSTALL_HINT
+
+    if importlib.util.find_spec("transformers") is None:
+        raise DeployError(
+            f"endpoint {spec.endpoint}: LLM endpoints need Transformers: {INSTALL_HINT}"
+        )
+    options = spec.llm.to_json() if spec.llm is not None else {}
+    return json.dumps(options, sort_keys=True)
+
+
+def inference_url(port: int, name: str, protocol: str, kind: str = "predictive") -> str:
+    """The URL a client posts predictions to (an LLM endpoint's: the OpenAI API's base URL)."""
+    if kind == "llm":
+        return f"http://127.0.0.1:{port}/openai/v1"
     if protocol == "v1":
         return f"http://127.0.0.1:{port}/v1/models/{name}:predict"
     return f"http://127.0.0.1:{port}/v2/models/{name}/infer"
@@ -81,6 +100,7 @@ class LocalDeployer:
         problem = check_endpoint_name(spec.endpoint)
         if problem:
             raise DeployError(problem)
+        options = _llm_options(spec)
         name = spec.endpoint
         with self._locked(name):
             token = None
@@ -109,6 +129,7 @@ class LocalDeployer:
                     current is not None
                     and current.model_uri == spec.model_uri
                     and current.predictor_source == spec.predictor_source
+                    and (current.kind, current.options) == (spec.kind, options)
                 ):
                     revision = None
                 else:
@@ -121,8 +142,10 @@ class LocalDeployer:
                         predictor_source=spec.predictor_source,
                         predictor_name=spec.predictor_name,
                         run_id=spec.run_id,
+                        kind=spec.kind,
+                        options=options,
                     ).revision
-            url = inference_url(row.port, name, spec.protocol)
+            url = inference_url(row.port, name, spec.protocol, spec.kind)
             if revision is None:
                 # The same model already serves here: nothing to roll out.
                 assert current is not None
@@ -229,9 +252,11 @@ class LocalDeployer:
 
     def get(self, name: str) -> EndpointInfo:
         row = self._get(name)
+        serving = self.store.revision(name, row.stable) if row.stable else None
+        kind = serving.kind if serving is not None else "predictive"
         return EndpointInfo(
             name=row.name,
-            url=inference_url(row.port, row.name, row.protocol),
+            url=inference_url(row.port, row.name, row.protocol, kind),
             protocol=row.protocol,
             state=self._health(row),
             stable=row.stable,

@@ -26,6 +26,8 @@ TAG_STEP = "workbench.step"
 TAG_FLAVOR = "workbench.flavor"
 
 FLAVORS = ("sklearn", "pytorch", "pyfunc")
+#: A Hugging Face Transformers directory (``save_pretrained``), registered as it is.
+TRANSFORMERS = "transformers"
 
 
 class AliasRefused(Exception):

@@ -134,7 +134,10 @@ class MlflowRegistry:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with mlflow.start_run(run_id=run_id):
-                if isinstance(model, str | Path):
+                if isinstance(model, str | Path) and flavor == "transformers":
+                    _log_transformers_dir(mlflow, Path(model))
+                    model_uri = f"runs:/{run_id}/model"
+                elif isinstance(model, str | Path):
                     # A model the step already saved in MLflow's format: keep it as it is.
                     mlflow.log_artifacts(str(model), "model")
                     model_uri = f"runs:/{run_id}/model"
@@ -262,6 +265,33 @@ def _first_use_lock(uri: str) -> Iterator[None]:
 def _check_name(name: str) -> None:
     if "'" in name or "`" in name:
         raise ValueError(f"invalid model name {name!r}")
+
+
+def _log_transformers_dir(mlflow: Any, path: Path) -> None:
+    """Log a ``save_pretrained`` directory as it is, under ``model/model`` beside an ``MLmodel``.
+
+    Not ``mlflow.transformers.log_model``: from a local directory it needs a task
+    and asks the Hugging Face Hub for a model card (``_fetch_model_card`` in
+    mlflow/transformers/__init__.py, a network call), and from a pipeline or a
+    dict of components it needs the model loaded in memory -- a second copy of
+    weights the server loads anyway. The files are copied as they are; the
+    ``MLmodel`` names the transformers flavor in MLflow's own layout.
+    """
+    import tempfile
+    from importlib import metadata
+
+    from workbench_dsl.backends.registry import _transformers
+
+    info = _transformers.describe(path)
+    try:
+        version: str | None = metadata.version("transformers")
+    except metadata.PackageNotFoundError:
+        version = None
+    mlflow.log_artifacts(str(path), f"model/{_transformers.MODEL_SUBDIR}")
+    with tempfile.TemporaryDirectory() as tmp:
+        meta = Path(tmp) / "MLmodel"
+        meta.write_text(_transformers.mlmodel(info, transformers_version=version), encoding="utf-8")
+        mlflow.log_artifact(str(meta), "model")
 
 
 def _log_object(mlflow: Any, model: Any, flavor: str, pip_requirements: list[str] | None) -> str:
