@@ -100,6 +100,9 @@ def test_an_llm_endpoint_speaks_openai_batches_and_splits_a_canary(
     assert reply["choices"][0]["finish_reason"] in ("length", "stop")
     assert reply["usage"]["completion_tokens"] <= 5
     assert headers["x-workbench-revision"] == first.revision
+    both = {"model": "chat", "prompt": ["Open", "Return the"], "max_tokens": 3, "temperature": 0}
+    status, reply, _ = api.call("POST", f"{base}/completions", both)
+    assert status == 200 and [c["index"] for c in reply["choices"]] == [0, 1]
 
     status, reply, _ = api.call(
         "POST",
