@@ -89,6 +89,9 @@ def test_an_llm_endpoint_speaks_openai_batches_and_splits_a_canary(
     assert Client(first.url, "wrong").call("POST", f"{base}/completions", {})[0] == 401
     foreign = api.call("GET", f"{base}/models", headers={"host": "evil.example:80"})
     assert foreign[0] == 403
+    page = {"model": "chat", "prompt": "x", "max_tokens": 1}
+    cross = api.call("POST", f"{base}/completions", page, headers={"origin": "http://evil.example"})
+    assert cross[0] == 403  # a web page on another site cannot use the endpoint
 
     status, reply, headers = api.call(
         "POST",
