@@ -153,3 +153,32 @@ def test_tensor_parallelism_within_the_profile_compiles(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["compile", f"{mod}:p", "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert out.exists()
+
+
+def test_a_context_length_beyond_a_constant_model_dirs_is_refused_at_the_call(
+    tmp_path: Path,
+) -> None:
+    model = tmp_path / "tiny"
+    model.mkdir()
+    (model / "config.json").write_text('{"max_position_embeddings": 128}', encoding="utf-8")
+    mod = tmp_path / "ctx.py"
+    mod.write_text(
+        textwrap.dedent(
+            f"""
+            from workbench_dsl import pipeline, serve
+
+            @serve(kind="llm", endpoint="chat", max_model_len=512)
+            def chat():
+                '''Chat.'''
+
+            @pipeline(name="p")
+            def p():
+                chat(model_uri={str(model)!r})
+            """
+        ),
+        encoding="utf-8",
+    )
+    r = CliRunner().invoke(app, ["compile", f"{mod}:p", "-o", str(tmp_path / "p.yaml")])
+    assert r.exit_code == 2, r.output
+    assert "ctx.py:10: chat(): max_model_len=512 is beyond the context length of" in r.output
+    assert "(128 tokens); use max_model_len <= 128" in r.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from workbench_dsl.backends.deployer import DeploySpec, LLMOptions
 from workbench_dsl.compute import ClusterSettings, Resources
 from workbench_dsl.errors import JobFailed
-from workbench_dsl.runtime.serve import settings_for
+from workbench_dsl.runtime.serve import Located, _check_llm_model, deploy_model, settings_for
 from workbench_dsl.runtime.serve_settings import ServeOptionError, ServeSettings
 from workbench_dsl.runtime.settings import SettingsError
 
@@ -123,3 +124,44 @@ def test_prebuilt_inputs_override_and_are_checked_again() -> None:
         settings_for(config, {"endpoint": "churn", "canary_percent": 500})
     with pytest.raises(JobFailed, match="scale_to_zero_after"):
         settings_for(config, {"endpoint": "churn", "scale_to_zero_after": 1})
+
+
+def _hf_dir(path: Path, **config: Any) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+def test_a_context_length_beyond_the_models_is_refused_before_deploying(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKBENCH_BACKEND", "local")
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    model = _hf_dir(tmp_path / "tiny", architectures=["GPT2LMHeadModel"], n_positions=128)
+    with pytest.raises(JobFailed) as info:
+        deploy_model(str(model), _llm(max_model_len=256))
+    assert f"max_model_len=256 is beyond the context length of {model} (128 tokens)" in str(
+        info.value
+    )
+    assert "use max_model_len <= 128" in str(info.value)
+    assert not (tmp_path / "home").exists()  # nothing was deployed, not even a local root
+
+
+def test_the_registered_versions_tag_gives_the_limit_when_the_files_are_remote() -> None:
+    from workbench_dsl.backends.registry import llm_tags
+
+    found = Located("s3://models/chat/3", "transformers", {llm_tags.CONTEXT_LENGTH: "64"})
+    with pytest.raises(JobFailed, match=r"models:/chat/3 \(64 tokens\)"):
+        _check_llm_model("models:/chat/3", found, _llm(max_model_len=65))
+    _check_llm_model("models:/chat/3", found, _llm(max_model_len=64))
+    _check_llm_model("models:/chat/3", found, _llm())  # None: the model's own
+    sklearn = Located("s3://models/churn/1", "sklearn", {})
+    with pytest.raises(JobFailed, match="is a sklearn model"):
+        _check_llm_model("models:/churn/1", sklearn, _llm())
+
+
+def test_a_replay_of_an_llm_endpoint_says_there_is_no_predictor_to_run() -> None:
+    from workbench_dsl.replay._launchers import _serve
+
+    with pytest.raises(RuntimeError, match="no predictor code to replay"):
+        _serve("", "chat", _llm().to_json(), {"model_uri": "/models/tiny"}, {})

@@ -28,9 +28,9 @@ from typing import (
     overload,
 )
 
-from workbench_dsl.backends.deployer import LLMOptions
 from workbench_dsl.compute import ClusterSettings
 from workbench_dsl.config import Config, load_config
+from workbench_dsl.dsl._llm import check_context_length, llm_options
 from workbench_dsl.dsl._options import StepOptions
 from workbench_dsl.dsl._predictor import (
     check_llm_stub,
@@ -44,13 +44,12 @@ from workbench_dsl.runtime.serve_settings import ServeOptionError, ServeSettings
 
 if TYPE_CHECKING:
     from kfp.dsl.base_component import BaseComponent
+    from kfp.dsl.pipeline_task import PipelineTask
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 OUTPUTS = "NamedTuple('Outputs', [('url', str), ('revision', str)])"
-#: The LLM knobs and their defaults (given with kind="predictive" they are refused).
-_LLM_DEFAULTS = LLMOptions()
 
 
 class ServeStep(Step[P, R]):
@@ -94,6 +93,11 @@ class ServeStep(Step[P, R]):
             source = inspect.getsourcefile(self.fn)
             return load_config(Path(source).resolve().parent if source else None)
         return config_for(self.fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> PipelineTask:
+        if self.settings.llm is not None:
+            check_context_length(self.name, self.settings.llm, kwargs.get("model_uri"))
+        return super().__call__(*args, **kwargs)
 
     def launcher_settings(self, config: Config) -> ServeSettings:
         """The settings the launcher reads: the decorator's, with the project's compute and cluster.
@@ -171,20 +175,6 @@ class ServeStep(Step[P, R]):
                     f"sets kserve_deployment_mode='Standard'; use canary_percent=100"
                 )
         return mode
-
-
-def _llm_options(kind: str, given: dict[str, Any], where: str) -> LLMOptions | None:
-    """The LLM knobs of ``kind`` (None for a predictive endpoint, which must not set any)."""
-    if kind == "llm":
-        return LLMOptions(**given)
-    changed = [k for k, v in given.items() if v != getattr(_LLM_DEFAULTS, k)]
-    if changed and kind == "predictive":
-        raise PipelineDefinitionError(
-            f"{where}: {', '.join(f'{k}={given[k]!r}' for k in changed)} "
-            f"{'is an LLM option' if len(changed) == 1 else 'are LLM options'}: "
-            f"use @serve(kind='llm', ...) or drop {'it' if len(changed) == 1 else 'them'}"
-        )
-    return None
 
 
 @overload
@@ -325,7 +315,7 @@ def serve(
                 request_log_max_mb=request_log_max_mb,
                 scale_to_zero_after=scale_to_zero_after,
                 kind=kind,
-                llm=_llm_options(kind, knobs, where),
+                llm=llm_options(kind, knobs, where),
                 profile=profile,
             )
         except ServeOptionError as e:

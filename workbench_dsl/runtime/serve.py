@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from workbench_dsl import _env
+from workbench_dsl.backends.deployer._predictors import model_dir
+from workbench_dsl.backends.registry import TAG_FLAVOR, llm_tags
 from workbench_dsl.errors import JobFailed
 from workbench_dsl.runtime._lineage import reporting
 from workbench_dsl.runtime.serve_settings import OVERRIDABLE, ServeOptionError, ServeSettings
@@ -26,6 +28,14 @@ _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 class ServeOutputs(NamedTuple):
     url: str
     revision: str
+
+
+class Located(NamedTuple):
+    """A model version found: where its files are, its flavor, the registry's tags on it."""
+
+    storage: str
+    flavor: str
+    tags: dict[str, str]
 
 
 def settings_for(config: Any, inputs: dict[str, Any]) -> ServeSettings:
@@ -69,8 +79,12 @@ def deploy_model(model_uri: str, settings: ServeSettings) -> ServeOutputs:
     from workbench_dsl.runtime._placement import on_cluster
 
     local = not on_cluster()
-    storage, flavor = _locate(model_uri, settings, local=local)
-    spec = settings.deploy_spec(model_uri, storage, flavor, run_id=os.environ.get(_env.RUN_ID))
+    found = _locate(model_uri, settings, local=local)
+    if settings.llm is not None:
+        _check_llm_model(model_uri, found, settings)
+    spec = settings.deploy_spec(
+        model_uri, found.storage, found.flavor, run_id=os.environ.get(_env.RUN_ID)
+    )
     percent = spec.canary_percent
     _env.set_status(f"deploying {model_uri} to {endpoint}")
     try:
@@ -108,14 +122,32 @@ def deploy_model(model_uri: str, settings: ServeSettings) -> ServeOutputs:
     return ServeOutputs(result.url, result.revision)
 
 
-def _locate(model_uri: str, settings: ServeSettings, *, local: bool) -> tuple[str, str]:
-    """Where the model's files are and its flavor (registry URIs are resolved in the registry)."""
+def _check_llm_model(model_uri: str, found: Located, settings: ServeSettings) -> None:
+    """Refuse, before anything is deployed, a model an LLM endpoint cannot serve as configured."""
+    assert settings.llm is not None
+    if found.flavor != llm_tags.FLAVOR:
+        raise JobFailed(
+            f"endpoint {settings.endpoint}: kind='llm' serves a Hugging Face Transformers model, "
+            f"but {model_uri} is a {found.flavor} model; register the directory "
+            f"save_pretrained wrote, or use kind='predictive'"
+        )
+    limit = llm_tags.context_length_from_tags(found.tags)
+    if limit is None and "://" not in found.storage.removeprefix("file://"):
+        config = llm_tags.read_config(model_dir(found.storage))
+        limit = llm_tags.context_length_from_config(config) if config else None
+    problem = settings.llm.context_problem(limit, model_uri)
+    if problem:
+        raise JobFailed(f"endpoint {settings.endpoint}: {problem}")
+
+
+def _locate(model_uri: str, settings: ServeSettings, *, local: bool) -> Located:
+    """Where the model's files are, its flavor and tags (registry URIs are resolved there)."""
     if not model_uri.startswith("models:/"):
-        # A path or storage URI given directly: an MLflow model directory, or for an LLM
-        # endpoint a Transformers directory as save_pretrained wrote it.
-        if settings.kind == "llm":
-            return model_uri, "transformers"
-        return model_uri, _flavor_from_dir(model_uri) or "pyfunc"
+        # A path or storage URI given directly: an MLflow model directory, or (for an LLM
+        # endpoint, or a local directory with a config.json) a Transformers directory as
+        # save_pretrained wrote it; a remote one cannot be looked into here.
+        fallback = llm_tags.FLAVOR if settings.llm is not None else "pyfunc"
+        return Located(model_uri, _flavor_from_dir(model_uri) or fallback, {})
     from workbench_dsl.backends.registry import open_registry
 
     if local:
@@ -135,37 +167,18 @@ def _locate(model_uri: str, settings: ServeSettings, *, local: bool) -> tuple[st
     if version.tags.get("workbench.approval") == "rejected":
         raise JobFailed(f"{model_uri} was rejected; a rejected version is never deployed")
     storage = registry.download_uri(version.name, version.version)
-    flavor = version.tags.get("workbench.flavor") or ""
+    flavor = version.tags.get(TAG_FLAVOR) or ""
     if flavor in ("", "mlflow"):
         flavor = _flavor_from_dir(storage) or "pyfunc"
-    if settings.kind == "llm":
-        _check_llm(model_uri, flavor, version.tags, settings)
-    return storage, flavor
-
-
-def _check_llm(model_uri: str, flavor: str, tags: dict[str, str], settings: ServeSettings) -> None:
-    """An LLM endpoint serves a Transformers model within its context length (its llm.* tags)."""
-    from workbench_dsl.backends.registry import llm_tags
-
-    if flavor != "transformers":
-        raise JobFailed(
-            f"kind='llm' serves a Hugging Face Transformers model, but {model_uri} is a "
-            f"{flavor} model: register the save_pretrained directory"
-        )
-    own = tags.get(llm_tags.CONTEXT_LENGTH)
-    wanted = settings.llm.max_model_len if settings.llm else None
-    if own and own.isdigit() and wanted is not None and wanted > int(own):
-        raise JobFailed(
-            f"endpoint {settings.endpoint}: max_model_len={wanted} is beyond the context length "
-            f"of {model_uri} ({own} tokens); lower max_model_len or leave it None"
-        )
+    return Located(storage, flavor, dict(version.tags))
 
 
 def _flavor_from_dir(storage: str) -> str | None:
-    from workbench_dsl.backends.deployer._predictors import model_dir
-
+    """The flavor of a local model directory: its MLmodel's, or Transformers for a bare one."""
     path = model_dir(storage) / "MLmodel"
     if not path.is_file():
+        if (model_dir(storage) / "config.json").is_file():
+            return llm_tags.FLAVOR  # what save_pretrained writes
         return None
     import yaml
 

@@ -67,6 +67,18 @@ class LLMOptions:
             return f"dtype={self.dtype!r} must be one of {', '.join(map(repr, DTYPES))}"
         return None
 
+    def context_problem(self, limit: int | None, model: str) -> str | None:
+        """Why ``max_model_len`` cannot work with a model of context length ``limit`` (None: it can).
+
+        ``limit`` None (the model records none) leaves the check to the server.
+        """
+        if limit is None or self.max_model_len is None or self.max_model_len <= limit:
+            return None
+        return (
+            f"max_model_len={self.max_model_len} is beyond the context length of {model} "
+            f"({limit} tokens); use max_model_len <= {limit}, or None for the model's own"
+        )
+
     def to_json(self) -> dict[str, Any]:
         """Every knob by name (stable keys)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -14,14 +14,6 @@ from pathlib import Path
 
 from workbench_dsl.backends.registry import llm_tags
 
-#: The config.json keys different architectures use for the context length, in order.
-CONTEXT_KEYS = (
-    "max_position_embeddings",
-    "n_positions",
-    "max_sequence_length",
-    "seq_length",
-    "n_ctx",
-)
 #: Where an MLflow model keeps the directory (``MLmodel`` beside it names the flavor).
 MODEL_SUBDIR = "model"
 
@@ -101,16 +93,7 @@ def describe(path: str | Path) -> TransformersModel:
 
 def context_length(config: dict[str, object]) -> int | None:
     """The model's context length in tokens from its config (None when it names none)."""
-    sources = [config]
-    text = config.get("text_config")
-    if isinstance(text, dict):  # multimodal configs nest the language model's
-        sources.append(text)
-    for source in sources:
-        for key in CONTEXT_KEYS:
-            value = source.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-    return None
+    return llm_tags.context_length_from_config(config)
 
 
 def _count_parameters(path: Path) -> int | None:

@@ -1,12 +1,22 @@
 """The model-version tags an LLM endpoint reads: what a registered Transformers model is.
 
-Written by ``@register`` for a Hugging Face Transformers directory, read by
-``@serve(kind="llm")`` (a context length beyond the model's is refused) and
-shown by ``workbench models show``.
+Written by ``@register`` for a Hugging Face Transformers directory (what
+``save_pretrained`` writes), read by ``@serve(kind="llm")`` before anything is
+deployed (a ``max_model_len`` beyond the model's context length is refused with
+the model's limit) and shown by ``workbench models show``. Both sides import
+the names from here, so they cannot drift apart. Importing this module is cheap.
+See https://huggingface.co/docs/transformers/main_classes/configuration
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+#: The flavor recorded (``workbench.flavor``) for a Transformers model directory.
+FLAVOR = "transformers"
 #: The model class, from config.json ``architectures`` (else ``model_type``): ``LlamaForCausalLM``.
 ARCHITECTURE = "llm.architecture"
 #: The longest sequence (prompt + completion) in tokens: ``max_position_embeddings`` and kin.
@@ -17,3 +27,52 @@ PARAMETERS = "llm.parameters"
 SIZE_BYTES = "llm.size_bytes"
 
 ALL = (ARCHITECTURE, CONTEXT_LENGTH, PARAMETERS, SIZE_BYTES)
+
+#: ``config.json`` keys that hold the context length, in the order Transformers'
+#: model families use them (GPT-2 ``n_positions``, Llama/Mistral/BERT
+#: ``max_position_embeddings``, MPT ``max_seq_len``, ChatGLM ``seq_length``, ...).
+CONTEXT_LENGTH_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "seq_length",
+    "max_sequence_length",
+    "n_ctx",
+)
+
+
+def _positive(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value
+
+
+def context_length_from_config(config: Mapping[str, Any]) -> int | None:
+    """The context length a Transformers ``config.json`` declares (None when it names none).
+
+    A nested ``text_config`` (multimodal models) is read when the top level has none.
+    """
+    for key in CONTEXT_LENGTH_KEYS:
+        found = _positive(config.get(key))
+        if found is not None:
+            return found
+    text = config.get("text_config")
+    if isinstance(text, Mapping):
+        return context_length_from_config(text)
+    return None
+
+
+def read_config(model_dir: str | Path) -> dict[str, Any] | None:
+    """``model_dir/config.json`` as a dict, or None when it is missing or not a JSON object."""
+    path = Path(model_dir) / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def context_length_from_tags(tags: Mapping[str, str]) -> int | None:
+    """The context length a registered version's tags record (None when they record none)."""
+    raw = str(tags.get(CONTEXT_LENGTH) or "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else None
