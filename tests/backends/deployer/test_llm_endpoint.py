@@ -134,6 +134,19 @@ def test_an_llm_endpoint_speaks_openai_batches_and_splits_a_canary(
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert chunks[-1]["choices"][0]["finish_reason"] in ("length", "stop")
 
+    # A completion streams the same text it returns whole (greedy).
+    ask = {"model": "chat", "prompt": "Open the", "max_tokens": 5, "temperature": 0}
+    whole = api.call("POST", f"{base}/completions", ask)[1]["choices"][0]["text"]
+    raw = api.call("POST", f"{base}/completions", {**ask, "stream": True})[1]
+    pieces = [
+        json.loads(line[len("data: ") :])
+        for line in raw.split("\n\n")
+        if line.startswith("data: {")
+    ]
+    assert {p["object"] for p in pieces} == {"text_completion"}
+    assert "".join(p["choices"][0]["text"] for p in pieces) == whole
+    assert raw.rstrip().endswith("data: [DONE]")
+
     # Beyond the context length (max_model_len=64): a 400 that names the limit.
     status, reply, _ = api.call(
         "POST", f"{base}/completions", {"model": "chat", "prompt": "word " * 80, "max_tokens": 4}
