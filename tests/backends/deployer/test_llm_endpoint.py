@@ -89,6 +89,9 @@ def test_an_llm_endpoint_speaks_openai_batches_and_splits_a_canary(
     assert Client(first.url, "wrong").call("POST", f"{base}/completions", {})[0] == 401
     foreign = api.call("GET", f"{base}/models", headers={"host": "evil.example:80"})
     assert foreign[0] == 403
+    page = {"model": "chat", "prompt": "x", "max_tokens": 1}
+    cross = api.call("POST", f"{base}/completions", page, headers={"origin": "http://evil.example"})
+    assert cross[0] == 403  # a web page on another site cannot use the endpoint
 
     status, reply, headers = api.call(
         "POST",
@@ -100,6 +103,9 @@ def test_an_llm_endpoint_speaks_openai_batches_and_splits_a_canary(
     assert reply["choices"][0]["finish_reason"] in ("length", "stop")
     assert reply["usage"]["completion_tokens"] <= 5
     assert headers["x-workbench-revision"] == first.revision
+    both = {"model": "chat", "prompt": ["Open", "Return the"], "max_tokens": 3, "temperature": 0}
+    status, reply, _ = api.call("POST", f"{base}/completions", both)
+    assert status == 200 and [c["index"] for c in reply["choices"]] == [0, 1]
 
     status, reply, _ = api.call(
         "POST",
@@ -127,6 +133,19 @@ def test_an_llm_endpoint_speaks_openai_batches_and_splits_a_canary(
     assert chunks[0]["object"] == "chat.completion.chunk"
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert chunks[-1]["choices"][0]["finish_reason"] in ("length", "stop")
+
+    # A completion streams the same text it returns whole (greedy).
+    ask = {"model": "chat", "prompt": "Open the", "max_tokens": 5, "temperature": 0}
+    whole = api.call("POST", f"{base}/completions", ask)[1]["choices"][0]["text"]
+    raw = api.call("POST", f"{base}/completions", {**ask, "stream": True})[1]
+    pieces = [
+        json.loads(line[len("data: ") :])
+        for line in raw.split("\n\n")
+        if line.startswith("data: {")
+    ]
+    assert {p["object"] for p in pieces} == {"text_completion"}
+    assert "".join(p["choices"][0]["text"] for p in pieces) == whole
+    assert raw.rstrip().endswith("data: [DONE]")
 
     # Beyond the context length (max_model_len=64): a 400 that names the limit.
     status, reply, _ = api.call(

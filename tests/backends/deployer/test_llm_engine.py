@@ -93,6 +93,15 @@ def test_a_prompt_beyond_the_context_length_is_refused_with_the_limit(tiny_llm: 
     finally:
         engine.close()
 
+    async def late() -> list[str | None]:
+        seq = Sequence(engine.encode("Open"), max_tokens=2)
+        return [e.error async for e in engine.generate(seq)]
+
+    # A revision that stopped serving answers at once, never leaves a request hanging.
+    assert asyncio.run(late()) == [
+        f"revision {engine.revision} stopped serving; send the request again"
+    ]
+
 
 def test_chat_uses_the_tokenizer_template_else_the_plain_fallback(
     tiny_llm: Path, tmp_path: Path

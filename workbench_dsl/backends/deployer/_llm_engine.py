@@ -160,6 +160,7 @@ class Engine:
         #: Sizes of the batches generated so far (the newest last; tests and the bench read it).
         self.batch_sizes: list[int] = []
         self._queue: queue.Queue[Sequence | None] = queue.Queue()
+        self._closed = False
         self._labels = (endpoint, revision)
         self._worker = threading.Thread(target=self._run, name=f"llm-{revision}", daemon=True)
         self._worker.start()
@@ -194,6 +195,9 @@ class Engine:
 
     async def generate(self, seq: Sequence) -> AsyncIterator[Event]:
         """Queue ``seq`` and yield its events as they are made; cancels it if the caller leaves."""
+        if self._closed:
+            yield Event(error=f"revision {self.revision} stopped serving; send the request again")
+            return
         seq.loop = asyncio.get_running_loop()
         seq.events = asyncio.Queue()
         seq.arrived = time.monotonic()
@@ -209,6 +213,8 @@ class Engine:
             seq.cancelled = True  # the worker stops generating for a client that went away
 
     def close(self) -> None:
+        """Stop after the running batch; what still waits is answered with an error, never left hanging."""
+        self._closed = True
         self._queue.put(None)
 
     # -- the worker thread ----------------------------------------------------------------
@@ -217,6 +223,7 @@ class Engine:
         while True:
             first = self._queue.get()
             if first is None:
+                self._drain()
                 return
             batch = [first]
             deadline = first.arrived + self.batch_wait_s
@@ -227,7 +234,7 @@ class Engine:
                 except queue.Empty:
                     break
                 if nxt is None:
-                    self._queue.put(None)
+                    self._queue.put(None)  # seen again once this batch is done
                     break
                 batch.append(nxt)
             batch = [s for s in batch if not s.cancelled]
@@ -240,6 +247,15 @@ class Engine:
             except Exception as e:  # a model error ends this batch, never the server
                 for s in batch:
                     _send(s, Event(error=f"{type(e).__name__}: {e}"))
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                seq = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if seq is not None:
+                _send(seq, Event(error=f"revision {self.revision} stopped serving"))
 
     def _generate(self, batch: list[Sequence]) -> None:
         torch = self.torch

@@ -20,6 +20,7 @@ same router.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations.
+import asyncio
 import json
 import os
 import time
@@ -153,8 +154,9 @@ def add_openai_routes(app: Any, name: str, router: Any) -> None:
                 headers=headers,
             )
         choices, usage = [], _Usage()
-        for i, seq in enumerate(seqs):
-            text, finish, used = await _collect(engine, seq)
+        # All prompts of the request at once: they can share a batch.
+        done = await asyncio.gather(*(_collect(engine, seq) for seq in seqs))
+        for i, (seq, (text, finish, used)) in enumerate(zip(seqs, done, strict=True)):
             if finish == "error":
                 return error(500, text, kind="InternalServerError")
             usage.add(len(seq.prompt_ids), used)
