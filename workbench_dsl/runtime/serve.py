@@ -88,6 +88,9 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
         node_selector=dict(cfg.get("node_selector") or {}),
         tolerations=list(cfg.get("tolerations") or []),
         run_id=os.environ.get(_env.RUN_ID),
+        log_requests=bool(cfg.get("log_requests", True)),
+        request_log_sample=float(cfg.get("request_log_sample", 1.0)),
+        request_log_max_mb=int(cfg.get("request_log_max_mb", 64)),
     )
     _env.set_status(f"deploying {model_uri} to {endpoint}")
     try:

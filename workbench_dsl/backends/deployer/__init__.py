@@ -62,6 +62,10 @@ class DeploySpec:
         predictor_source: Source of a user predictor (a ``predict(model, instances)``
             function or a class with ``load`` and ``predict``), or None for the flavor's own.
         predictor_name: Its name in that source.
+        log_requests: Keep a log of requests and responses (local endpoints; see
+            :mod:`.requestlog`); False logs nothing.
+        request_log_sample: The share of requests logged, 0 to 1.
+        request_log_max_mb: The log's bound in MiB; the oldest records go first.
     """
 
     endpoint: str
@@ -79,6 +83,9 @@ class DeploySpec:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     run_id: str | None = None
+    log_requests: bool = True
+    request_log_sample: float = 1.0
+    request_log_max_mb: int = 64
 
 
 @dataclass(frozen=True)
