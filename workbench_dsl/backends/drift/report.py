@@ -27,6 +27,10 @@ class DriftError(Exception):
     """No report can be made: the message says why (one line) and what to do."""
 
 
+class TooFewRequests(DriftError):
+    """Not enough logged requests yet: no verdict (a trigger waits for more)."""
+
+
 @dataclass
 class DriftReport:
     endpoint: str
@@ -127,7 +131,7 @@ def drift_report(
         window = (
             f" since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))}" if since else ""
         )
-        raise DriftError(
+        raise TooFewRequests(
             f"too few logged requests for {endpoint} revision {revision}{window}: "
             f"{len(rows)} instance(s) in {len(records)} request(s), at least {t.min_requests} "
             f"needed{off}; send more traffic, widen --since or lower --min-requests"
@@ -169,7 +173,7 @@ def drift_report(
     )
 
 
-_cache: dict[tuple[Any, ...], tuple[float, Any, DriftReport | str]] = {}
+_cache: dict[tuple[Any, ...], tuple[float, Any, DriftReport | DriftError]] = {}
 _lock = threading.Lock()
 #: A report is recomputed at most this often, even when the log moves on at every request.
 CACHE_TTL_S = 30.0
@@ -182,8 +186,8 @@ def cached_report(
     revision: str | None = None,
     since_s: float | None = None,
     thresholds: Thresholds | None = None,
-) -> DriftReport | str:
-    """The report (or, when none can be made, its one-line reason), recomputed at most every
+) -> DriftReport | DriftError:
+    """The report (or, when none can be made, the error that says why), recomputed at most every
     ``CACHE_TTL_S`` and only when the request log or the lineage changed (or, with a window
     of the last ``since_s`` seconds, when the window moved on)."""
     from workbench_dsl.backends.deployer.requestlog import log_dir, log_state
@@ -204,11 +208,11 @@ def cached_report(
         if now - made < CACHE_TTL_S or (was == state and since_s is None):
             return value
     since = time.time() - since_s if since_s else None
-    result: DriftReport | str
+    result: DriftReport | DriftError
     try:
         result = drift_report(root, endpoint, revision=revision, since=since, thresholds=t)
     except DriftError as e:
-        result = str(e)
+        result = e
     with _lock:
         _cache[key] = (now, state, result)
     return result
