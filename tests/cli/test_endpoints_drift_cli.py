@@ -70,8 +70,13 @@ def test_errors_are_one_line_exit_2(workbench_home: Path) -> None:
     code, out = _drift(ENDPOINT, "--since", "yesterday")
     assert code == 2 and "bad --since 'yesterday'" in out
 
-    # a link of the chain missing: said, with which one
+    # deployed outside a run (no endpoint in the lineage): its record names the model version
     events = root.lineage_events.read_text().splitlines()
+    root.lineage_events.write_text("\n".join(e for e in events if '"p.predict"' not in e) + "\n")
+    code, out = _drift(ENDPOINT, "--min-requests", "10")
+    assert code == 0 and "against p/load/data" in out, out
+
+    # a link of the chain missing: said, with which one
     root.lineage_events.write_text("\n".join(e for e in events if '"p.fit"' not in e) + "\n")
     code, out = _drift(ENDPOINT)
     assert code == 2 and out.count("\n") == 1
