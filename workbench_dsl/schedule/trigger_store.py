@@ -18,14 +18,13 @@ import sqlite3
 import time
 import uuid
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench_dsl import _sqlite
 from workbench_dsl.errors import UsageError
-from workbench_dsl.schedule.events import DriftEvent, Event, drift_event, parse_event
 from workbench_dsl.schedule.store import ACTIVE, open_db, write_tx
+from workbench_dsl.schedule.trigger_model import FileSeen, Trigger, trigger_from_row
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS triggers(
@@ -84,91 +83,6 @@ CREATE TABLE IF NOT EXISTS trigger_drift(
 
 #: Firings kept per trigger (newest); older finished ones are dropped so the table stays bounded.
 HISTORY = 500
-
-
-@dataclass
-class Trigger:
-    """One local trigger."""
-
-    name: str
-    id: str
-    pipeline: str
-    workdir: str
-    params: dict[str, str]
-    event: Event
-    event_param: str | None
-    max_age_s: float | None
-    max_catchup: int
-    max_concurrency: int
-    paused: bool
-    experiment: str
-    created_at: float
-    updated_at: float
-    after: float
-    #: What a drift: trigger passes the pipeline: input name -> KFP parameter type.
-    event_inputs: dict[str, str] = field(default_factory=dict)
-
-    def options(self) -> dict[str, Any]:
-        """What is stored beside the event: a drift: event's thresholds and inputs."""
-        if isinstance(self.event, DriftEvent):
-            return {**self.event.options(), "inputs": self.event_inputs}
-        return {}
-
-    def to_json(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
-        if isinstance(self.event, DriftEvent):
-            extra["threshold"] = self.event.options()
-            extra["event_inputs"] = self.event_inputs
-        return {
-            "name": self.name,
-            "target": "local",
-            "pipeline": self.pipeline,
-            "workdir": self.workdir,
-            "params": self.params,
-            "on": str(self.event),
-            "event_param": self.event_param,
-            "max_age_s": self.max_age_s,
-            "max_catchup": self.max_catchup,
-            "max_concurrency": self.max_concurrency,
-            "paused": self.paused,
-            "experiment": self.experiment,
-            **extra,
-        }
-
-
-@dataclass(frozen=True)
-class FileSeen:
-    """A watched file as a pass found it."""
-
-    path: str
-    digest: str
-    size: int
-    mtime_ns: int
-
-
-def _trigger(row: sqlite3.Row) -> Trigger:
-    event = parse_event(row["event"])
-    options = json.loads(row["options_json"] or "{}")
-    if isinstance(event, DriftEvent):
-        event = drift_event(event.endpoint, options)
-    return Trigger(
-        name=row["name"],
-        id=row["id"],
-        pipeline=row["pipeline"],
-        workdir=row["workdir"],
-        params=json.loads(row["params_json"] or "{}"),
-        event=event,
-        event_param=row["event_param"],
-        max_age_s=row["max_age_s"],
-        max_catchup=int(row["max_catchup"]),
-        max_concurrency=int(row["max_concurrency"]),
-        paused=bool(row["paused"]),
-        experiment=row["experiment"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        after=row["after"],
-        event_inputs=dict(options.get("inputs") or {}),
-    )
 
 
 class TriggerStore:
@@ -238,11 +152,11 @@ class TriggerStore:
         if row is None:
             known = ", ".join(t.name for t in self.triggers()) or "none"
             raise UsageError(f"no trigger named {name!r} (triggers: {known})")
-        return _trigger(row)
+        return trigger_from_row(row)
 
     def triggers(self) -> list[Trigger]:
         rows = self._db.execute("SELECT * FROM triggers ORDER BY name").fetchall()
-        return [_trigger(r) for r in rows]
+        return [trigger_from_row(r) for r in rows]
 
     def set_paused(self, name: str, paused: bool) -> Trigger:
         """Pause, or resume from now: events that happened while paused never fire."""
