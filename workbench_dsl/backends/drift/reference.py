@@ -232,6 +232,11 @@ def feature_columns(ref: Reference, frame: Any, width: int | None) -> list[str]:
     cols = [str(c) for c in frame.columns]
     meta = ref.metadata
     listed = meta.get("features") or meta.get("columns")
+    if isinstance(listed, str):  # the lineage facet keeps a list value as its JSON text
+        try:
+            listed = json.loads(listed)
+        except ValueError:
+            listed = None
     if isinstance(listed, list) and all(str(c) in cols for c in listed):
         return [str(c) for c in listed]
     label = meta.get("label") or meta.get("target")
