@@ -1,5 +1,6 @@
 """Endpoints: revisions, the canary's share, request rate, latency and error rate from each
-server's own ``/metrics``; Promote and Rollback call what ``workbench endpoints promote`` and
+server's own ``/metrics``, and the stable revision's drift (``workbench endpoints drift``,
+cached as ``/metrics`` caches it); Promote and Rollback call what ``workbench endpoints promote`` and
 ``rollback`` call (the local deployer's :meth:`promote` and :meth:`rollback`)."""
 
 from __future__ import annotations
@@ -48,12 +49,17 @@ def endpoint(request: Request, name: str) -> Response:
         info = state.deployer().get(name)
     except DeployError as e:
         raise UsageError(str(e)) from None
+    from workbench_dsl.backends.drift.report import cached_report
+
+    drift = cached_report(state.root, name) if info.stable else None
     return page(
         request,
         "endpoint.html",
         nav="endpoints",
         title=f"Endpoint {name}",
         ep=_with_metrics(state, info),
+        drift=None if drift is None or isinstance(drift, Exception) else drift.to_json(),
+        drift_error=str(drift) if isinstance(drift, Exception) else None,
     )
 
 
