@@ -62,6 +62,13 @@ class DeploySpec:
         predictor_source: Source of a user predictor (a ``predict(model, instances)``
             function or a class with ``load`` and ``predict``), or None for the flavor's own.
         predictor_name: Its name in that source.
+        min_replicas: Model servers kept running; 0 scales to zero when idle (locally
+            the server stops after ``scale_to_zero_after`` seconds without a request
+            and the next request starts it again; KServe's ``minReplicas: 0``).
+        scale_to_zero_after: Idle seconds before a ``min_replicas=0`` endpoint's
+            model server stops.
+        cost_per_hour: What one running model server costs (the step's compute
+            profile), for the live $/hour metric.
     """
 
     endpoint: str
@@ -72,6 +79,7 @@ class DeploySpec:
     protocol: str = "v2"
     min_replicas: int = 1
     max_replicas: int = 1
+    scale_to_zero_after: int = 300
     auth: str = "none"
     predictor_source: str | None = None
     predictor_name: str | None = None
@@ -79,6 +87,7 @@ class DeploySpec:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     run_id: str | None = None
+    cost_per_hour: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,43 @@ class DeployResult:
 
 
 @dataclass(frozen=True)
+class ScaleInfo:
+    """How a local endpoint scales and what its model server does now.
+
+    ``state``: ``running`` (a model server answers), ``scaled to zero`` (none
+    runs; the next request starts one), ``starting`` (a cold start is under way),
+    or ``stopped``. Cold starts are the recorded ones, in seconds. ``idle_ratio``:
+    the share of the last ``idle_window_s`` seconds with no request in flight
+    (None when the server did not say).
+    """
+
+    min_replicas: int = 1
+    scale_to_zero_after: int = 300
+    state: str = "stopped"
+    cost_per_hour: float = 0.0
+    cold_starts: int = 0
+    last_cold_start_s: float | None = None
+    median_cold_start_s: float | None = None
+    last_cold_start_error: str | None = None
+    idle_ratio: float | None = None
+    idle_window_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "min_replicas": self.min_replicas,
+            "scale_to_zero_after": self.scale_to_zero_after,
+            "state": self.state,
+            "cost_per_hour": self.cost_per_hour,
+            "cold_starts": self.cold_starts,
+            "last_cold_start_s": self.last_cold_start_s,
+            "median_cold_start_s": self.median_cold_start_s,
+            "last_cold_start_error": self.last_cold_start_error,
+            "idle_ratio": self.idle_ratio,
+            "idle_window_s": self.idle_window_s,
+        }
+
+
+@dataclass(frozen=True)
 class EndpointInfo:
     """An endpoint as ``workbench endpoints list`` shows it."""
 
@@ -111,6 +157,7 @@ class EndpointInfo:
     canary_percent: int
     auth: str
     revisions: list[dict[str, Any]] = field(default_factory=list)
+    scale: ScaleInfo | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +170,7 @@ class EndpointInfo:
             "canary_percent": self.canary_percent,
             "auth": self.auth,
             "revisions": self.revisions,
+            "scale": self.scale.to_json() if self.scale is not None else None,
         }
 
 

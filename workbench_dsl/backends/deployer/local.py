@@ -10,6 +10,13 @@ task and the pipeline run; ``up`` starts the recorded ones again.
 An endpoint is ``running`` only when its server answers for it and KServe says
 its model is ready (``/v2/models/NAME/ready``); a server whose process is there
 but does not answer is ``not answering``, and ``up`` replaces it.
+
+With ``min_replicas=0`` the process on the endpoint's port is its activator
+(:mod:`._activator`), which stops the model server when idle and starts it for
+the next request: such an endpoint is ``scaled to zero``, ``starting`` or
+``running``, and all three are up (``up`` leaves them alone). A deploy, promote,
+rollback or new token goes through the activator and wakes the model server, so
+a new revision is loaded (and its load error reported) at once.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from workbench_dsl.backends.deployer import (
     DeployResult,
     DeploySpec,
     EndpointInfo,
+    ScaleInfo,
     check_endpoint_name,
     token_hash,
 )
@@ -43,7 +51,7 @@ from workbench_dsl.backends.deployer._process import (
     tail,
     terminate,
 )
-from workbench_dsl.backends.deployer._store import EndpointRow, EndpointStore
+from workbench_dsl.backends.deployer._store import EndpointRow, EndpointStore, Scaling
 from workbench_dsl.paths import LocalRoot
 
 ADMIN_HEADER = "x-workbench-admin"
@@ -78,10 +86,11 @@ class LocalDeployer:
         refuses every prediction until ``rotate_token`` makes one. A deploy step
         inside a run passes False: all it prints goes to its log, a file.
         """
-        problem = check_endpoint_name(spec.endpoint)
+        problem = check_endpoint_name(spec.endpoint) or _scaling_problem(spec)
         if problem:
             raise DeployError(problem)
         name = spec.endpoint
+        scaling = Scaling(spec.min_replicas, spec.scale_to_zero_after, spec.cost_per_hour)
         with self._locked(name):
             token = None
             auth_changed = False
@@ -98,6 +107,7 @@ class LocalDeployer:
                 elif (row.protocol, row.auth) != (spec.protocol, spec.auth):
                     auth_changed = row.auth != spec.auth
                     self.store.update(name, conn, protocol=spec.protocol, auth=spec.auth)
+                self.store.set_scaling(name, scaling, conn)
                 if spec.auth == "token" and not row.token_hash and issue_token:
                     token = secrets.token_urlsafe(32)
                     self.store.update(name, conn, token_hash=token_hash(token))
@@ -229,16 +239,29 @@ class LocalDeployer:
 
     def get(self, name: str) -> EndpointInfo:
         row = self._get(name)
+        scaling = self.store.scaling(name)
+        status = self._healthy_status(row, scaling)
+        state = self._health(row, status)
+        scale = ScaleInfo(
+            min_replicas=scaling.min_replicas,
+            scale_to_zero_after=scaling.scale_to_zero_after,
+            state=state,
+            cost_per_hour=scaling.cost_per_hour,
+            idle_ratio=status.get("idle_ratio") if status else None,
+            idle_window_s=status.get("idle_window_s") if status else None,
+            **self.store.cold_start_summary(name),
+        )
         return EndpointInfo(
             name=row.name,
             url=inference_url(row.port, row.name, row.protocol),
             protocol=row.protocol,
-            state=self._health(row),
+            state=state,
             stable=row.stable,
             canary=row.canary,
             canary_percent=row.canary_percent if row.canary else 0,
             auth=row.auth,
             revisions=[r.to_json() for r in self.store.revisions(name)],
+            scale=scale,
         )
 
     def list(self) -> list[EndpointInfo]:
@@ -252,8 +275,13 @@ class LocalDeployer:
         headers = {"content-type": "application/json"}
         if token:
             headers["authorization"] = f"Bearer {token}"
+        # A scaled-to-zero endpoint answers after its cold start (bounded by its own timeout).
         status, reply, reply_headers = http(
-            "POST", inference_url(row.port, name, row.protocol), body, headers, timeout=60
+            "POST",
+            inference_url(row.port, name, row.protocol),
+            body,
+            headers,
+            timeout=60 + START_TIMEOUT_S,
         )
         return status, reply, reply_headers.get("x-workbench-revision")
 
@@ -301,12 +329,20 @@ class LocalDeployer:
         return reply
 
     def _healthy(self, row: EndpointRow) -> bool:
-        """Whether the endpoint's own server answers and its model (if it has one yet) is ready."""
+        return self._healthy_status(row, self.store.scaling(row.name)) is not None
+
+    def _healthy_status(self, row: EndpointRow, scaling: Scaling) -> dict[str, Any] | None:
+        """The server's status when it is the endpoint's own, of the kind the record asks for
+        (an activator for ``min_replicas=0``), and its model (if it has one yet) is ready."""
         status = self._status(row)
         if status is None or (row.pid is not None and status.get("pid") != row.pid):
-            return False
-        if row.stable is None:  # a first deployment: the server loads it once started
-            return True
+            return None
+        if (status.get("mode") == "scale-to-zero") != scaling.scales_to_zero:
+            return None  # the other kind of server: a deploy replaces it
+        if scaling.scales_to_zero or row.stable is None:
+            # The activator answers for a sleeping model; a first deployment's server
+            # loads its model once started.
+            return status
         try:
             code, _, _ = http(
                 "GET",
@@ -316,13 +352,14 @@ class LocalDeployer:
                 timeout=2,
             )
         except OSError:
-            return False
-        return code == 200
+            return None
+        return status if code == 200 else None
 
-    def _health(self, row: EndpointRow) -> str:
-        """``running``, ``not answering`` (its process is there, the model does not answer) or ``stopped``."""
-        if self._healthy(row):
-            return "running"
+    def _health(self, row: EndpointRow, status: dict[str, Any] | None = None) -> str:
+        """``running``, ``scaled to zero`` / ``starting`` (min_replicas=0), ``not answering``
+        (its process is there, the model does not answer) or ``stopped``."""
+        if status is not None:
+            return str(status.get("scale") or "running")
         if row.pid and self._ours(row.pid, row.name):
             return "not answering"
         return "stopped"
@@ -407,3 +444,15 @@ class LocalDeployer:
                 pass
             terminate(pid)
         self.store.update(row.name, pid=None, state="stopped")
+
+
+def _scaling_problem(spec: DeploySpec) -> str | None:
+    after = spec.scale_to_zero_after
+    if spec.min_replicas == 0 and (
+        isinstance(after, bool) or not isinstance(after, int) or after < 1
+    ):
+        return (
+            f"endpoint {spec.endpoint}: scale_to_zero_after must be a whole number of seconds, "
+            f"1 or more (got {after!r})"
+        )
+    return None
