@@ -81,6 +81,7 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
         protocol=protocol,
         min_replicas=int(cfg.get("min_replicas", 1)),
         max_replicas=int(cfg.get("max_replicas", 1)),
+        scale_to_zero_after=int(cfg.get("scale_to_zero_after", 300)),
         auth=auth,
         predictor_source=cfg.get("predictor_source"),
         predictor_name=cfg.get("predictor_name"),
@@ -88,6 +89,8 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
         node_selector=dict(cfg.get("node_selector") or {}),
         tolerations=list(cfg.get("tolerations") or []),
         run_id=os.environ.get(_env.RUN_ID),
+        # The endpoint's compute profile's price, for the live $/hour of endpoints.
+        cost_per_hour=float(cfg.get("cost_per_hour") or 0.0),
     )
     _env.set_status(f"deploying {model_uri} to {endpoint}")
     try:
