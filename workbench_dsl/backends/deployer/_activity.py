@@ -40,8 +40,9 @@ def passive(path: str, name: str) -> bool:
 class IdleMeter:
     """Requests in flight and the time with none, exactly, in bounded memory.
 
-    Busy time is kept per whole second in a ring of ``window_s`` slots, so the idle
-    share of the last ``window_s`` seconds costs the same at any request rate.
+    Busy time is kept per whole second in a ring of slots, so the idle share of the
+    last ``window_s`` seconds (exact to the second at its oldest end) costs the same
+    at any request rate.
 
     Args:
         window_s: The window of :meth:`idle_ratio`, in seconds.
@@ -58,8 +59,9 @@ class IdleMeter:
         self.last_done = self.started
         self._busy_since: float | None = None
         self._busy_total = 0.0
-        self._slots = [0.0] * self.window
-        self._slot_second = [-1] * self.window
+        self._ring = self.window + 2  # the seconds a window touches, and the current one
+        self._slots = [0.0] * self._ring
+        self._slot_second = [-1] * self._ring
         # The model server's /metrics is a sync route (FastAPI runs it in a thread).
         self._lock = threading.Lock()
 
@@ -98,7 +100,7 @@ class IdleMeter:
             span = min(float(self.window), now - self.started)
             if span <= 0:
                 return 1.0
-            first = int(now) - self.window + 1
+            first = int(now - self.window)
             busy = sum(v for v, s in zip(self._slots, self._slot_second, strict=True) if s >= first)
             if self._busy_since is not None:
                 busy += min(now - self._busy_since, span)
@@ -110,7 +112,7 @@ class IdleMeter:
         while start < end:
             second = int(start)
             upto = min(end, second + 1.0)
-            slot = second % self.window
+            slot = second % self._ring
             if self._slot_second[slot] != second:
                 self._slot_second[slot] = second
                 self._slots[slot] = 0.0
