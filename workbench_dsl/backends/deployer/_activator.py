@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import enum
 import hmac
-import json
 import os
 import subprocess
 import sys
@@ -40,6 +39,14 @@ from workbench_dsl import _detach
 from workbench_dsl.backends.deployer import token_hash
 from workbench_dsl.backends.deployer._activity import IdleCollector, IdleMeter, passive
 from workbench_dsl.backends.deployer._process import free_port, tail, terminate
+from workbench_dsl.backends.deployer._proxy import (
+    bearer,
+    forward,
+    header,
+    read_body,
+    reply,
+    reply_json,
+)
 from workbench_dsl.backends.deployer._store import EndpointStore
 from workbench_dsl.paths import LocalRoot
 
@@ -48,20 +55,6 @@ DEFAULT_COLD_START_TIMEOUT_S = 90.0
 #: What a 503 after a failed cold start tells the client to wait before trying again.
 RETRY_AFTER_S = 5
 ADMIN_HEADER = "x-workbench-admin"
-#: The model server's limit (``_server.DEFAULT_MAX_REQUEST_BYTES``; WORKBENCH_MAX_REQUEST_BYTES).
-DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
-#: Connection-level headers: never forwarded (RFC 9110 section 7.6.1).
-_HOP = {
-    b"connection",
-    b"keep-alive",
-    b"proxy-authenticate",
-    b"proxy-authorization",
-    b"te",
-    b"trailer",
-    b"transfer-encoding",
-    b"upgrade",
-    b"content-length",
-}
 _REPOSITORY = ("/v2/repository", "/v1/repository")
 COLD_START_BUCKETS = (0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 90, 120)
 
@@ -245,10 +238,10 @@ class Activator:
         path = scope.get("path", "")
         refusal = self._refusal(scope, path)
         if refusal is not None:
-            await _reply(send, *refusal)
+            await reply(send, *refusal)
             return
         if path.startswith("/_workbench/status"):
-            await _reply_json(send, 200, self.status())
+            await reply_json(send, 200, self.status())
             return
         if path == "/metrics":
             await self._metrics(send)
@@ -257,12 +250,12 @@ class Activator:
             if self.running():
                 await self._forward(scope, b"", send)
             else:  # asleep is ready: the next request will be answered
-                await _reply_json(send, 200, {"name": self.name, "ready": True, "live": True})
+                await reply_json(send, 200, {"name": self.name, "ready": True, "live": True})
             return
         if path.startswith("/_workbench/") and not path.startswith("/_workbench/routing"):
-            await _reply(send, 404, f"no route {path}")
+            await reply(send, 404, f"no route {path}")
             return
-        body = await _read_body(receive, send)
+        body = await read_body(receive, send)
         if body is None:
             return  # the client went away, or was answered already
         self.meter.enter()  # before any await: the reaper sees this request from now on
@@ -270,7 +263,7 @@ class Activator:
             try:
                 await self.ensure_running()
             except ColdStartFailed as e:
-                await _reply(send, 503, str(e), {"retry-after": str(RETRY_AFTER_S)})
+                await reply(send, 503, str(e), {"retry-after": str(RETRY_AFTER_S)})
                 return
             await self._forward(scope, body, send)
             if path.startswith("/_workbench/routing"):
@@ -292,19 +285,19 @@ class Activator:
         }
 
     def _refusal(self, scope: dict[str, Any], path: str) -> tuple[int, str, dict[str, str]] | None:
-        host = _header(scope, b"host")
+        host = header(scope, b"host")
         if host is None or host.lower() not in self.hosts:
             return 403, "this endpoint answers requests for 127.0.0.1 or localhost only", {}
-        origin = _header(scope, b"origin")
-        if (origin is not None and origin.lower().partition("://")[2] not in self.hosts) or _header(
+        origin = header(scope, b"origin")
+        if (origin is not None and origin.lower().partition("://")[2] not in self.hosts) or header(
             scope, b"sec-fetch-site"
         ) == "cross-site":
             return 403, "cross-site requests are refused", {}
         if path.startswith(_REPOSITORY):
             return 404, "the model-repository routes (load, unload, index) are not served", {}
         if path.startswith("/_workbench/routing"):
-            given = _header(scope, ADMIN_HEADER.encode()) or ""
-            if not hmac.compare_digest(given, self.admin):
+            admin = header(scope, ADMIN_HEADER.encode()) or ""
+            if not hmac.compare_digest(admin, self.admin):
                 return 403, "admin secret required", {}
             return None
         if passive(path, self.name) or path.startswith("/_workbench/"):
@@ -317,46 +310,23 @@ class Activator:
                 {"www-authenticate": "Bearer"},
             )
         if self.token_hash:
-            bearer = _bearer(scope)
-            if bearer is None or not hmac.compare_digest(token_hash(bearer), self.token_hash):
+            given = bearer(scope)
+            if given is None or not hmac.compare_digest(token_hash(given), self.token_hash):
                 return (
                     401,
                     "this endpoint needs Authorization: Bearer <token>"
-                    if bearer is None
+                    if given is None
                     else "invalid token",
                     {"www-authenticate": "Bearer"},
                 )
         return None
 
     async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
-        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in _HOP]
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = f"http://127.0.0.1:{self.backend_port}{scope.get('path', '/')}"
-        request = self.client.build_request(
-            scope.get("method", "GET"),
-            url + (f"?{query}" if query else ""),
-            headers=headers,
-            content=body,
-        )
+        base = f"http://127.0.0.1:{self.backend_port}"
         try:
-            response = await self.client.send(request, stream=True)
+            await forward(self.client, base, scope, body, send)
         except httpx.HTTPError as e:
-            await _reply(send, 502, f"endpoint {self.name}: the model server did not answer ({e})")
-            return
-        try:
-            raw = [
-                (k, v)
-                for k, v in response.headers.raw
-                if k.lower() not in _HOP - {b"content-length"}
-            ]
-            await send(
-                {"type": "http.response.start", "status": response.status_code, "headers": raw}
-            )
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        finally:
-            await response.aclose()
+            await reply(send, 502, f"endpoint {self.name}: the model server did not answer ({e})")
 
     async def _metrics(self, send: Any) -> None:
         text = b""
@@ -421,60 +391,3 @@ def _retrieve(future: asyncio.Future[None]) -> None:
     """Every waiter has the failure already; a start nobody awaits any more is no error."""
     if not future.cancelled():
         future.exception()
-
-
-async def _read_body(receive: Any, send: Any) -> bytes | None:
-    """The whole body within the size limit and the body timeout (the model server's own
-    limits: see ``_router.Guard``), or None when the client was answered or went away."""
-    from workbench_dsl.backends.deployer._slow_clients import body_timeout
-
-    limit = int(os.environ.get("WORKBENCH_MAX_REQUEST_BYTES") or DEFAULT_MAX_REQUEST_BYTES)
-    timeout = body_timeout()
-    body = bytearray()
-    try:
-        async with asyncio.timeout(timeout):
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return None
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-                if len(body) > limit:
-                    await _reply(send, 413, f"request body is over the limit of {limit} bytes")
-                    return None
-    except TimeoutError:
-        await _reply(
-            send,
-            408,
-            f"the request body did not arrive within {timeout:g}s",
-            {"connection": "close"},
-        )
-        return None
-    return bytes(body)
-
-
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return str(value.decode("latin-1")).strip()
-    return None
-
-
-def _bearer(scope: dict[str, Any]) -> str | None:
-    scheme, _, token = (_header(scope, b"authorization") or "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-async def _reply(send: Any, status: int, error: str, headers: dict[str, str] | None = None) -> None:
-    await _reply_json(send, status, {"error": error}, headers)
-
-
-async def _reply_json(
-    send: Any, status: int, value: Any, headers: dict[str, str] | None = None
-) -> None:
-    body = json.dumps(value).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
