@@ -107,6 +107,8 @@ class LocalDeployer:
                 elif (row.protocol, row.auth) != (spec.protocol, spec.auth):
                     auth_changed = row.auth != spec.auth
                     self.store.update(name, conn, protocol=spec.protocol, auth=spec.auth)
+                # A new idle time reaches a running activator with the next routing change.
+                rescaled = self.store.scaling(name, conn) != scaling
                 self.store.set_scaling(name, scaling, conn)
                 if spec.auth == "token" and not row.token_hash and issue_token:
                     token = secrets.token_urlsafe(32)
@@ -137,7 +139,7 @@ class LocalDeployer:
                 # The same model already serves here: nothing to roll out.
                 assert current is not None
                 row = self._ensure_running(row)
-                if token or auth_changed:  # the running server re-reads its auth
+                if token or auth_changed or rescaled:  # the server re-reads auth and scaling
                     self._apply(row, row.stable, row.canary, row.canary_percent)
                 return DeployResult(
                     url,
