@@ -172,15 +172,16 @@ def test_sleeps_when_idle_and_wakes_once_for_a_burst(
     assert 0 <= got[("workbench_endpoint_idle_ratio", "")] <= 1
     assert got[("workbench_endpoint_idle_seconds_total", "")] > 0
 
-    _wait_asleep(deployer)
+    # Stopping the endpoint ends the activator, the model server and all under them.
+    activator, server = _status(deployer)["pid"], _status(deployer)["model_server_pid"]
+    deployer.stop("sleepy")
+    helpers = [int(p) for n in (1, 2) for p in (tmp_path / f"m{n}" / "helpers").read_text().split()]
+    assert not any(_procs.alive(p) for p in (activator, server, *helpers))
+
+    monkeypatch.setenv("WORKBENCH_COLD_START_TIMEOUT_S", "0.2")
+    deployer.up(["sleepy"])  # a fresh activator starts asleep
     listed = runner.invoke(app, ["endpoints", "list"])
     assert "sleepy  scaled to zero" in listed.stdout
-
-    # A cold start past its timeout (read by the activator when it starts): a 503 that
-    # says why and when to try again, and the endpoint is asleep, not broken.
-    deployer.stop("sleepy")
-    monkeypatch.setenv("WORKBENCH_COLD_START_TIMEOUT_S", "0.2")
-    deployer.up(["sleepy"])
     status, reply, headers = http(
         "POST",
         deployer.get("sleepy").url,
