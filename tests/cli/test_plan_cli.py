@@ -111,3 +111,47 @@ def test_plan_shows_the_objects_of_the_prebuilt_components_in_plain_kfp(tmp_path
         2,
         2,
     )
+
+
+def test_plan_shows_an_llm_endpoint_and_refuses_batching_without_gpus(tmp_path: Path) -> None:
+    (tmp_path / "workbench.toml").write_text(
+        '[profiles.gpu-1]\ncpu = "8"\nmemory = "32Gi"\naccelerator = "nvidia.com/gpu"\n'
+        "accelerator_count = 1\n",
+        encoding="utf-8",
+    )
+    mod = tmp_path / "llm.py"
+    mod.write_text(
+        textwrap.dedent(
+            """
+            from workbench_dsl import pipeline, serve
+
+            @serve(kind="llm", endpoint="chat", profile="gpu-1", max_model_len=512)
+            def chat():
+                '''Chat.'''
+
+            @serve(kind="llm", endpoint="tiny", max_batch_size={batch})
+            def tiny():
+                '''On CPU.'''
+
+            @pipeline(name="llm")
+            def llm(uri: str = "models:/chat/1"):
+                chat(model_uri=uri)
+                tiny(model_uri=uri)
+            """
+        ),
+        encoding="utf-8",
+    )
+    source = mod.read_text(encoding="utf-8")
+    mod.write_text(source.replace("{batch}", "1"), encoding="utf-8")
+    r = runner.invoke(app, ["plan", f"{mod}:llm", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    chat = next(o for o in doc["objects"] if o["file"] == "chat.inferenceservice.yaml")
+    model = chat["body"]["spec"]["predictor"]["model"]
+    assert model["modelFormat"] == {"name": "huggingface"}
+    assert model["args"][:2] == ["--backend=vllm", "--max-model-len=512"]
+    assert model["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    mod.write_text(source.replace("{batch}", "4"), encoding="utf-8")
+    r = runner.invoke(app, ["plan", f"{mod}:llm"])
+    assert r.exit_code == 2
+    assert "endpoint tiny: max_batch_size=4 needs vLLM, which runs only with GPUs" in r.output

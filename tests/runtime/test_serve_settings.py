@@ -158,3 +158,10 @@ def test_the_registered_versions_tag_gives_the_limit_when_the_files_are_remote()
     sklearn = Located("s3://models/churn/1", "sklearn", {})
     with pytest.raises(JobFailed, match="is a sklearn model"):
         _check_llm_model("models:/churn/1", sklearn, _llm())
+
+
+def test_a_replay_of_an_llm_endpoint_says_there_is_no_predictor_to_run() -> None:
+    from workbench_dsl.replay._launchers import _serve
+
+    with pytest.raises(RuntimeError, match="no predictor code to replay"):
+        _serve("", "chat", _llm().to_json(), {"model_uri": "/models/tiny"}, {})

@@ -28,9 +28,9 @@ from typing import (
     overload,
 )
 
-from workbench_dsl.backends.deployer import LLMOptions
 from workbench_dsl.compute import ClusterSettings
 from workbench_dsl.config import Config, load_config
+from workbench_dsl.dsl._llm import check_context_length, llm_options
 from workbench_dsl.dsl._options import StepOptions
 from workbench_dsl.dsl._predictor import (
     check_llm_stub,
@@ -50,8 +50,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 OUTPUTS = "NamedTuple('Outputs', [('url', str), ('revision', str)])"
-#: The LLM knobs and their defaults (given with kind="predictive" they are refused).
-_LLM_DEFAULTS = LLMOptions()
 
 
 class ServeStep(Step[P, R]):
@@ -98,7 +96,7 @@ class ServeStep(Step[P, R]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> PipelineTask:
         if self.settings.llm is not None:
-            _check_context_length(self.name, self.settings.llm, kwargs.get("model_uri"))
+            check_context_length(self.name, self.settings.llm, kwargs.get("model_uri"))
         return super().__call__(*args, **kwargs)
 
     def launcher_settings(self, config: Config) -> ServeSettings:
@@ -174,40 +172,6 @@ class ServeStep(Step[P, R]):
                     f"sets kserve_deployment_mode='Standard'; use canary_percent=100"
                 )
         return mode
-
-
-def _check_context_length(name: str, llm: LLMOptions, model_uri: Any) -> None:
-    """Refuse ``max_model_len`` beyond the model's context when ``model_uri`` is a model directory.
-
-    Only a constant path is known now; a registered version (or a step's output)
-    is checked by the deploy step from the version's tags, before it deploys.
-    """
-    from workbench_dsl.backends.registry import llm_tags
-    from workbench_dsl.dsl._where import caller_location
-
-    if llm.max_model_len is None or not isinstance(model_uri, str):
-        return
-    path = Path(model_uri.removeprefix("file://")).expanduser()
-    config = llm_tags.read_config(path) if path.is_dir() else None
-    if config is None:
-        return
-    problem = llm.context_problem(llm_tags.context_length_from_config(config), model_uri)
-    if problem:
-        raise PipelineDefinitionError(f"{caller_location()}: {name}(): {problem}")
-
-
-def _llm_options(kind: str, given: dict[str, Any], where: str) -> LLMOptions | None:
-    """The LLM knobs of ``kind`` (None for a predictive endpoint, which must not set any)."""
-    if kind == "llm":
-        return LLMOptions(**given)
-    changed = [k for k, v in given.items() if v != getattr(_LLM_DEFAULTS, k)]
-    if changed and kind == "predictive":
-        raise PipelineDefinitionError(
-            f"{where}: {', '.join(f'{k}={given[k]!r}' for k in changed)} "
-            f"{'is an LLM option' if len(changed) == 1 else 'are LLM options'}: "
-            f"use @serve(kind='llm', ...) or drop {'it' if len(changed) == 1 else 'them'}"
-        )
-    return None
 
 
 @overload
@@ -348,7 +312,7 @@ def serve(
                 request_log_max_mb=request_log_max_mb,
                 scale_to_zero_after=scale_to_zero_after,
                 kind=kind,
-                llm=_llm_options(kind, knobs, where),
+                llm=llm_options(kind, knobs, where),
                 profile=profile,
             )
         except ServeOptionError as e:

@@ -118,6 +118,11 @@ def _serve(
     from workbench_dsl.runtime.serve_settings import ServeSettings
 
     settings = ServeSettings.from_json(config)
+    if settings.llm is not None:
+        raise RuntimeError(
+            "an LLM endpoint (kind='llm') has no predictor code to replay: the model runs in "
+            "the model server; query a running endpoint instead"
+        )
     storage, flavor, _ = _locate(str(kwargs.get("model_uri") or ""), settings, local=True)
     sample = extra.get("instances")
     if sample is None:

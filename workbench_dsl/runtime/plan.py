@@ -256,7 +256,8 @@ def plan_serve(
     """The InferenceService of a ``@serve``/``deploy`` step, and the canary patch of a later run.
 
     The model's flavor is known only when the registered version is resolved;
-    ``flavor`` says which to show (an MLflow pyfunc by default).
+    ``flavor`` says which to show (an MLflow pyfunc by default; an LLM endpoint's
+    is always a Transformers directory).
     """
     from workbench_dsl.backends.deployer.kubernetes import (
         DEFAULT_DEPLOYMENT_MODE,
@@ -278,6 +279,10 @@ def plan_serve(
         settings = replace(settings, endpoint="run-time-endpoint")
         placeholders["metadata.name"] = "the step's endpoint input"
     model_uri = str(inputs.get("model_uri") or run_time("the step's model_uri input"))
+    if settings.llm is not None:
+        from workbench_dsl.backends.registry.llm_tags import FLAVOR
+
+        flavor = FLAVOR  # an LLM endpoint serves a Transformers model directory
     spec = settings.deploy_spec(model_uri, MODEL_STORAGE, flavor)
     mode = settings.kserve_deployment_mode or DEFAULT_DEPLOYMENT_MODE
     image = settings.cluster.image or DEFAULT_RUNTIME_IMAGE
@@ -289,7 +294,7 @@ def plan_serve(
             "storageUri / STORAGE_URI": "where the registry keeps the version's files",
         }
     )
-    if not spec.predictor_source:
+    if not spec.predictor_source and spec.llm is None:
         placeholders["modelFormat"] = (
             "shown for an MLflow pyfunc/pytorch model (mlflow); an sklearn model gets sklearn"
         )

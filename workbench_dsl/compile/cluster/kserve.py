@@ -6,12 +6,22 @@ exactly one implementation) and ``component.go`` (``ComponentExtensionSpec.Valid
 replicas, container concurrency), at v0.17.0 and v0.20.0, plus what the
 deployment mode decides (``pkg/constants/constants.go``: ``Knative`` revisions
 split traffic; ``Standard``, the default since 0.17, runs one Deployment).
+The Knative annotations KServe copies to the revision are checked as Knative's
+webhook does (knative/serving v0.48, the version KServe 0.17-0.21 build
+against), and a ``huggingface`` model's arguments as its server reads them
+(:mod:`workbench_dsl.compile.cluster._huggingface`).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from workbench_dsl.compile.cluster._huggingface import (
+    extended_resources,
+    huggingface_model,
+    knative_annotations,
+)
 
 #: IsvcNameFmt
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -54,9 +64,27 @@ def check(isvc: dict[str, Any]) -> list[str]:
     mode = annotations.get(_MODE, "Standard")
     if mode not in _MODES:
         problems.append(f"metadata.annotations[{_MODE}]: {mode!r} is not a deployment mode")
+    problems += knative_annotations(annotations)
     predictor = (isvc.get("spec") or {}).get("predictor") or {}
     problems += _predictor(predictor, mode)
+    model = predictor.get("model")
+    if isinstance(model, dict) and (model.get("modelFormat") or {}).get("name") == "huggingface":
+        problems += huggingface_model(model)
+    for where, container in _containers(predictor):
+        problems += extended_resources(where, container.get("resources"))
     return problems
+
+
+def _containers(predictor: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for framework in _FRAMEWORKS:
+        spec = predictor.get(framework)
+        if isinstance(spec, dict):
+            found.append((f"spec.predictor.{framework}", spec))
+    for i, c in enumerate(predictor.get("containers") or []):
+        if isinstance(c, dict):
+            found.append((f"spec.predictor.containers[{i}]", c))
+    return found
 
 
 def _predictor(predictor: dict[str, Any], mode: str) -> list[str]:
