@@ -88,6 +88,15 @@ def _wait_asleep(d: LocalDeployer) -> None:
         time.sleep(0.2)
 
 
+def _ui_client(home: Path) -> Any:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "ui"))
+    from ui_helpers import make_client
+
+    return make_client(home)
+
+
 def _metrics(home: Path) -> dict[tuple[str, str], float]:
     text = exposition(LocalRoot(home)).decode()
     return {
@@ -125,6 +134,10 @@ def test_sleeps_when_idle_and_wakes_once_for_a_burst(
     assert got[("workbench_endpoint_up", "")] == 1
     assert got[("workbench_endpoint_replicas", "")] == 0
     assert got[("workbench_endpoint_cost_dollars_per_hour", "")] == 0
+    page = _ui_client(workbench_home).get("/endpoints")
+    assert page.status_code == 200
+    assert f"Scales to zero after {IDLE_S}s idle" in page.text
+    assert "Scaled to zero: no model server runs" in page.text
     still = deployer.get("sleepy").scale
     assert still is not None and (still.state, still.cold_starts) == (
         "scaled to zero",
