@@ -40,12 +40,11 @@ from workbench_dsl.backends.deployer import (
     check_endpoint_name,
     token_hash,
 )
+from workbench_dsl.backends.deployer._health import health, healthy_status, ours
 from workbench_dsl.backends.deployer._process import (
     alive,
     free_port,
     http,
-    is_child,
-    is_server,
     port_free,
     spawn_server,
     tail,
@@ -242,8 +241,8 @@ class LocalDeployer:
     def get(self, name: str) -> EndpointInfo:
         row = self._get(name)
         scaling = self.store.scaling(name)
-        status = self._healthy_status(row, scaling)
-        state = self._health(row, status)
+        status = healthy_status(row, scaling)
+        state = health(row, status)
         scale = ScaleInfo(
             min_replicas=scaling.min_replicas,
             scale_to_zero_after=scaling.scale_to_zero_after,
@@ -319,57 +318,12 @@ class LocalDeployer:
     def _admin(self, name: str) -> str:
         return (self.root.endpoints / name / "admin.token").read_text(encoding="utf-8").strip()
 
-    def _status(self, row: EndpointRow) -> dict[str, Any] | None:
-        try:
-            status, reply, _ = http(
-                "GET", f"http://127.0.0.1:{row.port}/_workbench/status", None, {}, timeout=2
-            )
-        except OSError:
-            return None
-        if status != 200 or not isinstance(reply, dict) or reply.get("endpoint") != row.name:
-            return None
-        return reply
-
     def _healthy(self, row: EndpointRow) -> bool:
-        return self._healthy_status(row, self.store.scaling(row.name)) is not None
-
-    def _healthy_status(self, row: EndpointRow, scaling: Scaling) -> dict[str, Any] | None:
-        """The server's status when it is the endpoint's own, of the kind the record asks for
-        (an activator for ``min_replicas=0``), and its model (if it has one yet) is ready."""
-        status = self._status(row)
-        if status is None or (row.pid is not None and status.get("pid") != row.pid):
-            return None
-        if (status.get("mode") == "scale-to-zero") != scaling.scales_to_zero:
-            return None  # the other kind of server: a deploy replaces it
-        if scaling.scales_to_zero or row.stable is None:
-            # The activator answers for a sleeping model; a first deployment's server
-            # loads its model once started.
-            return status
-        try:
-            code, _, _ = http(
-                "GET",
-                f"http://127.0.0.1:{row.port}/v2/models/{row.name}/ready",
-                None,
-                {},
-                timeout=2,
-            )
-        except OSError:
-            return None
-        return status if code == 200 else None
-
-    def _health(self, row: EndpointRow, status: dict[str, Any] | None = None) -> str:
-        """``running``, ``scaled to zero`` / ``starting`` (min_replicas=0), ``not answering``
-        (its process is there, the model does not answer) or ``stopped``."""
-        if status is not None:
-            return str(status.get("scale") or "running")
-        if row.pid and self._ours(row.pid, row.name):
-            return "not answering"
-        return "stopped"
+        return healthy_status(row, self.store.scaling(row.name)) is not None
 
     @staticmethod
     def _ours(pid: int, name: str) -> bool:
-        """Whether ``pid`` is this endpoint's server (never a pid reused by another program)."""
-        return is_child(pid) or (alive(pid) and is_server(pid, name))
+        return ours(pid, name)
 
     def _ensure_running(self, row: EndpointRow) -> EndpointRow:
         if self._healthy(row):
