@@ -145,6 +145,14 @@ class ClusterSettings:
             **where,
         )
 
+    @property
+    def cost_per_hour(self) -> float:
+        """The profile's cost per hour of one node or pod (0 when not set)."""
+        try:
+            return float(self.annotations.get(COST_ANNOTATION) or 0.0)
+        except ValueError:
+            return 0.0
+
     def to_json(self) -> dict[str, Any]:
         """The JSON a launcher component carries (stable keys, unset values as null)."""
         return {

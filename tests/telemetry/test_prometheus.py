@@ -80,6 +80,28 @@ def test_runs_tasks_and_cost(workbench_home: Path) -> None:
     assert got[("workbench_tasks_running_cost_dollars_per_hour", churn)] == 3.5
 
 
+def test_a_run_whose_engine_died_is_not_in_flight_and_costs_nothing(workbench_home: Path) -> None:
+    import subprocess
+    import sys
+
+    root = LocalRoot(workbench_home)
+    record(root)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    store = RunStore(root.runs_db)
+    store.create_run("r4", "churn", "{}", "x", {}, {}, None)
+    store.upsert_task(
+        "r4", "train", {"kind": "container", "status": "RUNNING", "cost_per_hour": 9.0}
+    )
+    store.conn.execute("UPDATE runs SET pid=? WHERE run_id='r4'", (int(gone.stdout),))
+    store.close()
+    got = samples(exposition(root).decode())
+    churn = (("pipeline", "churn"),)
+    assert got[("workbench_runs_in_progress", churn)] == 1  # r3 only
+    assert got[("workbench_tasks_running_cost_dollars_per_hour", churn)] == 3.5
+
+
 @pytest.fixture
 def server(workbench_home: Path) -> Iterator[int]:
     stop = threading.Event()

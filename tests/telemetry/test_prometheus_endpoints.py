@@ -80,9 +80,17 @@ def test_requests_errors_latency_and_canary_share(
         if s.name.endswith("_count")
     ]
     assert sum(counts) >= 5
+    # An always-on endpoint: one model server, at its profile's price (none given: 0),
+    # and busy for a share of its life that its own meter measured.
+    assert [s.value for s in fams["workbench_endpoint_replicas"].samples] == [1]
+    assert [s.value for s in fams["workbench_endpoint_cost_dollars_per_hour"].samples] == [0]
+    (idle,) = fams["workbench_endpoint_idle_ratio"].samples
+    assert idle.labels == {"endpoint": "echo"} and 0 <= idle.value < 1
     deployer.stop_all()
     fams = {
         f.name: f
         for f in text_string_to_metric_families(exposition(LocalRoot(workbench_home)).decode())
     }
     assert [s.value for s in fams["workbench_endpoint_up"].samples] == [0]
+    assert [s.value for s in fams["workbench_endpoint_replicas"].samples] == [0]
+    assert fams["workbench_endpoint_idle_ratio"].samples == []

@@ -62,12 +62,45 @@ def _errors(fn: Any) -> Any:
     return handle_errors(wrapper)
 
 
-def _print_endpoint(info: Any) -> None:
+#: States in which a local endpoint answers requests (a sleeping one after its cold start).
+ANSWERING = ("running", "scaled to zero", "starting")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+def _scale_line(info: Any, *, detail: bool) -> str | None:
+    """How a local endpoint scales, when it scales to zero (and, with ``detail``, idle/cost)."""
+    scale = getattr(info, "scale", None)
+    if scale is None:
+        return None
+    parts = []
+    if scale.min_replicas == 0:
+        parts.append(f"scales to zero after {scale.scale_to_zero_after}s idle")
+        parts.append(
+            f"cold start last {_seconds(scale.last_cold_start_s)}, "
+            f"median {_seconds(scale.median_cold_start_s)} ({scale.cold_starts})"
+        )
+        if scale.last_cold_start_error:
+            parts.append(f"last cold start failed: {scale.last_cold_start_error}")
+    if detail and scale.idle_ratio is not None:
+        minutes = (scale.idle_window_s or 0) / 60
+        parts.append(f"idle {scale.idle_ratio:.0%} of the last {minutes:g} min")
+    if detail and scale.cost_per_hour:
+        parts.append(f"${scale.cost_per_hour:g}/hour while running")
+    return "; ".join(parts) if parts else None
+
+
+def _print_endpoint(info: Any, *, detail: bool = False) -> None:
     split = f"{info.stable} 100%" if info.stable else "no revision serving"
     if info.canary:
         split = f"{info.stable} {100 - info.canary_percent}%, canary {info.canary} {info.canary_percent}%"
     auth = "  (bearer token)" if info.auth == "token" else ""
     typer.echo(f"{info.name}  {info.state}  {info.url}{auth}\n    {split}")
+    line = _scale_line(info, detail=detail)
+    if line:
+        typer.echo(f"    {line}")
 
 
 @endpoints_app.command("list")
@@ -95,12 +128,12 @@ def show_endpoint(
     namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show one endpoint and every revision deployed to it."""
+    """Show one endpoint, how it scales (cold starts, idle share) and every revision deployed to it."""
     info = _deployer(namespace).get(name)
     if as_json:
         print_json(info.to_json())
         return
-    _print_endpoint(info)
+    _print_endpoint(info, detail=True)
     for r in info.revisions:
         error = f"  {r['error']}" if r.get("error") else ""
         typer.echo(f"    {r['revision']}  {r['state']}  {r['model_uri']}{error}")
@@ -170,7 +203,7 @@ def predict(
 
     deployer = _local()
     info = deployer.get(name)
-    if info.state != "running":
+    if info.state not in ANSWERING:
         what = "does not answer" if info.state == "not answering" else "is not running"
         raise JobFailed(f"endpoint {name} {what}; start it with `workbench endpoints up {name}`")
     status, reply, revision = deployer.predict(name, _body(data, info.protocol), token=token)

@@ -116,12 +116,9 @@ class ServeStep(Step[P, R]):
             tracking_uri=config.get("registry", "tracking_uri"),
             cluster_tracking_uri=config.get("registry", "cluster_tracking_uri"),
             kserve_deployment_mode=self._deployment_mode(config),
-            cluster=ClusterSettings(
-                image=config.runtime_image,
-                namespace=config.get("cluster", "namespace"),
-                resources=profile.resources,
-                node_selector=dict(sorted(profile.node_selector.items())),
-                tolerations=tuple(profile.tolerations),
+            # The profile's cost per hour rides along: the live $/hour of endpoints.
+            cluster=ClusterSettings.for_profile(
+                profile, image=config.runtime_image, namespace=config.get("cluster", "namespace")
             ),
         )
         problem = settings.compute_problem()

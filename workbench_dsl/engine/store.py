@@ -543,12 +543,14 @@ class RunStore:
 
     def task_metrics(self, kinds: tuple[str, ...] = ("container", "importer")) -> list[sqlite3.Row]:
         """Every task of ``kinds`` with its run's pipeline: ``pipeline``, ``component``,
-        ``status``, ``duration_s``, ``attempts``, ``cached``, ``cost_per_hour`` (for the
-        Prometheus exposition, read at scrape time)."""
+        ``status``, ``duration_s``, ``attempts``, ``cached``, ``cost_per_hour``, and its
+        run's ``run_status``, ``run_pid``, ``run_host`` (to tell a run in flight from one
+        whose engine died) -- for the Prometheus exposition, read at scrape time."""
         marks = ",".join("?" * len(kinds))
         return self.conn.execute(
             "SELECT r.pipeline, COALESCE(t.component, t.task) AS component, t.status,"
-            " t.duration_s, t.attempts, t.cached, t.cost_per_hour"
+            " t.duration_s, t.attempts, t.cached, t.cost_per_hour,"
+            " r.status AS run_status, r.pid AS run_pid, r.host AS run_host"
             f" FROM tasks t JOIN runs r ON r.run_id=t.run_id WHERE t.kind IN ({marks})",
             kinds,
         ).fetchall()

@@ -241,6 +241,7 @@ class ServeSettings:
             scale_to_zero_after=self.scale_to_zero_after,
             kind=self.kind,
             llm=self.llm,
+            cost_per_hour=self.cluster.cost_per_hour,
         )
 
     def to_json(self) -> dict[str, Any]:

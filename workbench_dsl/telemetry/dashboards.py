@@ -180,9 +180,39 @@ def pipelines() -> gdash.Dashboard:
 
 
 def endpoints() -> gdash.Dashboard:
-    """Endpoint traffic, errors, latency, canary share and drift."""
+    """Endpoint spend, scale to zero, traffic, errors, latency, canary share and drift."""
     return (
         _base("workbench-endpoints", "workbench: endpoints")
+        .with_row(gdash.Row("Now"))
+        .with_panel(
+            _stat(
+                "Endpoints, $/hour",
+                "currencyUSD",
+                _query("sum(workbench_endpoint_cost_dollars_per_hour)", "$/h"),
+            )
+        )
+        .with_panel(
+            _stat(
+                "Model servers running",
+                "none",
+                _query("sum(workbench_endpoint_replicas)", "servers"),
+            )
+        )
+        .with_panel(
+            _stat(
+                "Idle share (5 min, mean)",
+                "percentunit",
+                _query("avg(workbench_endpoint_idle_ratio)", "idle"),
+            )
+        )
+        .with_panel(
+            _stat(
+                "Slowest last cold start",
+                "s",
+                _query("max(workbench_endpoint_last_cold_start_seconds)", "cold start"),
+            )
+        )
+        .with_row(gdash.Row("Traffic"))
         .with_panel(
             _series(
                 "Requests per second",
@@ -221,6 +251,47 @@ def endpoints() -> gdash.Dashboard:
                 "percentunit",
                 _query("workbench_endpoint_canary_ratio", "{{endpoint}} canary"),
                 _query("workbench_endpoint_up", "{{endpoint}} up"),
+            )
+        )
+        .with_row(gdash.Row("Spend and scale to zero"))
+        .with_panel(
+            _series(
+                "Spend rate of endpoints",
+                "currencyUSD",
+                _query(
+                    "sum by (endpoint) (workbench_endpoint_cost_dollars_per_hour)",
+                    "{{endpoint}} $/h",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                "Idle share",
+                "percentunit",
+                _query("workbench_endpoint_idle_ratio", "{{endpoint}} (last 5 min)"),
+                _query(
+                    "sum by (endpoint) (rate(workbench_endpoint_idle_seconds_total[1h]))",
+                    "{{endpoint}} (1 h)",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                "Model servers running",
+                "none",
+                _query("sum by (endpoint) (workbench_endpoint_replicas)", "{{endpoint}}"),
+            )
+        )
+        .with_panel(
+            _series(
+                "Cold starts",
+                "s",
+                _query(
+                    "histogram_quantile(0.95, sum by (endpoint, le)"
+                    " (rate(workbench_endpoint_cold_start_seconds_bucket[1h])))",
+                    "{{endpoint}} p95",
+                ),
+                _query("workbench_endpoint_last_cold_start_seconds", "{{endpoint}} last"),
             )
         )
         .with_row(gdash.Row("Drift"))

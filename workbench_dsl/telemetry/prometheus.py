@@ -36,10 +36,33 @@ if TYPE_CHECKING:
 DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 #: Statuses a finished run or task is counted under (the run store's names).
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED", "CACHED", "SKIPPED")
-#: The endpoint server's own series, re-exposed (see backends/deployer/_router.py).
-ENDPOINT_SERIES = ("workbench_endpoint_requests", "workbench_endpoint_predict_seconds")
-#: An LLM endpoint's own series (backends/deployer/_llm_engine.py): name -> (type, help).
-LLM_SERIES: dict[str, tuple[str, str]] = {
+#: The endpoint server's own series, re-exposed: name -> (type, help). See
+#: backends/deployer/_router.py (requests, latency), _activity.py (idle) and
+#: _activator.py (cold starts, replicas of a scale-to-zero endpoint), _llm_engine.py
+#: (an LLM endpoint's tokens, time to first token, batch sizes).
+ENDPOINT_SERIES: dict[str, tuple[str, str]] = {
+    "workbench_endpoint_requests": (
+        "counter",
+        "Prediction requests by endpoint, revision and outcome (ok, bad_input, error).",
+    ),
+    "workbench_endpoint_predict_seconds": (
+        "histogram",
+        "Time in the revision's predict, by endpoint and revision.",
+    ),
+    "workbench_endpoint_idle_seconds": (
+        "counter",
+        "Seconds with no request in flight since the endpoint's server started "
+        "(1 - rate() is the busy share over any window).",
+    ),
+    "workbench_endpoint_idle_ratio": (
+        "gauge",
+        "Share of the last 5 minutes with no request in flight (0..1).",
+    ),
+    "workbench_endpoint_cold_start_seconds": (
+        "histogram",
+        "Cold starts of scale-to-zero endpoints: from a request reaching the sleeping "
+        "endpoint to its model server answering.",
+    ),
     "workbench_llm_prompt_tokens": ("counter", "Prompt tokens of accepted LLM requests."),
     "workbench_llm_completion_tokens": ("counter", "Tokens generated for LLM requests."),
     "workbench_llm_time_to_first_token_seconds": (
@@ -72,6 +95,12 @@ METRICS: dict[str, str] = {
     "workbench_endpoint_feature_drifted": "gauge",
     "workbench_endpoint_drifted_features": "gauge",
     "workbench_endpoint_drift_instances": "gauge",
+    "workbench_endpoint_idle_seconds_total": "counter",
+    "workbench_endpoint_idle_ratio": "gauge",
+    "workbench_endpoint_cold_start_seconds": "histogram",
+    "workbench_endpoint_last_cold_start_seconds": "gauge",
+    "workbench_endpoint_replicas": "gauge",
+    "workbench_endpoint_cost_dollars_per_hour": "gauge",
 }
 
 
@@ -116,7 +145,8 @@ class WorkbenchCollector(Collector):
         cost: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])  # runs, dollars
         for r in runs:
             if r["status"] == "RUNNING":
-                running[r["pipeline"]] += 1
+                if _in_flight(r["status"], r["pid"], r["host"]):
+                    running[r["pipeline"]] += 1
                 continue
             finished[(r["pipeline"], r["status"])] += 1
             c = cost[r["pipeline"]]
@@ -152,7 +182,9 @@ class WorkbenchCollector(Collector):
         burn: dict[str, float] = defaultdict(float)
         for r in rows:
             key = (r["pipeline"], r["component"] or "")
-            if r["status"] == "RUNNING":
+            if r["status"] == "RUNNING" and _in_flight(
+                r["run_status"], r["run_pid"], r["run_host"]
+            ):
                 burn[r["pipeline"]] += float(r["cost_per_hour"] or 0.0)
             if r["status"] not in FINISHED:
                 continue
@@ -192,7 +224,8 @@ class WorkbenchCollector(Collector):
         )
         g = GaugeMetricFamily(
             "workbench_tasks_running_cost_dollars_per_hour",
-            "What the tasks running now cost per hour (their profiles' cost_per_hour), by pipeline.",
+            "What the tasks running now cost per hour (their profiles' cost_per_hour), by "
+            "pipeline; tasks of a run whose engine is gone are not running.",
             labels=["pipeline"],
         )
         for pipeline, dollars in sorted(burn.items()):
@@ -204,10 +237,12 @@ class WorkbenchCollector(Collector):
     def _endpoints(self) -> Iterator[Metric]:
         from workbench_dsl.backends.deployer import local_deployer
 
-        rows = local_deployer(self.root).store.all() if self.root.runs_db.exists() else []
+        store = local_deployer(self.root).store if self.root.runs_db.exists() else None
+        rows = store.all() if store is not None else []
         up = GaugeMetricFamily(
             "workbench_endpoint_up",
-            "1 when the endpoint's server answered this scrape, 0 when it is down or stopped.",
+            "1 when the endpoint's server (or, scaled to zero, its activator) answered this "
+            "scrape, 0 when it is down or stopped.",
             labels=["endpoint"],
         )
         canary = GaugeMetricFamily(
@@ -215,33 +250,41 @@ class WorkbenchCollector(Collector):
             "Share of requests routed to the canary revision (0 when there is none).",
             labels=["endpoint"],
         )
-        requests = CounterMetricFamily(
-            "workbench_endpoint_requests",
-            "Prediction requests by endpoint, revision and outcome (ok, bad_input, error).",
-            labels=["endpoint", "revision", "outcome"],
+        replicas = GaugeMetricFamily(
+            "workbench_endpoint_replicas",
+            "Model server processes running now (0 while scaled to zero or stopped).",
+            labels=["endpoint"],
         )
-        latency = HistogramMetricFamily(
-            "workbench_endpoint_predict_seconds",
-            "Time in the revision's predict, by endpoint and revision.",
-            labels=["endpoint", "revision"],
+        cost = GaugeMetricFamily(
+            "workbench_endpoint_cost_dollars_per_hour",
+            "What the endpoint's running model servers cost per hour now (its compute "
+            "profile's cost_per_hour each; 0 while scaled to zero).",
+            labels=["endpoint"],
         )
-        llm: dict[str, Any] = {
-            name: (CounterMetricFamily if kind == "counter" else HistogramMetricFamily)(
-                name, text, labels=["endpoint", "revision"]
-            )
-            for name, (kind, text) in LLM_SERIES.items()
-        }
+        last_cold = GaugeMetricFamily(
+            "workbench_endpoint_last_cold_start_seconds",
+            "Duration of the endpoint's last cold start that worked.",
+            labels=["endpoint"],
+        )
+        copied = {name: Metric(name, doc, typ) for name, (typ, doc) in ENDPOINT_SERIES.items()}
         for row in sorted(rows, key=lambda r: r.name):
+            assert store is not None
+            scaling = store.scaling(row.name)
             families = self._scrape(row.port) if row.state == "running" else None
             up.add_metric([row.name], 1 if families is not None else 0)
             canary.add_metric([row.name], row.canary_percent / 100 if row.canary else 0.0)
+            n = 1.0 if families is not None else 0.0
             for fam in families or []:
-                if fam.name in llm:
-                    _copy_llm(fam, row.name, llm[fam.name])
-                else:
-                    _copy(fam, row.name, requests, latency)
-        yield from (up, canary, requests, latency)
-        yield from (f for f in llm.values() if f.samples)
+                if fam.name == "workbench_endpoint_replicas":  # an activator says
+                    n = sum(s.value for s in fam.samples)
+                elif fam.name in copied:
+                    _relabel(fam, row.name, copied[fam.name])
+            replicas.add_metric([row.name], n)
+            cost.add_metric([row.name], n * scaling.cost_per_hour)
+            summary = store.cold_start_summary(row.name)
+            if summary["last_cold_start_s"] is not None:
+                last_cold.add_metric([row.name], summary["last_cold_start_s"])
+        yield from (up, canary, replicas, cost, last_cold, *copied.values())
 
     def _drift(self) -> Iterator[Metric]:
         """Each endpoint's drift report (``workbench endpoints drift``, default thresholds),
@@ -298,11 +341,8 @@ class WorkbenchCollector(Collector):
             url = f"http://127.0.0.1:{port}/metrics"
             with urllib.request.urlopen(url, timeout=self.scrape_timeout) as r:
                 text = r.read(8 << 20).decode("utf-8", errors="replace")
-            return [
-                f
-                for f in text_string_to_metric_families(text)
-                if f.name in ENDPOINT_SERIES or f.name in LLM_SERIES
-            ]
+            wanted = {*ENDPOINT_SERIES, "workbench_endpoint_replicas"}
+            return [f for f in text_string_to_metric_families(text) if f.name in wanted]
         except (OSError, ValueError):
             return None
 
@@ -318,43 +358,20 @@ def _counter(name: str, doc: str, labels: list[str], values: dict[Any, int]) -> 
     return fam
 
 
-def _copy(
-    fam: Metric,
-    endpoint: str,
-    requests: CounterMetricFamily,
-    latency: HistogramMetricFamily,
-) -> None:
-    """Add one endpoint's own series to ours (its labels name the endpoint already; the
-    endpoint's name from the table wins, so a server cannot speak for another)."""
-    by_rev: dict[str, dict[str, Any]] = defaultdict(lambda: {"buckets": [], "sum": 0.0})
+def _relabel(fam: Metric, endpoint: str, into: Metric) -> None:
+    """Add one endpoint's own samples to ours, with the endpoint's name from the table (a
+    server cannot speak for another endpoint)."""
     for s in fam.samples:
-        labels = dict(s.labels)
-        rev = labels.get("revision", "")
-        if s.name == "workbench_endpoint_requests_total":
-            requests.add_metric([endpoint, rev, labels.get("outcome", "")], s.value)
-        elif s.name == "workbench_endpoint_predict_seconds_bucket":
-            by_rev[rev]["buckets"].append((labels["le"], s.value))
-        elif s.name == "workbench_endpoint_predict_seconds_sum":
-            by_rev[rev]["sum"] = s.value
-    for rev, h in sorted(by_rev.items()):
-        latency.add_metric([endpoint, rev], h["buckets"], h["sum"])
+        if s.name.endswith("_created"):
+            continue
+        into.add_sample(s.name, {**s.labels, "endpoint": endpoint}, s.value)
 
 
-def _copy_llm(fam: Metric, endpoint: str, into: Any) -> None:
-    """Add one LLM endpoint's counter or histogram to ours, per revision (the table names it)."""
-    by_rev: dict[str, dict[str, Any]] = defaultdict(lambda: {"buckets": [], "sum": 0.0})
-    for s in fam.samples:
-        labels = dict(s.labels)
-        rev = labels.get("revision", "")
-        if s.name == fam.name + "_total":
-            into.add_metric([endpoint, rev], s.value)
-        elif s.name == fam.name + "_bucket":
-            by_rev[rev]["buckets"].append((labels["le"], s.value))
-        elif s.name == fam.name + "_sum":
-            by_rev[rev]["sum"] = s.value
-    if isinstance(into, HistogramMetricFamily):
-        for rev, h in sorted(by_rev.items()):
-            into.add_metric([endpoint, rev], h["buckets"], h["sum"])
+def _in_flight(status: str, pid: int | None, host: str | None) -> bool:
+    """Whether a stored run is running now (not one whose engine died: ``INTERRUPTED``)."""
+    from workbench_dsl.engine.run_view import run_status
+
+    return run_status({"status": status, "pid": pid, "host": host}) == "RUNNING"
 
 
 def registry(root: LocalRoot) -> CollectorRegistry:

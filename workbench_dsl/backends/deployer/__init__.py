@@ -81,6 +81,9 @@ class DeploySpec:
         predictor_source: Source of a user predictor (a ``predict(model, instances)``
             function or a class with ``load`` and ``predict``), or None for the flavor's own.
         predictor_name: Its name in that source.
+        min_replicas: Model servers kept running; 0 scales to zero when idle (locally
+            the server stops after ``scale_to_zero_after`` seconds without a request
+            and the next request starts it again; KServe's ``minReplicas: 0``).
         resources: Requests and limits of each replica on a cluster (Kubernetes shape).
         log_requests: Keep a log of requests and responses (local endpoints).
         request_log_sample: The share of requests logged (0 < x <= 1).
@@ -91,6 +94,8 @@ class DeploySpec:
         kind: ``"predictive"`` (a model behind a predictor) or ``"llm"`` (a generative
             model served with the OpenAI-compatible API).
         llm: The knobs of an LLM endpoint (set exactly when ``kind == "llm"``).
+        cost_per_hour: What one running model server costs (the step's compute
+            profile's ``cost_per_hour``), for the live $/hour of endpoints.
     """
 
     endpoint: str
@@ -114,6 +119,7 @@ class DeploySpec:
     scale_to_zero_after: int = 300
     kind: str = "predictive"
     llm: LLMOptions | None = None
+    cost_per_hour: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,43 @@ class DeployResult:
 
 
 @dataclass(frozen=True)
+class ScaleInfo:
+    """How a local endpoint scales and what its model server does now.
+
+    ``state``: ``running`` (a model server answers), ``scaled to zero`` (none
+    runs; the next request starts one), ``starting`` (a cold start is under way),
+    or ``stopped``. Cold starts are the recorded ones, in seconds. ``idle_ratio``:
+    the share of the last ``idle_window_s`` seconds with no request in flight
+    (None when the server did not say).
+    """
+
+    min_replicas: int = 1
+    scale_to_zero_after: int = 300
+    state: str = "stopped"
+    cost_per_hour: float = 0.0
+    cold_starts: int = 0
+    last_cold_start_s: float | None = None
+    median_cold_start_s: float | None = None
+    last_cold_start_error: str | None = None
+    idle_ratio: float | None = None
+    idle_window_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "min_replicas": self.min_replicas,
+            "scale_to_zero_after": self.scale_to_zero_after,
+            "state": self.state,
+            "cost_per_hour": self.cost_per_hour,
+            "cold_starts": self.cold_starts,
+            "last_cold_start_s": self.last_cold_start_s,
+            "median_cold_start_s": self.median_cold_start_s,
+            "last_cold_start_error": self.last_cold_start_error,
+            "idle_ratio": self.idle_ratio,
+            "idle_window_s": self.idle_window_s,
+        }
+
+
+@dataclass(frozen=True)
 class EndpointInfo:
     """An endpoint as ``workbench endpoints list`` shows it."""
 
@@ -146,6 +189,7 @@ class EndpointInfo:
     canary_percent: int
     auth: str
     revisions: list[dict[str, Any]] = field(default_factory=list)
+    scale: ScaleInfo | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -158,6 +202,7 @@ class EndpointInfo:
             "canary_percent": self.canary_percent,
             "auth": self.auth,
             "revisions": self.revisions,
+            "scale": self.scale.to_json() if self.scale is not None else None,
         }
 
 

@@ -85,21 +85,27 @@ def free_port(used: set[int]) -> int:
     raise DeployError("no free port on 127.0.0.1")
 
 
-def terminate(pid: int) -> None:
+def terminate(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop a server and every process under it (a predictor's workers, a backend).
+
+    SIGTERM first (KServe drains its requests), SIGKILL for whatever is left after
+    ``timeout``. The tree is listed before anything is signalled: once a parent
+    is gone its children are re-parented and no longer show below it.
+    """
+    tree = [(p, _procs.start_time(p)) for p in _procs.descendants(pid)]
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         pass
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and alive(pid):
         time.sleep(0.05)
     if alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _procs.kill_tree(pid)
         while alive(pid):
             time.sleep(0.05)
+    # Never signal a pid that another program has taken since (the start time tells).
+    _procs.kill(p for p, start in tree if start is not None and _procs.alive(p, start))
 
 
 def alive(pid: int) -> bool:

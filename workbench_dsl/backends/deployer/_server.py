@@ -13,6 +13,11 @@ whose ``Host`` is its own loopback address, refuses cross-site browser
 requests, and cuts off clients that send headers or bodies too slowly
 (:mod:`._slow_clients`).
 
+``backend NAME PORT`` is the same server on a private loopback port: the model
+server of a scale-to-zero endpoint (``min_replicas=0``), started and stopped by
+the endpoint's activator (:mod:`._activator`), which holds the recorded port and
+is what ``local NAME`` runs for such an endpoint.
+
 ``pod`` serves one revision in a KServe InferenceService's custom container
 (0.0.0.0:8080, the model under ``/mnt/models``): there Knative splits traffic.
 """
@@ -94,8 +99,12 @@ class ServerState:
                 self.loaded.pop(rev).close()
 
 
-def serve_local(name: str) -> int:
-    """Serve the recorded endpoint ``name`` until SIGTERM."""
+def serve_local(name: str, backend_port: int | None = None) -> int:
+    """Serve the recorded endpoint ``name`` until SIGTERM.
+
+    ``backend_port``: serve as a scale-to-zero endpoint's model server there (its
+    activator forwards the requests, with the endpoint's own ``Host``).
+    """
     from workbench_dsl.backends.deployer._store import EndpointStore
     from workbench_dsl.paths import local_root
 
@@ -105,12 +114,16 @@ def serve_local(name: str) -> int:
     if row is None:
         print(f"no endpoint {name!r} recorded in {root.runs_db}", file=sys.stderr)
         return 2
+    if backend_port is None and store.scaling(name).scales_to_zero:
+        from workbench_dsl.backends.deployer._activator import serve_activator
+
+        return serve_activator(root, store, name)
     admin_file = root.endpoints / name / "admin.token"
     admin = admin_file.read_text(encoding="utf-8").strip()
     error_file = root.endpoints / name / "startup.error"
     error_file.unlink(missing_ok=True)
 
-    _server, rest, app, router = _build(name, row.port, host="127.0.0.1")
+    _server, rest, app, router = _build(name, backend_port or row.port, host="127.0.0.1")
     state = ServerState(name, store, router)
     state.refresh_auth()
     state.refresh_log(root.endpoints / name)
@@ -119,7 +132,10 @@ def serve_local(name: str) -> int:
     except Exception as e:
         error_file.write_text(f"{type(e).__name__}: {e}", encoding="utf-8")
         raise
-    _add_control_routes(app, state, admin, root.endpoints / name)
+    meter = None
+    if backend_port is None:  # a backend's requests are counted by its activator
+        meter = _add_activity(app, name)
+    _add_control_routes(app, state, admin, root.endpoints / name, meter)
     from workbench_dsl.backends.deployer._openai import add_openai_routes
 
     # Served for every endpoint: a predictive one answers them with where to post instead.
@@ -132,6 +148,18 @@ def serve_local(name: str) -> int:
         if router.log is not None:
             router.log.close()  # what is queued is written before the server exits
     return 0
+
+
+def _add_activity(app: Any, name: str) -> Any:
+    """Count the requests in flight (inside the Guard: a refused request is no activity)."""
+    from prometheus_client import REGISTRY
+
+    from workbench_dsl.backends.deployer._activity import Activity, IdleCollector, IdleMeter
+
+    meter = IdleMeter()
+    REGISTRY.register(IdleCollector(name, meter))
+    app.add_middleware(Activity, meter=meter, name=name)
+    return meter
 
 
 def serve_in_pod() -> int:
@@ -219,16 +247,24 @@ def _add_guard(app: Any, state: Any, *, hosts: frozenset[str] | None) -> None:
     )
 
 
-def _add_control_routes(app: Any, state: ServerState, admin: str, endpoint_dir: Any) -> None:
+def _add_control_routes(
+    app: Any, state: ServerState, admin: str, endpoint_dir: Any, meter: Any = None
+) -> None:
     from fastapi import Request
     from fastapi.responses import JSONResponse
 
     async def status() -> dict[str, Any]:
+        idle = (
+            {"idle_ratio": round(meter.idle_ratio(), 6), "idle_window_s": meter.window}
+            if meter is not None
+            else {}
+        )
         return {
             "endpoint": state.name,
             "pid": os.getpid(),
             "ready": state.router.ready,
             **state.router.routing.names(),
+            **idle,
         }
 
     async def routing(request: Request) -> Any:
@@ -256,10 +292,13 @@ def _add_control_routes(app: Any, state: ServerState, admin: str, endpoint_dir: 
 def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "local":
         return serve_local(argv[1])
+    if len(argv) == 3 and argv[0] == "backend" and argv[2].isdigit():
+        return serve_local(argv[1], backend_port=int(argv[2]))
     if argv == ["pod"]:
         return serve_in_pod()
     print(
-        "usage: python -m workbench_dsl.backends.deployer._server (local NAME | pod)",
+        "usage: python -m workbench_dsl.backends.deployer._server "
+        "(local NAME | backend NAME PORT | pod)",
         file=sys.stderr,
     )
     return 2

@@ -1,7 +1,10 @@
 """The endpoint records: tables of their own in the run store's SQLite file (``runs.db``).
 
 ``endpoints`` holds each endpoint's port, protocol, auth, traffic split and
-process; ``endpoint_revisions`` every revision deployed to it. WAL mode and a
+process; ``endpoint_revisions`` every revision deployed to it;
+``endpoint_scaling`` its replicas, idle time before scaling to zero and cost per
+hour (from the ``@serve`` step's compute profile); ``endpoint_cold_starts`` the
+last cold starts of a scale-to-zero endpoint (bounded). WAL mode and a
 busy timeout let the engine, the deploy step, the servers and the CLI share
 the file.
 """
@@ -9,6 +12,7 @@ the file.
 from __future__ import annotations
 
 import sqlite3
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,7 +54,24 @@ CREATE TABLE IF NOT EXISTS endpoint_revisions (
     options TEXT,
     PRIMARY KEY (endpoint, revision)
 );
+CREATE TABLE IF NOT EXISTS endpoint_scaling (
+    endpoint TEXT PRIMARY KEY REFERENCES endpoints(name) ON DELETE CASCADE,
+    min_replicas INTEGER NOT NULL DEFAULT 1,
+    scale_to_zero_after INTEGER NOT NULL DEFAULT 300,
+    cost_per_hour REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS endpoint_cold_starts (
+    endpoint TEXT NOT NULL REFERENCES endpoints(name) ON DELETE CASCADE,
+    at REAL NOT NULL,
+    seconds REAL NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS endpoint_cold_starts_by_endpoint
+    ON endpoint_cold_starts (endpoint, at);
 """
+
+#: Cold starts kept per endpoint (``endpoints show`` reports the last and the median).
+COLD_STARTS_KEPT = 50
 
 
 @dataclass(frozen=True)
@@ -254,6 +275,69 @@ class EndpointStore:
             ).fetchall()
         return [RevisionRow(*r) for r in rows]
 
+    # -- scaling -----------------------------------------------------------------------
+
+    def scaling(self, endpoint: str, conn: sqlite3.Connection | None = None) -> Scaling:
+        """The endpoint's scaling (the defaults for one deployed before it was recorded)."""
+        if conn is None:
+            with self.connect() as c:
+                return self.scaling(endpoint, c)
+        row = conn.execute(
+            "SELECT min_replicas, scale_to_zero_after, cost_per_hour FROM endpoint_scaling "
+            "WHERE endpoint = ?",
+            (endpoint,),
+        ).fetchone()
+        return Scaling(int(row[0]), int(row[1]), float(row[2])) if row else Scaling()
+
+    def set_scaling(self, endpoint: str, scaling: Scaling, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO endpoint_scaling (endpoint, min_replicas, scale_to_zero_after, "
+            "cost_per_hour) VALUES (?, ?, ?, ?) ON CONFLICT (endpoint) DO UPDATE SET "
+            "min_replicas = excluded.min_replicas, "
+            "scale_to_zero_after = excluded.scale_to_zero_after, "
+            "cost_per_hour = excluded.cost_per_hour",
+            (endpoint, scaling.min_replicas, scaling.scale_to_zero_after, scaling.cost_per_hour),
+        )
+
+    def add_cold_start(self, endpoint: str, seconds: float, error: str | None = None) -> None:
+        """Record a cold start (keeping the last :data:`COLD_STARTS_KEPT`)."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO endpoint_cold_starts (endpoint, at, seconds, error) "
+                "VALUES (?, ?, ?, ?)",
+                (endpoint, time.time(), round(seconds, 6), error),
+            )
+            conn.execute(
+                "DELETE FROM endpoint_cold_starts WHERE endpoint = ? AND rowid NOT IN ("
+                "SELECT rowid FROM endpoint_cold_starts WHERE endpoint = ? "
+                "ORDER BY at DESC LIMIT ?)",
+                (endpoint, endpoint, COLD_STARTS_KEPT),
+            )
+            conn.execute("COMMIT")
+
+    def cold_starts(self, endpoint: str) -> list[ColdStart]:
+        """The recorded cold starts of ``endpoint``, newest first."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT at, seconds, error FROM endpoint_cold_starts WHERE endpoint = ? "
+                "ORDER BY at DESC",
+                (endpoint,),
+            ).fetchall()
+        return [ColdStart(float(r[0]), float(r[1]), r[2]) for r in rows]
+
+    def cold_start_summary(self, endpoint: str) -> dict[str, Any]:
+        """Count, last and median seconds of the recorded cold starts that worked, and
+        the last one's error when it failed."""
+        starts = self.cold_starts(endpoint)
+        ok = [c.seconds for c in starts if c.error is None]
+        return {
+            "cold_starts": len(ok),
+            "last_cold_start_s": round(ok[0], 3) if ok else None,
+            "median_cold_start_s": round(statistics.median(ok), 3) if ok else None,
+            "last_cold_start_error": starts[0].error if starts and starts[0].error else None,
+        }
+
     def set_revision_state(
         self, endpoint: str, revision: str, state: str, error: str | None = None
     ) -> None:
@@ -263,6 +347,27 @@ class EndpointStore:
                 "WHERE endpoint = ? AND revision = ?",
                 (state, error, endpoint, revision),
             )
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How an endpoint scales: ``min_replicas=0`` stops its model server after
+    ``scale_to_zero_after`` idle seconds; ``cost_per_hour`` is what a running server costs."""
+
+    min_replicas: int = 1
+    scale_to_zero_after: int = 300
+    cost_per_hour: float = 0.0
+
+    @property
+    def scales_to_zero(self) -> bool:
+        return self.min_replicas == 0
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    at: float
+    seconds: float
+    error: str | None
 
 
 _ENDPOINT_COLS = (

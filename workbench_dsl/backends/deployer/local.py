@@ -10,6 +10,13 @@ task and the pipeline run; ``up`` starts the recorded ones again.
 An endpoint is ``running`` only when its server answers for it and KServe says
 its model is ready (``/v2/models/NAME/ready``); a server whose process is there
 but does not answer is ``not answering``, and ``up`` replaces it.
+
+With ``min_replicas=0`` the process on the endpoint's port is its activator
+(:mod:`._activator`), which stops the model server when idle and starts it for
+the next request: such an endpoint is ``scaled to zero``, ``starting`` or
+``running``, and all three are up (``up`` leaves them alone). A deploy, promote,
+rollback or new token goes through the activator and wakes the model server, so
+a new revision is loaded (and its load error reported) at once.
 """
 
 from __future__ import annotations
@@ -29,21 +36,21 @@ from workbench_dsl.backends.deployer import (
     DeployResult,
     DeploySpec,
     EndpointInfo,
+    ScaleInfo,
     check_endpoint_name,
     token_hash,
 )
+from workbench_dsl.backends.deployer._health import health, healthy_status, ours
 from workbench_dsl.backends.deployer._process import (
     alive,
     free_port,
     http,
-    is_child,
-    is_server,
     port_free,
     spawn_server,
     tail,
     terminate,
 )
-from workbench_dsl.backends.deployer._store import EndpointRow, EndpointStore
+from workbench_dsl.backends.deployer._store import EndpointRow, EndpointStore, Scaling
 from workbench_dsl.paths import LocalRoot
 
 ADMIN_HEADER = "x-workbench-admin"
@@ -101,11 +108,12 @@ class LocalDeployer:
 
         problem = check_endpoint_name(spec.endpoint)
         logging = LogSettings(spec.log_requests, spec.request_log_sample, spec.request_log_max_mb)
-        problem = problem or logging.check()
+        problem = problem or logging.check() or _scaling_problem(spec)
         if problem:
             raise DeployError(problem)
         options = _llm_options(spec)
         name = spec.endpoint
+        scaling = Scaling(spec.min_replicas, spec.scale_to_zero_after, spec.cost_per_hour)
         with self._locked(name):
             # Read by the server when it starts or its routing changes (below, either way).
             write_settings(self.root.endpoints / name, logging)
@@ -122,6 +130,8 @@ class LocalDeployer:
                     )
                 elif (row.protocol, row.auth) != (spec.protocol, spec.auth):
                     self.store.update(name, conn, protocol=spec.protocol, auth=spec.auth)
+                # A new idle time reaches a running activator with the next routing change.
+                self.store.set_scaling(name, scaling, conn)
                 if spec.auth == "token" and not row.token_hash and issue_token:
                     token = secrets.token_urlsafe(32)
                     self.store.update(name, conn, token_hash=token_hash(token))
@@ -258,16 +268,29 @@ class LocalDeployer:
         row = self._get(name)
         serving = self.store.revision(name, row.stable) if row.stable else None
         kind = serving.kind if serving is not None else "predictive"
+        scaling = self.store.scaling(name)
+        status = healthy_status(row, scaling)
+        state = health(row, status)
+        scale = ScaleInfo(
+            min_replicas=scaling.min_replicas,
+            scale_to_zero_after=scaling.scale_to_zero_after,
+            state=state,
+            cost_per_hour=scaling.cost_per_hour,
+            idle_ratio=status.get("idle_ratio") if status else None,
+            idle_window_s=status.get("idle_window_s") if status else None,
+            **self.store.cold_start_summary(name),
+        )
         return EndpointInfo(
             name=row.name,
             url=inference_url(row.port, row.name, row.protocol, kind),
             protocol=row.protocol,
-            state=self._health(row),
+            state=state,
             stable=row.stable,
             canary=row.canary,
             canary_percent=row.canary_percent if row.canary else 0,
             auth=row.auth,
             revisions=[r.to_json() for r in self.store.revisions(name)],
+            scale=scale,
         )
 
     def list(self) -> list[EndpointInfo]:
@@ -281,8 +304,13 @@ class LocalDeployer:
         headers = {"content-type": "application/json"}
         if token:
             headers["authorization"] = f"Bearer {token}"
+        # A scaled-to-zero endpoint answers after its cold start (bounded by its own timeout).
         status, reply, reply_headers = http(
-            "POST", inference_url(row.port, name, row.protocol), body, headers, timeout=60
+            "POST",
+            inference_url(row.port, name, row.protocol),
+            body,
+            headers,
+            timeout=60 + START_TIMEOUT_S,
         )
         return status, reply, reply_headers.get("x-workbench-revision")
 
@@ -318,48 +346,12 @@ class LocalDeployer:
     def _admin(self, name: str) -> str:
         return (self.root.endpoints / name / "admin.token").read_text(encoding="utf-8").strip()
 
-    def _status(self, row: EndpointRow) -> dict[str, Any] | None:
-        try:
-            status, reply, _ = http(
-                "GET", f"http://127.0.0.1:{row.port}/_workbench/status", None, {}, timeout=2
-            )
-        except OSError:
-            return None
-        if status != 200 or not isinstance(reply, dict) or reply.get("endpoint") != row.name:
-            return None
-        return reply
-
     def _healthy(self, row: EndpointRow) -> bool:
-        """Whether the endpoint's own server answers and its model (if it has one yet) is ready."""
-        status = self._status(row)
-        if status is None or (row.pid is not None and status.get("pid") != row.pid):
-            return False
-        if row.stable is None:  # a first deployment: the server loads it once started
-            return True
-        try:
-            code, _, _ = http(
-                "GET",
-                f"http://127.0.0.1:{row.port}/v2/models/{row.name}/ready",
-                None,
-                {},
-                timeout=2,
-            )
-        except OSError:
-            return False
-        return code == 200
-
-    def _health(self, row: EndpointRow) -> str:
-        """``running``, ``not answering`` (its process is there, the model does not answer) or ``stopped``."""
-        if self._healthy(row):
-            return "running"
-        if row.pid and self._ours(row.pid, row.name):
-            return "not answering"
-        return "stopped"
+        return healthy_status(row, self.store.scaling(row.name)) is not None
 
     @staticmethod
     def _ours(pid: int, name: str) -> bool:
-        """Whether ``pid`` is this endpoint's server (never a pid reused by another program)."""
-        return is_child(pid) or (alive(pid) and is_server(pid, name))
+        return ours(pid, name)
 
     def _ensure_running(self, row: EndpointRow) -> EndpointRow:
         if self._healthy(row):
@@ -436,3 +428,15 @@ class LocalDeployer:
                 pass
             terminate(pid)
         self.store.update(row.name, pid=None, state="stopped")
+
+
+def _scaling_problem(spec: DeploySpec) -> str | None:
+    after = spec.scale_to_zero_after
+    if spec.min_replicas == 0 and (
+        isinstance(after, bool) or not isinstance(after, int) or after < 1
+    ):
+        return (
+            f"endpoint {spec.endpoint}: scale_to_zero_after must be a whole number of seconds, "
+            f"1 or more (got {after!r})"
+        )
+    return None
