@@ -139,6 +139,14 @@ class Registry(Protocol):
         """Where the version's model files are (``file://...``, ``s3://...``)."""
         ...
 
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version ``alias`` points to; None when the model or the alias does not exist."""
+        ...
+
+    def download(self, name: str, version: str, dst: Path) -> Path:
+        """Copy the version's MLflow model directory under ``dst``; returns its path."""
+        ...
+
     def evaluations(self, run_id: str) -> dict[str, dict[str, float]]:
         """The metrics each ``@register`` step of pipeline run ``run_id`` logged, by step."""
         ...
