@@ -21,22 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench_dsl.backends.registry import (
+    FAILED,
+    NO_CHAMPION,
+    PASSED,
+    TAG_ALIAS,
+    TAG_CHALLENGER_METRICS,
+    TAG_CHAMPION_METRICS,
+    TAG_MARGINS,
+    TAG_SUMMARY,
+    TAG_VERDICT,
+    TAG_VERSION,
+)
 from workbench_dsl.errors import JobFailed
 from workbench_dsl.runtime._gate import MarginCheck, MissingMetric, check_margins, parse_margins
 
 if TYPE_CHECKING:
     from workbench_dsl.backends.registry import Registry
-
-#: Tags on the evaluation run and the registered version (the record of the comparison).
-TAG_ALIAS = "workbench.champion.alias"
-TAG_VERSION = "workbench.champion.version"
-TAG_VERDICT = "workbench.champion.verdict"  # passed | failed | no-champion
-TAG_MARGINS = "workbench.champion.margins"
-TAG_CHAMPION_METRICS = "workbench.champion.metrics"
-TAG_CHALLENGER_METRICS = "workbench.challenger.metrics"
-TAG_SUMMARY = "workbench.champion.summary"
-
-PASSED, FAILED, NO_CHAMPION = "passed", "failed", "no-champion"
 
 #: ``metadata`` keys of the champion artifact the evaluation function receives.
 ROLE_KEY, MODEL_URI_KEY = "workbench.role", "model_uri"
@@ -96,30 +97,6 @@ class Verdict:
 
 def _json(values: Mapping[str, Any]) -> str:
     return json.dumps(dict(sorted(values.items())), separators=(",", ":"))
-
-
-def view(tags: Mapping[str, str]) -> dict[str, Any] | None:
-    """The comparison a version's tags record, as ``models show --json`` and the UI show it."""
-    state = tags.get(TAG_VERDICT)
-    if not state:
-        return None
-
-    def load(key: str) -> dict[str, Any]:
-        try:
-            out = json.loads(tags.get(key) or "{}")
-        except ValueError:
-            return {}
-        return out if isinstance(out, dict) else {}
-
-    return {
-        "verdict": state,
-        "alias": tags.get(TAG_ALIAS) or None,
-        "version": tags.get(TAG_VERSION) or None,
-        "margins": load(TAG_MARGINS),
-        "champion_metrics": load(TAG_CHAMPION_METRICS),
-        "challenger_metrics": load(TAG_CHALLENGER_METRICS),
-        "summary": tags.get(TAG_SUMMARY) or "",
-    }
 
 
 def judge(
