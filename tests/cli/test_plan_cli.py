@@ -68,7 +68,7 @@ def test_plan_lists_every_problem_exits_2_and_writes_nothing(tmp_path: Path) -> 
     r = runner.invoke(app, ["plan", f"{mod}:bad", "-o", str(out)])
     assert r.exit_code == 2, r.output
     assert "auth='token'" in r.output
-    assert "metadata.name: 'Not_A_Name' must match" in r.output
+    assert "step deploy: endpoint name 'Not_A_Name' must be lowercase letters" in r.output
     assert not out.exists()
     # The same pipeline with a valid endpoint name given as a parameter still refuses the token.
     r = runner.invoke(app, ["plan", f"{mod}:bad", "-p", "name=good-name", "--json"])

@@ -111,7 +111,10 @@ def test_scheduler_once_runs_the_pipeline_on_new_data(pipeline: str, tmp_path: P
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--on", "drift:churn"], "unknown event kind 'drift'"),
+        (["--on", "weather:rain"], "unknown event kind 'weather'"),
+        (["--on", "drift:churn", "--threshold", "psi"], "bad --threshold 'psi'"),
+        (["--on", "drift:churn", "--threshold", "p=2"], "bad --threshold p='2'"),
+        (["--on", "run:up", "--threshold", "psi=1"], "--threshold applies to drift: events only"),
         (["--on", "run:tiny"], "each time it finishes itself"),
         (["--on", "run:up", "--max-age", "1h"], "--max-age applies to dataset: events only"),
         (["--on", "dataset:x", "--max-age", "soon"], "bad duration 'soon'"),

@@ -14,6 +14,7 @@ from workbench_dsl import deploy, pipeline, serve
 from workbench_dsl.compile.compiler import compile_to_text
 from workbench_dsl.dsl.serve import ServeStep
 from workbench_dsl.errors import PipelineDefinitionError
+from workbench_dsl.runtime.serve_settings import ServeSettings
 
 
 @serve(endpoint="churn", canary_percent=20, protocol="v1")
@@ -114,17 +115,19 @@ def test_profile_is_the_endpoints_compute_not_the_launchers(tmp_path: Path) -> N
     from workbench_dsl.compile.loader import import_module
 
     module = import_module(str(tmp_path / "served.py"))
-    cfg = _launch_config(module.big.component)
-    assert cfg["resources"] == {
+    settings = ServeSettings.from_json(_launch_config(module.big.component))
+    spec = settings.deploy_spec("models:/m/1", "s3://b/m", "sklearn")
+    assert spec.resources == {
         "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
         "limits": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"},
     }
-    assert cfg["node_selector"] == {"pool": "gpu"}
-    assert cfg["tolerations"] == [
+    assert spec.node_selector == {"pool": "gpu"}
+    assert spec.tolerations == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
     ]
-    assert cfg["namespace"] == "models"
-    assert (cfg["min_replicas"], cfg["max_replicas"]) == (0, 3)
+    assert settings.cluster.namespace == "models"
+    assert settings.profile == "gpu-small" and settings.gpus == 1
+    assert (spec.min_replicas, spec.max_replicas) == (0, 3)
     doc = yaml.safe_load(compile_to_text(module.p).split("\n---\n")[0])
     resources = doc["deploymentSpec"]["executors"]["exec-big"]["container"]["resources"]
     assert "accelerator" not in resources  # the launcher pod asks for no GPU
@@ -141,9 +144,13 @@ def test_prebuilt_deploy_takes_its_settings_as_inputs() -> None:
         "min_replicas",
         "max_replicas",
         "auth",
+        "log_requests",
+        "request_log_sample",
+        "request_log_max_mb",
+        "scale_to_zero_after",
     }
     assert [k for k, v in spec.inputs.items() if not v.optional] == ["model_uri", "endpoint"]
-    assert "predictor_source" not in _launch_config(deploy.component)
+    assert _launch_config(deploy.component)["predictor_source"] is None
 
     @pipeline(name="d")
     def d(uri: str = "models:/m/1") -> str:
@@ -178,7 +185,8 @@ def test_bad_options_are_one_line_errors(options: dict[str, Any], message: str) 
 
     with pytest.raises(PipelineDefinitionError, match=message) as info:
         serve(**options)(answer)
-    assert str(info.value).startswith("answer: ")
+    assert f"test_serve_decorator.py:{answer.__code__.co_firstlineno}: answer: " in str(info.value)
+    assert "\n" not in str(info.value)
 
 
 def test_predictor_shapes_are_checked() -> None:

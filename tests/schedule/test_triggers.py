@@ -252,7 +252,8 @@ def test_trigger_state_is_private(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("on", "message"),
     [
-        ("drift:churn", "unknown event kind 'drift'"),
+        ("drift:Churn", "endpoint name 'Churn' must be lowercase"),
+        ("weather:rain", "unknown event kind 'weather'"),
         ("run:", "bad --on"),
         ("run:churn:DONE", "unknown run status 'DONE'"),
         ("dataset", "bad --on"),

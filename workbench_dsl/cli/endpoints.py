@@ -23,7 +23,7 @@ ORDER = 62
 
 endpoints_app = typer.Typer(
     name="endpoints",
-    help="Model endpoints: list, predict, promote or roll back a canary, stop, up.",
+    help="Model endpoints: list, predict, promote or roll back a canary, drift, stop, up.",
     no_args_is_help=True,
 )
 
@@ -266,6 +266,91 @@ def token(name: str = typer.Argument(..., metavar="NAME")) -> None:
         f"the endpoint {name} now needs: Authorization: Bearer <this token> "
         f"(stored hashed; it is not shown again)",
         err=True,
+    )
+
+
+def _since(text: str | None) -> float | None:
+    """``--since``: a duration back from now (``90m``, ``6h``, ``2d``) or a time (ISO 8601)."""
+    import time
+    from datetime import datetime
+
+    from workbench_dsl.errors import UsageError
+    from workbench_dsl.schedule.events import parse_duration
+
+    if text is None:
+        return None
+    if text.strip()[-1:] in ("s", "m", "h", "d") and text.strip()[:1].isdigit():
+        return time.time() - parse_duration(text)
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise UsageError(
+            f"bad --since {text!r}: give a duration (90m, 6h, 2d) or a time "
+            f"(2026-12-02T18:00, local unless it names a zone)"
+        ) from None
+
+
+@endpoints_app.command("drift")
+@_errors
+def drift(
+    name: str = typer.Argument(..., metavar="NAME"),
+    since: str | None = typer.Option(
+        None, "--since", help="Only requests from this long ago (6h, 2d) or this time (ISO 8601)."
+    ),
+    revision: str | None = typer.Option(
+        None, "--revision", help="The revision whose requests to compare (default: the stable one)."
+    ),
+    psi: float = typer.Option(
+        0.2, "--psi", min=0.0, help="PSI at or above which a feature drifted."
+    ),
+    p_value: float = typer.Option(
+        0.01, "--p-value", min=0.0, max=1.0, help="Test p-value below which a feature drifted."
+    ),
+    min_requests: int = typer.Option(
+        50, "--min-requests", min=1, help="Fewest logged instances worth comparing."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Compare an endpoint's recent inputs with the data its model was trained on (per feature).
+
+    The training data is found through lineage (endpoint <- model version <- training
+    dataset); each feature gets its population stability index and a two-sample test
+    (Kolmogorov-Smirnov, or chi-square for a categorical one). See docs/drift.md.
+    """
+    from workbench_dsl.backends.drift.report import DriftError, drift_report
+    from workbench_dsl.backends.drift.stats import Thresholds
+    from workbench_dsl.errors import UsageError
+    from workbench_dsl.paths import local_root
+
+    t = Thresholds(psi=psi, p_value=p_value, min_requests=min_requests)
+    try:
+        report = drift_report(
+            local_root().ensure(), name, revision=revision, since=_since(since), thresholds=t
+        )
+    except DriftError as e:
+        raise UsageError(str(e)) from None
+    if as_json:
+        print_json(report.to_json())
+        return
+    ref = report.reference
+    typer.echo(
+        f"{name} revision {report.revision}: {report.instances} instance(s) in "
+        f"{report.requests} request(s) against {ref.dataset} @ {(ref.version or '')[:19]} "
+        f"({ref.model_uri})"
+    )
+    if ref.note:
+        typer.echo(f"note: {ref.note}")
+    width = max([len("feature"), *(len(f.name) for f in report.features)])
+    typer.echo(f"{'feature':<{width}}  {'kind':<11}  {'psi':>7}  test  {'p-value':>9}  verdict")
+    for f in report.features:
+        verdict = "DRIFTED" if f.drifted else "ok"
+        typer.echo(
+            f"{f.name:<{width}}  {f.kind:<11}  {f.psi:>7.3f}  {f.test:<4}  {f.p_value:>9.2g}  {verdict}"
+        )
+    n = len(report.drifted_features)
+    typer.echo(
+        f"{n} of {len(report.features)} feature(s) drifted (psi >= {t.psi:g} and p < {t.p_value:g})"
+        + (f": {', '.join(report.drifted_features)}" if n else "")
     )
 
 

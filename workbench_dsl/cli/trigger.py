@@ -1,4 +1,5 @@
-"""``workbench trigger``: run a pipeline when data lands or another pipeline's run ends."""
+"""``workbench trigger``: run a pipeline when data lands, another pipeline's run ends or an
+endpoint's inputs drift."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ ORDER = 61
 
 app = typer.Typer(
     name="trigger",
-    help="Event triggers run by `workbench scheduler`: new data in a folder, another pipeline's run finished.",
+    help="Event triggers run by `workbench scheduler`: new data in a folder, another pipeline's "
+    "run finished, an endpoint's inputs drifted.",
     no_args_is_help=True,
 )
 
@@ -57,15 +59,24 @@ def add_command(
     on: str = typer.Option(
         ...,
         "--on",
-        help="dataset:PATH_OR_GLOB (a file's content changed) or run:PIPELINE[:STATUS] "
-        "(a run of PIPELINE finished, with STATUS if given: SUCCEEDED, FAILED, CANCELLED).",
+        help="dataset:PATH_OR_GLOB (a file's content changed), run:PIPELINE[:STATUS] "
+        "(a run of PIPELINE finished, with STATUS if given: SUCCEEDED, FAILED, CANCELLED) or "
+        "drift:ENDPOINT (a local endpoint's inputs drifted from its training data).",
+    ),
+    threshold: list[str] | None = typer.Option(
+        None,
+        "--threshold",
+        help="drift: only. KEY=VALUE, repeatable or comma-separated: psi=0.2 (a feature's "
+        "PSI), p=0.01 (its test's p-value), features=1 (drifted features that make the "
+        "endpoint drifted), requests=50 (fewest logged instances), since=DURATION (only "
+        "requests this recent). See docs/triggers.md.",
     ),
     param: list[str] | None = typer.Option(None, "-p", "--param", help="NAME=VALUE (repeatable)."),
     event_param: str | None = typer.Option(
         None,
         "--event-param",
-        help="Pipeline input that receives the event: the changed file's path (dataset:) "
-        "or the finished run's id (run:).",
+        help="Pipeline input that receives the event: the changed file's path (dataset:), "
+        "the finished run's id (run:) or the endpoint's name (drift:).",
     ),
     max_age: str | None = typer.Option(
         None,
@@ -110,12 +121,19 @@ def add_command(
 
     from workbench_dsl.engine.store import check_experiment_name
     from workbench_dsl.errors import UsageError
-    from workbench_dsl.schedule.events import DatasetEvent, RunEvent, parse_duration, parse_event
+    from workbench_dsl.schedule.events import (
+        DatasetEvent,
+        DriftEvent,
+        RunEvent,
+        parse_duration,
+        parse_event,
+        parse_threshold,
+    )
     from workbench_dsl.schedule.pipeline_ref import prepare
     from workbench_dsl.schedule.trigger_local import scan_files
     from workbench_dsl.schedule.trigger_store import Trigger
 
-    event = parse_event(on)
+    event = parse_threshold(parse_event(on), threshold)
     max_age_s = parse_duration(max_age) if max_age is not None else None
     if max_age_s is not None and not isinstance(event, DatasetEvent):
         raise UsageError(f"--max-age applies to dataset: events only (got --on {on!r})")
@@ -126,8 +144,29 @@ def add_command(
             raise UsageError(
                 f"-p {event_param}=... and --event-param {event_param} both set it: drop one"
             )
-        check[event_param] = "/placeholder" if isinstance(event, DatasetEvent) else "run-id"
-    prepared = prepare(pipeline, check)  # fails now if it does not compile or -p is wrong
+        check[event_param] = (
+            "/placeholder"
+            if isinstance(event, DatasetEvent)
+            else event.endpoint
+            if isinstance(event, DriftEvent)
+            else "run-id"
+        )
+    drift_inputs: dict[str, str] = {}
+
+    def event_inputs(inputs: dict[str, Any]) -> dict[str, str]:
+        """The inputs a drift: firing fills (``endpoint``, ``drifted_features``), by type."""
+        if not isinstance(event, DriftEvent):
+            return {}
+        samples: dict[str, str] = {}
+        for n in ("endpoint", "drifted_features"):
+            if n in inputs and n not in check:
+                kind = str(inputs[n].get("parameterType", "STRING"))
+                drift_inputs[n] = kind
+                samples[n] = '["x"]' if kind == "LIST" else "x"
+        return samples
+
+    # Fails now if it does not compile or -p is wrong.
+    prepared = prepare(pipeline, check, event_inputs=event_inputs)
     if event_param and event_param not in _inputs(prepared.text):
         raise UsageError(
             f"--event-param {event_param!r} is not an input of pipeline {prepared.name!r} "
@@ -184,6 +223,7 @@ def add_command(
         created_at=now,
         updated_at=now,
         after=now,
+        event_inputs=drift_inputs,
     )
     # The data there now is the baseline: only changes from here on fire.
     baseline = scan_files(t, event, {}) if isinstance(event, DatasetEvent) else []
@@ -191,7 +231,13 @@ def add_command(
     store.add_trigger(t, baseline)
     data = _view(t, store)
     data["watching"] = len(baseline)
-    what = f"{len(baseline)} file(s) now" if isinstance(event, DatasetEvent) else "runs from now"
+    what = (
+        f"{len(baseline)} file(s) now"
+        if isinstance(event, DatasetEvent)
+        else "once per drift episode"
+        if isinstance(event, DriftEvent)
+        else "runs from now"
+    )
     _done(
         data,
         as_json,
@@ -230,6 +276,10 @@ def _add_kfp(
         raise UsageError("--target kfp needs --cron: how often the recurring run looks for events")
     if max_age is not None:
         raise UsageError("--max-age is local only: a KFP step keeps no state between runs")
+    from workbench_dsl.schedule.events import DriftEvent
+
+    if isinstance(event, DriftEvent):
+        raise UsageError("drift: triggers are local only in this version: drop --target kfp")
     cron.to_kfp(cron_expr)  # validated as `schedule add --target kfp` does, before anything
     text = wrapper_pipeline(
         prepared,

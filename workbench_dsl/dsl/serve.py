@@ -14,27 +14,44 @@ See https://kserve.github.io/website/latest/modelserving/v1beta1/rollout/canary/
 from __future__ import annotations
 
 import inspect
-import itertools
-import textwrap
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, ParamSpec, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Literal,
+    NamedTuple,
+    ParamSpec,
+    TypeVar,
+    overload,
+)
 
-from workbench_dsl.config import Config, Profile, load_config
+from workbench_dsl.backends.deployer import LLMOptions
+from workbench_dsl.compute import ClusterSettings
+from workbench_dsl.config import Config, load_config
 from workbench_dsl.dsl._options import StepOptions
-from workbench_dsl.dsl._where import function_location
+from workbench_dsl.dsl._predictor import (
+    check_llm_stub,
+    check_predictor,
+    location,
+    predictor_source,
+)
 from workbench_dsl.dsl.step import Step, config_for
 from workbench_dsl.errors import PipelineDefinitionError
+from workbench_dsl.runtime.serve_settings import ServeOptionError, ServeSettings
 
 if TYPE_CHECKING:
     from kfp.dsl.base_component import BaseComponent
+    from kfp.dsl.pipeline_task import PipelineTask
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-PROTOCOLS = ("v1", "v2")
-AUTH_MODES = ("none", "token")
 OUTPUTS = "NamedTuple('Outputs', [('url', str), ('revision', str)])"
+#: The LLM knobs and their defaults (given with kind="predictive" they are refused).
+_LLM_DEFAULTS = LLMOptions()
 
 
 class ServeStep(Step[P, R]):
@@ -46,7 +63,7 @@ class ServeStep(Step[P, R]):
         self,
         target: Callable[P, R],
         options: StepOptions,
-        settings: dict[str, Any],
+        settings: ServeSettings,
         *,
         params: list[str] | None = None,
         name: str | None = None,
@@ -68,7 +85,7 @@ class ServeStep(Step[P, R]):
         self._prebuilt = params is not None
 
     def __repr__(self) -> str:
-        return f"<{self.kind} step {self.name} at {_location(self.fn)}>"
+        return f"<{self.kind} step {self.name} at {location(self.fn)}>"
 
     @property
     def config(self) -> Config:
@@ -79,31 +96,54 @@ class ServeStep(Step[P, R]):
             return load_config(Path(source).resolve().parent if source else None)
         return config_for(self.fn)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> PipelineTask:
+        if self.settings.llm is not None:
+            _check_context_length(self.name, self.settings.llm, kwargs.get("model_uri"))
+        return super().__call__(*args, **kwargs)
+
+    def launcher_settings(self, config: Config) -> ServeSettings:
+        """The settings the launcher reads: the decorator's, with the project's compute and cluster.
+
+        Raises PipelineDefinitionError (``file:line``) when the compute profile or the
+        cluster's KServe mode cannot give what the options ask for.
+        """
+        profile = config.profile(self.settings.profile)
+        predictive = self.settings.kind == "predictive" and not self._prebuilt
+        settings = replace(
+            self.settings,
+            step=None if self._prebuilt else self.name,
+            profile=profile.name,
+            predictor_source=predictor_source(self.fn) if predictive else None,
+            predictor_name=self.fn.__name__ if predictive else None,
+            tracking_uri=config.get("registry", "tracking_uri"),
+            cluster_tracking_uri=config.get("registry", "cluster_tracking_uri"),
+            kserve_deployment_mode=self._deployment_mode(config),
+            cluster=ClusterSettings(
+                image=config.runtime_image,
+                namespace=config.get("cluster", "namespace"),
+                resources=profile.resources,
+                node_selector=dict(sorted(profile.node_selector.items())),
+                tolerations=tuple(profile.tolerations),
+            ),
+        )
+        problem = settings.compute_problem()
+        if problem:
+            raise PipelineDefinitionError(f"{self._where()}: {problem}")
+        return settings
+
+    def _where(self) -> str:
+        return f"{location(self.fn)}: @serve {self.name}()"
+
     def _build_component(self, config: Config) -> BaseComponent:
         from workbench_dsl.dsl._launcher import build_launcher
 
-        profile = config.profile(self.settings.get("profile"))
-        mode = self._deployment_mode(config)
-        step_config = {
-            **{k: v for k, v in self.settings.items() if k != "profile"},
-            "step": self.name,
-            "tracking_uri": config.get("registry", "tracking_uri"),
-            "cluster_tracking_uri": config.get("registry", "cluster_tracking_uri"),
-            "namespace": config.get("cluster", "namespace"),
-            "runtime_image": config.runtime_image,
-            "kserve_deployment_mode": mode,
-            **_compute(profile),
-        }
-        if not self._prebuilt:
-            step_config["predictor_source"] = predictor_source(self.fn)
-            step_config["predictor_name"] = self.fn.__name__
         preset = config.preset(self.options.preset)
         return build_launcher(
             _deploy_model if self._prebuilt else _serve_model,
             kind="serve",
             params=self.params,
             returns=OUTPUTS,
-            config=step_config,
+            config=self.launcher_settings(config).to_json(),
             image=config.runtime_image,
             packages=preset.packages,
             pip_index_urls=preset.pip_index_urls,
@@ -118,134 +158,59 @@ class ServeStep(Step[P, R]):
         )
 
         mode = str(config.get("cluster", "kserve_deployment_mode") or DEFAULT_DEPLOYMENT_MODE)
-        where = f"{_location(self.fn)}: @serve {self.name}()"
+        where = self._where()
         if mode not in DEPLOYMENT_MODES:
             raise PipelineDefinitionError(
                 f"{where}: [cluster] kserve_deployment_mode={mode!r} in workbench.toml must be "
                 f"one of {', '.join(DEPLOYMENT_MODES)}"
             )
         if mode == "Standard" and not self._prebuilt:
-            if self.settings["min_replicas"] == 0:
+            if self.settings.min_replicas == 0:
                 raise PipelineDefinitionError(
                     f"{where}: min_replicas=0 (scale to zero) needs KServe's Knative mode, but "
                     f"workbench.toml sets kserve_deployment_mode='Standard'; use min_replicas>=1"
                 )
-            if self.settings["canary_percent"] < 100:
+            if self.settings.canary_percent < 100:
                 raise PipelineDefinitionError(
-                    f"{where}: canary_percent={self.settings['canary_percent']} needs KServe's "
+                    f"{where}: canary_percent={self.settings.canary_percent} needs KServe's "
                     f"Knative mode (Standard serves one revision at a time), but workbench.toml "
                     f"sets kserve_deployment_mode='Standard'; use canary_percent=100"
                 )
         return mode
 
 
-def _location(obj: Any) -> str:
-    if inspect.isclass(obj):
-        try:
-            return f"{inspect.getsourcefile(obj)}:{inspect.getsourcelines(obj)[1]}"
-        except (OSError, TypeError):
-            return obj.__qualname__  # type: ignore[no-any-return]
-    return function_location(obj)
+def _check_context_length(name: str, llm: LLMOptions, model_uri: Any) -> None:
+    """Refuse ``max_model_len`` beyond the model's context when ``model_uri`` is a model directory.
 
+    Only a constant path is known now; a registered version (or a step's output)
+    is checked by the deploy step from the version's tags, before it deploys.
+    """
+    from workbench_dsl.backends.registry import llm_tags
+    from workbench_dsl.dsl._where import caller_location
 
-def _compute(profile: Profile) -> dict[str, Any]:
-    """The endpoint's resources and scheduling from a compute profile (for the cluster)."""
-    requests, limits = profile.resources.requests_and_limits()
-    return {
-        "resources": {k: v for k, v in (("requests", requests), ("limits", limits)) if v},
-        "node_selector": dict(profile.node_selector),
-        "tolerations": [t.to_json() for t in profile.tolerations],
-    }
-
-
-def predictor_source(obj: Any) -> str:
-    """The predictor's ``def`` or ``class`` and body, dedented, decorators dropped."""
-    try:
-        src = inspect.getsource(obj)
-    except (OSError, TypeError) as e:
-        raise PipelineDefinitionError(
-            f"{obj.__name__}: cannot read the predictor's source ({e}); define it in a file"
-        ) from None
-    lines = textwrap.dedent(src).split("\n")
-    body = itertools.dropwhile(lambda x: not x.startswith(("def ", "class ")), lines)
-    return "\n".join(body)
-
-
-def _check_predictor(obj: Any, step: str) -> None:
-    if inspect.isclass(obj):
-        if not callable(getattr(obj, "predict", None)):
-            raise PipelineDefinitionError(
-                f"{step}: a predictor class needs a predict(self, instances) method "
-                f"(and optionally load(self, model_dir))"
-            )
+    if llm.max_model_len is None or not isinstance(model_uri, str):
         return
-    if not inspect.isfunction(obj) or inspect.iscoroutinefunction(obj):
-        raise PipelineDefinitionError(
-            f"@serve decorates a function predict(model, instances) or a class with load and "
-            f"predict (got {obj!r}; async functions are not supported)"
-        )
-    params = [
-        p
-        for p in inspect.signature(obj).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    if len(params) != 2:
-        raise PipelineDefinitionError(
-            f"{function_location(obj)}: {step}: a predictor function takes (model, instances) "
-            f"(it takes {len(params)} parameter{'s' if len(params) != 1 else ''})"
-        )
-
-
-def validate_settings(
-    step: str,
-    *,
-    endpoint: str,
-    canary_percent: int,
-    protocol: str,
-    min_replicas: int,
-    max_replicas: int,
-    profile: str | None,
-    auth: str,
-) -> dict[str, Any]:
-    """Check ``@serve``'s own options; errors name the step and the option."""
-    from workbench_dsl.backends.deployer import check_endpoint_name
-
-    problem = check_endpoint_name(endpoint)
+    path = Path(model_uri.removeprefix("file://")).expanduser()
+    config = llm_tags.read_config(path) if path.is_dir() else None
+    if config is None:
+        return
+    problem = llm.context_problem(llm_tags.context_length_from_config(config), model_uri)
     if problem:
-        raise PipelineDefinitionError(f"{step}: {problem}")
-    if (
-        isinstance(canary_percent, bool)
-        or not isinstance(canary_percent, int)
-        or not 0 <= canary_percent <= 100
-    ):
+        raise PipelineDefinitionError(f"{caller_location()}: {name}(): {problem}")
+
+
+def _llm_options(kind: str, given: dict[str, Any], where: str) -> LLMOptions | None:
+    """The LLM knobs of ``kind`` (None for a predictive endpoint, which must not set any)."""
+    if kind == "llm":
+        return LLMOptions(**given)
+    changed = [k for k, v in given.items() if v != getattr(_LLM_DEFAULTS, k)]
+    if changed and kind == "predictive":
         raise PipelineDefinitionError(
-            f"{step}: canary_percent must be a whole number from 0 to 100 (got {canary_percent!r})"
+            f"{where}: {', '.join(f'{k}={given[k]!r}' for k in changed)} "
+            f"{'is an LLM option' if len(changed) == 1 else 'are LLM options'}: "
+            f"use @serve(kind='llm', ...) or drop {'it' if len(changed) == 1 else 'them'}"
         )
-    if protocol not in PROTOCOLS:
-        raise PipelineDefinitionError(f"{step}: protocol={protocol!r} must be 'v1' or 'v2'")
-    if auth not in AUTH_MODES:
-        raise PipelineDefinitionError(f"{step}: auth={auth!r} must be 'none' or 'token'")
-    for option, value in (("min_replicas", min_replicas), ("max_replicas", max_replicas)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise PipelineDefinitionError(
-                f"{step}: {option} must be a whole number >= 0 (got {value!r})"
-            )
-    if max_replicas < max(1, min_replicas):
-        raise PipelineDefinitionError(
-            f"{step}: max_replicas={max_replicas} must be at least 1 and at least "
-            f"min_replicas={min_replicas} (min_replicas=0 scales to zero)"
-        )
-    if profile is not None and (not isinstance(profile, str) or not profile):
-        raise PipelineDefinitionError(f"{step}: profile must be a name from workbench.toml")
-    return {
-        "endpoint": endpoint,
-        "canary_percent": canary_percent,
-        "protocol": protocol,
-        "min_replicas": min_replicas,
-        "max_replicas": max_replicas,
-        "auth": auth,
-        "profile": profile,
-    }
+    return None
 
 
 @overload
@@ -264,6 +229,16 @@ def serve(
     max_replicas: int = 1,
     profile: str | None = None,
     auth: str = "none",
+    log_requests: bool = True,
+    request_log_sample: float = 1.0,
+    request_log_max_mb: int = 64,
+    scale_to_zero_after: int = 300,
+    kind: Literal["predictive", "llm"] = "predictive",
+    max_model_len: int | None = None,
+    max_batch_size: int = 8,
+    batch_wait_ms: int = 10,
+    tensor_parallel_size: int = 1,
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto",
     preset: str | None = None,
     cache: bool = False,
     retries: int = 0,
@@ -284,6 +259,16 @@ def serve(
     max_replicas: int = 1,
     profile: str | None = None,
     auth: str = "none",
+    log_requests: bool = True,
+    request_log_sample: float = 1.0,
+    request_log_max_mb: int = 64,
+    scale_to_zero_after: int = 300,
+    kind: Literal["predictive", "llm"] = "predictive",
+    max_model_len: int | None = None,
+    max_batch_size: int = 8,
+    batch_wait_ms: int = 10,
+    tensor_parallel_size: int = 1,
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto",
     preset: str | None = None,
     cache: bool = False,
     retries: int = 0,
@@ -291,7 +276,7 @@ def serve(
     timeout: float | str | None = None,
     env: dict[str, Any] | None = None,
 ) -> ServeStep[P, R] | Callable[[Callable[P, R]], ServeStep[P, R]]:
-    """Make a predictor a step that deploys a model version to an endpoint.
+    """Make a predictor (or an LLM endpoint's stub) a step that deploys a model version.
 
     Call the step in a pipeline with ``model_uri=`` (``models:/NAME/VERSION``).
     Outputs: ``url`` (where to post predictions) and ``revision``.
@@ -305,8 +290,24 @@ def serve(
             and the cluster's ``protocolVersion``; the local server answers both.
         min_replicas: Replicas on a cluster (0 scales to zero).
         max_replicas: Replicas at most on a cluster.
-        profile: Compute for the endpoint on a cluster (resources, scheduling), by name.
+        profile: Compute for the endpoint (resources, GPUs, scheduling), by name.
         auth: ``"token"`` to require a bearer token (created once, shown once, stored hashed).
+        log_requests: Keep a log of requests and responses (local endpoints).
+        request_log_sample: The share of requests logged, 0 < x <= 1.
+        request_log_max_mb: The request log's size at most, in MiB (older entries go).
+        scale_to_zero_after: Seconds an endpoint with ``min_replicas=0`` stays idle before
+            its model server stops (>= 10; on a cluster Knative's pod retention period).
+        kind: ``"predictive"`` (a predictor, or a standard flavor) or ``"llm"`` (a
+            generative Transformers model behind the OpenAI-compatible API; the
+            decorated function is a stub: a docstring, ``...`` or ``pass``).
+        max_model_len: LLM only: tokens of prompt and completion at most (None: the
+            model's own context length).
+        max_batch_size: LLM only: sequences generated concurrently (1: no batching).
+        batch_wait_ms: LLM only: how long to wait to fill a batch.
+        tensor_parallel_size: LLM only: GPUs one replica shards the model over (at most
+            the profile's GPUs).
+        dtype: LLM only: ``"auto"`` (the model's own), ``"float32"``, ``"float16"`` or
+            ``"bfloat16"``.
         preset: Packages the step installs on top of the runtime image (by name).
         cache: Reuse an earlier result (off: a deployment is an action, and redeploying
             the same model is a no-op anyway).
@@ -318,22 +319,43 @@ def serve(
 
     def wrap(f: Callable[P, R]) -> ServeStep[P, R]:
         step = getattr(f, "__name__", "step")
+        where = f"{location(f)}: {step}"
         if endpoint is None:
             raise PipelineDefinitionError(
-                f"{step}: @serve() missing required argument 'endpoint' (e.g. "
+                f"{where}: @serve() missing required argument 'endpoint' (e.g. "
                 f"@serve(endpoint='churn'))"
             )
-        _check_predictor(f, step)
-        settings = validate_settings(
-            step,
-            endpoint=endpoint,
-            canary_percent=canary_percent,
-            protocol=protocol,
-            min_replicas=min_replicas,
-            max_replicas=max_replicas,
-            profile=profile,
-            auth=auth,
-        )
+        if kind == "llm":
+            check_llm_stub(f, step)
+        else:
+            check_predictor(f, step)
+        if profile is not None and (not isinstance(profile, str) or not profile):
+            raise PipelineDefinitionError(f"{where}: profile must be a name from workbench.toml")
+        knobs = {
+            "max_model_len": max_model_len,
+            "max_batch_size": max_batch_size,
+            "batch_wait_ms": batch_wait_ms,
+            "tensor_parallel_size": tensor_parallel_size,
+            "dtype": dtype,
+        }
+        try:
+            settings = ServeSettings(
+                endpoint=endpoint,
+                canary_percent=canary_percent,
+                protocol=protocol,
+                min_replicas=min_replicas,
+                max_replicas=max_replicas,
+                auth=auth,
+                log_requests=log_requests,
+                request_log_sample=request_log_sample,
+                request_log_max_mb=request_log_max_mb,
+                scale_to_zero_after=scale_to_zero_after,
+                kind=kind,
+                llm=_llm_options(kind, knobs, where),
+                profile=profile,
+            )
+        except ServeOptionError as e:
+            raise PipelineDefinitionError(f"{where}: {e}") from None
         # The profile is the endpoint's compute; the launcher itself runs on the default.
         options = StepOptions.build(
             step,
@@ -368,6 +390,10 @@ def _deploy_model(
     min_replicas: int = 1,
     max_replicas: int = 1,
     auth: str = "none",
+    log_requests: bool = True,
+    request_log_sample: float = 1.0,
+    request_log_max_mb: int = 64,
+    scale_to_zero_after: int = 300,
 ) -> DeployOutputs:
     """Serve a registered MLflow model (sklearn, pytorch, pyfunc) at an endpoint, with no user code.
 
@@ -375,15 +401,20 @@ def _deploy_model(
     with ``canary_percent`` of the requests.
     """
     from workbench_dsl.runtime.serve import deploy_model
+    from workbench_dsl.runtime.serve_settings import ServeSettings
 
-    settings = {
-        "endpoint": endpoint,
-        "canary_percent": canary_percent,
-        "protocol": protocol,
-        "min_replicas": min_replicas,
-        "max_replicas": max_replicas,
-        "auth": auth,
-    }
+    settings = ServeSettings(
+        endpoint=endpoint,
+        canary_percent=canary_percent,
+        protocol=protocol,
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        auth=auth,
+        log_requests=log_requests,
+        request_log_sample=request_log_sample,
+        request_log_max_mb=request_log_max_mb,
+        scale_to_zero_after=scale_to_zero_after,
+    )
     url, revision = deploy_model(model_uri, settings)
     return DeployOutputs(url, revision)
 
@@ -396,13 +427,17 @@ _DEPLOY_PARAMS = [
     "min_replicas: int = 1",
     "max_replicas: int = 1",
     "auth: str = 'none'",
+    "log_requests: bool = True",
+    "request_log_sample: float = 1.0",
+    "request_log_max_mb: int = 64",
+    "scale_to_zero_after: int = 300",
 ]
 
 #: The prebuilt deploy step: ``deploy(model_uri=..., endpoint="churn", canary_percent=10)``.
 deploy: ServeStep[..., DeployOutputs] = ServeStep(
     _deploy_model,
     StepOptions(cache=False),
-    {"profile": None},
+    ServeSettings(),
     params=_DEPLOY_PARAMS,
     name="deploy",
 )

@@ -115,8 +115,10 @@ def _serve(
 ) -> Any:
     from workbench_dsl.backends.deployer._predictors import load_revision, model_dir
     from workbench_dsl.runtime.serve import ServeOutputs, _locate
+    from workbench_dsl.runtime.serve_settings import ServeSettings
 
-    storage, flavor = _locate(str(kwargs.get("model_uri") or ""), config, local=True)
+    settings = ServeSettings.from_json(config)
+    storage, flavor, _ = _locate(str(kwargs.get("model_uri") or ""), settings, local=True)
     sample = extra.get("instances")
     if sample is None:
         sample = _input_example(model_dir(storage))
@@ -125,9 +127,7 @@ def _serve(
             "no sample to predict: give one with -p instances='[[...]]' (the model has no "
             "saved input example)"
         )
-    predictor = load_revision(
-        storage, flavor, config.get("predictor_source"), config.get("predictor_name")
-    )
+    predictor = load_revision(storage, flavor, settings.predictor_source, settings.predictor_name)
     _say(f"predicting {len(sample)} instance(s) with {kwargs.get('model_uri')}")
     result = predictor.predict(sample)
     _say(f"predictions: {json.dumps(result, default=str)[:2000]}")

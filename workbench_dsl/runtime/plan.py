@@ -13,7 +13,7 @@ files) is a placeholder marked ``<run time: ...>`` or listed in the object's
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 #: Marks a value that only exists when the run happens.
@@ -258,7 +258,6 @@ def plan_serve(
     The model's flavor is known only when the registered version is resolved;
     ``flavor`` says which to show (an MLflow pyfunc by default).
     """
-    from workbench_dsl.backends.deployer import DeploySpec
     from workbench_dsl.backends.deployer.kubernetes import (
         DEFAULT_DEPLOYMENT_MODE,
         canary_patch,
@@ -266,37 +265,23 @@ def plan_serve(
         inference_service,
     )
     from workbench_dsl.config import DEFAULT_RUNTIME_IMAGE
-    from workbench_dsl.runtime.serve import OVERRIDABLE
+    from workbench_dsl.runtime.serve_settings import ServeOptionError, ServeSettings
 
-    cfg = dict(config)
-    for key in OVERRIDABLE:
-        if inputs.get(key) is not None:
-            cfg[key] = inputs[key]
-    endpoint = str(cfg.get("endpoint") or "")
+    settings = ServeSettings.from_json(config)
+    refused: tuple[str, ...] = ()
+    try:
+        settings = settings.with_inputs(inputs)
+    except ServeOptionError as e:
+        refused = (f"step {step}: {e}",)  # shown with the step's own settings
     placeholders = {}
-    if not endpoint:
-        endpoint = "run-time-endpoint"
+    if not settings.endpoint:
+        settings = replace(settings, endpoint="run-time-endpoint")
         placeholders["metadata.name"] = "the step's endpoint input"
     model_uri = str(inputs.get("model_uri") or run_time("the step's model_uri input"))
-    spec = DeploySpec(
-        endpoint=endpoint,
-        model_uri=model_uri,
-        storage=MODEL_STORAGE,
-        flavor=flavor,
-        canary_percent=_int(cfg.get("canary_percent"), 10),
-        protocol=str(cfg.get("protocol", "v2")),
-        min_replicas=_int(cfg.get("min_replicas"), 1),
-        max_replicas=_int(cfg.get("max_replicas"), 1),
-        auth=str(cfg.get("auth", "none")),
-        predictor_source=cfg.get("predictor_source"),
-        predictor_name=cfg.get("predictor_name"),
-        resources=dict(cfg.get("resources") or {}),
-        node_selector=dict(cfg.get("node_selector") or {}),
-        tolerations=list(cfg.get("tolerations") or []),
-    )
-    mode = str(cfg.get("kserve_deployment_mode") or DEFAULT_DEPLOYMENT_MODE)
-    image = str(cfg.get("runtime_image") or DEFAULT_RUNTIME_IMAGE)
-    namespace = _namespace(cfg.get("namespace"), placeholders)
+    spec = settings.deploy_spec(model_uri, MODEL_STORAGE, flavor)
+    mode = settings.kserve_deployment_mode or DEFAULT_DEPLOYMENT_MODE
+    image = settings.cluster.image or DEFAULT_RUNTIME_IMAGE
+    namespace = _namespace(settings.cluster.namespace, placeholders)
     created = inference_service(spec, namespace, image=image, deployment_mode=mode)
     placeholders.update(
         {
@@ -313,24 +298,17 @@ def plan_serve(
         what="InferenceService",
         body=created,
         placeholders=placeholders,
-        problems=tuple(cluster_problems(spec, mode, canary=False)),
+        problems=refused + tuple(cluster_problems(spec, mode, canary=False)),
     )
     patch = PlannedObject(
         step=step,
         what="InferenceService patch",
-        body=canary_patch(spec, image=image),
+        body=canary_patch(spec, image=image, deployment_mode=mode),
         base=created,
         placeholders={"(applied when)": "the endpoint already exists: a canary rollout"},
-        problems=tuple(cluster_problems(spec, mode, canary=True)),
+        problems=refused + tuple(cluster_problems(spec, mode, canary=True)),
     )
     return [first, patch]
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value) if value is not None else default
-    except (TypeError, ValueError):
-        return default
 
 
 def _namespace(ns: Any, placeholders: dict[str, str]) -> str:

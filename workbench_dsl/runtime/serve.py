@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from workbench_dsl import _env
+from workbench_dsl.backends.deployer._predictors import model_dir
+from workbench_dsl.backends.registry import TAG_FLAVOR
 from workbench_dsl.errors import JobFailed
 from workbench_dsl.runtime._lineage import reporting
+from workbench_dsl.runtime.serve_settings import OVERRIDABLE, ServeOptionError, ServeSettings
 
-#: The step options a caller may give as inputs (the prebuilt ``deploy``'s interface).
-OVERRIDABLE = ("endpoint", "canary_percent", "protocol", "min_replicas", "max_replicas", "auth")
+__all__ = ["OVERRIDABLE", "ServeOutputs", "deploy_model", "launch", "settings_for"]
+
 _SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -28,28 +30,40 @@ class ServeOutputs(NamedTuple):
     revision: str
 
 
+class Located(NamedTuple):
+    """A model version found: where its files are, its flavor, the registry's tags on it."""
+
+    storage: str
+    flavor: str
+    tags: dict[str, str]
+
+
+def settings_for(config: Any, inputs: dict[str, Any]) -> ServeSettings:
+    """The step's settings from its baked-in JSON, with the given inputs over them.
+
+    Raises SettingsError for a component another version wrote, JobFailed for an
+    input (the prebuilt ``deploy``'s) that cannot work.
+    """
+    settings = ServeSettings.from_json(config)
+    try:
+        return settings.with_inputs(inputs)
+    except ServeOptionError as e:
+        raise JobFailed(str(e)) from None
+
+
 @reporting("serve")
 def launch(source: str, fn_name: str, config_json: str, args: dict[str, Any]) -> ServeOutputs:
     """Deploy ``args['model_uri']`` with the step's settings (inputs override them)."""
     del source, fn_name  # the predictor's source travels in the config
-    cfg = json.loads(config_json)
-    for key in OVERRIDABLE:
-        if args.get(key) is not None:
-            cfg[key] = args[key]
-    return deploy_model(str(args.get("model_uri") or ""), cfg)
+    settings = settings_for(json.loads(config_json), args)
+    return deploy_model(str(args.get("model_uri") or ""), settings)
 
 
-def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
+def deploy_model(model_uri: str, settings: ServeSettings) -> ServeOutputs:
     """Resolve ``model_uri`` in the registry and deploy it as the endpoint's next revision."""
-    from workbench_dsl.backends.deployer import (
-        AUTH_MODES,
-        PROTOCOLS,
-        DeployError,
-        DeploySpec,
-        check_endpoint_name,
-    )
+    from workbench_dsl.backends.deployer import DeployError, check_endpoint_name
 
-    endpoint = str(cfg.get("endpoint") or "")
+    endpoint = settings.endpoint or ""
     problem = check_endpoint_name(endpoint)
     if problem:
         raise JobFailed(problem)
@@ -58,37 +72,20 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
             f"nothing to deploy to {endpoint}: model_uri is empty (was the model registered? "
             f"branch on the register step's 'promoted' output)"
         )
-    protocol = str(cfg.get("protocol", "v2"))
-    auth = str(cfg.get("auth", "none"))
-    percent = cfg.get("canary_percent", 10)
-    if protocol not in PROTOCOLS or auth not in AUTH_MODES:
-        raise JobFailed(
-            f"protocol must be v1 or v2 and auth none or token (got {protocol}, {auth})"
-        )
-    if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
-        raise JobFailed(f"canary_percent must be a whole number from 0 to 100 (got {percent!r})")
+    problem = settings.compute_problem()
+    if problem:
+        raise JobFailed(f"endpoint {endpoint}: {problem}")
 
     from workbench_dsl.runtime._placement import on_cluster
 
     local = not on_cluster()
-    storage, flavor = _locate(model_uri, cfg, local=local)
-    spec = DeploySpec(
-        endpoint=endpoint,
-        model_uri=model_uri,
-        storage=storage,
-        flavor=flavor,
-        canary_percent=percent,
-        protocol=protocol,
-        min_replicas=int(cfg.get("min_replicas", 1)),
-        max_replicas=int(cfg.get("max_replicas", 1)),
-        auth=auth,
-        predictor_source=cfg.get("predictor_source"),
-        predictor_name=cfg.get("predictor_name"),
-        resources=dict(cfg.get("resources") or {}),
-        node_selector=dict(cfg.get("node_selector") or {}),
-        tolerations=list(cfg.get("tolerations") or []),
-        run_id=os.environ.get(_env.RUN_ID),
+    found = _locate(model_uri, settings, local=local)
+    if settings.llm is not None:
+        _check_llm_model(model_uri, found, settings)
+    spec = settings.deploy_spec(
+        model_uri, found.storage, found.flavor, run_id=os.environ.get(_env.RUN_ID)
     )
+    percent = spec.canary_percent
     _env.set_status(f"deploying {model_uri} to {endpoint}")
     try:
         if local:
@@ -100,9 +97,9 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
             from workbench_dsl.backends.deployer import Deployer, kserve_deployer
 
             deployer: Deployer = kserve_deployer(
-                _namespace(cfg),
-                image=cfg.get("runtime_image"),
-                deployment_mode=cfg.get("kserve_deployment_mode"),
+                _namespace(settings),
+                image=settings.cluster.image,
+                deployment_mode=settings.kserve_deployment_mode,
             )
             result = deployer.deploy(spec)
     except DeployError as e:
@@ -125,17 +122,37 @@ def deploy_model(model_uri: str, cfg: Mapping[str, Any]) -> ServeOutputs:
     return ServeOutputs(result.url, result.revision)
 
 
-def _locate(model_uri: str, cfg: Mapping[str, Any], *, local: bool) -> tuple[str, str]:
-    """Where the model's files are and its flavor (registry URIs are resolved in the registry)."""
+def _check_llm_model(model_uri: str, found: Located, settings: ServeSettings) -> None:
+    """Refuse, before anything is deployed, a model an LLM endpoint cannot serve as configured."""
+    from workbench_dsl.backends.registry import llm_tags
+
+    assert settings.llm is not None
+    if found.flavor != llm_tags.FLAVOR:
+        raise JobFailed(
+            f"endpoint {settings.endpoint}: kind='llm' serves Hugging Face Transformers model "
+            f"directories, but {model_uri} is a {found.flavor} model; register the directory "
+            f"save_pretrained wrote, or use kind='predictive'"
+        )
+    limit = llm_tags.context_length_from_tags(found.tags)
+    if limit is None and "://" not in found.storage.removeprefix("file://"):
+        config = llm_tags.read_config(model_dir(found.storage))
+        limit = llm_tags.context_length_from_config(config) if config else None
+    problem = settings.llm.context_problem(limit, model_uri)
+    if problem:
+        raise JobFailed(f"endpoint {settings.endpoint}: {problem}")
+
+
+def _locate(model_uri: str, settings: ServeSettings, *, local: bool) -> Located:
+    """Where the model's files are, its flavor and tags (registry URIs are resolved there)."""
     if not model_uri.startswith("models:/"):
-        # A path or storage URI given directly: an MLflow model directory.
-        return model_uri, _flavor_from_dir(model_uri) or "pyfunc"
+        # A path or storage URI given directly: an MLflow or Transformers model directory.
+        return Located(model_uri, _flavor_from_dir(model_uri) or "pyfunc", {})
     from workbench_dsl.backends.registry import open_registry
 
     if local:
-        uri = cfg.get("tracking_uri") or None
+        uri = settings.tracking_uri or None
     else:
-        uri = cfg.get("cluster_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+        uri = settings.cluster_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if not uri:
             raise JobFailed(
                 "no MLflow tracking server for the cluster: set [registry] cluster_tracking_uri "
@@ -149,17 +166,20 @@ def _locate(model_uri: str, cfg: Mapping[str, Any], *, local: bool) -> tuple[str
     if version.tags.get("workbench.approval") == "rejected":
         raise JobFailed(f"{model_uri} was rejected; a rejected version is never deployed")
     storage = registry.download_uri(version.name, version.version)
-    flavor = version.tags.get("workbench.flavor") or ""
+    flavor = version.tags.get(TAG_FLAVOR) or ""
     if flavor in ("", "mlflow"):
         flavor = _flavor_from_dir(storage) or "pyfunc"
-    return storage, flavor
+    return Located(storage, flavor, dict(version.tags))
 
 
 def _flavor_from_dir(storage: str) -> str | None:
-    from workbench_dsl.backends.deployer._predictors import model_dir
+    """The flavor of a local model directory: its MLmodel's, or Transformers for a bare one."""
+    from workbench_dsl.backends.registry import llm_tags
 
     path = model_dir(storage) / "MLmodel"
     if not path.is_file():
+        if (model_dir(storage) / "config.json").is_file():
+            return llm_tags.FLAVOR  # what save_pretrained writes
         return None
     import yaml
 
@@ -170,8 +190,8 @@ def _flavor_from_dir(storage: str) -> str | None:
     return "pyfunc"
 
 
-def _namespace(cfg: Mapping[str, Any]) -> str:
-    ns = cfg.get("namespace") or os.environ.get("WORKBENCH_NAMESPACE")
+def _namespace(settings: ServeSettings) -> str:
+    ns = settings.cluster.namespace or os.environ.get("WORKBENCH_NAMESPACE")
     if not ns and _SA_NAMESPACE.exists():
         ns = _SA_NAMESPACE.read_text(encoding="utf-8").strip()
     return str(ns or "default")

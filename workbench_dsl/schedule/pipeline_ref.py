@@ -9,6 +9,7 @@ with the engine's rules and one-line errors.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,16 @@ def absolute_ref(ref: str) -> str:
     return f"{target}:{name}" if name else target
 
 
-def prepare(ref: str, raw_params: dict[str, str] | None = None) -> PreparedPipeline:
-    """Compile ``ref`` (if it is not compiled already) and type ``raw_params`` by its inputs."""
+def prepare(
+    ref: str,
+    raw_params: dict[str, str] | None = None,
+    event_inputs: Callable[[dict[str, Any]], dict[str, str]] | None = None,
+) -> PreparedPipeline:
+    """Compile ``ref`` (if it is not compiled already) and type ``raw_params`` by its inputs.
+
+    ``event_inputs``: given the pipeline's input definitions, sample values of the inputs
+    an event will fill, checked with the rest (and not kept in ``params``).
+    """
     from workbench_dsl.compile.loader import split_ref
     from workbench_dsl.engine.params import pipeline_arguments
     from workbench_dsl.engine.spec import PipelineSpec
@@ -69,7 +78,10 @@ def prepare(ref: str, raw_params: dict[str, str] | None = None) -> PreparedPipel
         if target.endswith(".py"):
             source_file = str(Path(target).resolve())
     spec = PipelineSpec.parse(text)
-    typed = pipeline_arguments(spec.input_definitions, raw_params, from_cli=True)
+    check = dict(raw_params)
+    if event_inputs is not None:
+        check = {**event_inputs(dict(spec.input_definitions)), **check}
+    typed = pipeline_arguments(spec.input_definitions, check, from_cli=True)
     given = {k: v for k, v in typed.items() if k in raw_params}
     return PreparedPipeline(
         ref=absolute_ref(ref), name=spec.name, text=text, params=given, source_file=source_file

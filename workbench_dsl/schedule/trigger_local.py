@@ -8,7 +8,12 @@ on every pass, after the schedules. For each trigger that is not paused it
   recorded; with ``--max-age`` it instead claims one event per stale period (no digest
   changed for longer than the limit);
 * ``run:PIPELINE[:STATUS]``: reads that pipeline's finished runs through the run store's
-  own query and claims one event per run.
+  own query and claims one event per run;
+* ``drift:ENDPOINT``: compares the endpoint's logged requests with its model's training
+  data (a cached report: recomputed only when the log changed) and claims one event per
+  drift *episode*: the first pass that finds the endpoint drifted fires; later passes
+  that still find it drifted do not; a pass that finds it back within its thresholds
+  (or serving another revision) ends the episode, and the next crossing fires again.
 
 More new events than ``max_catchup`` (the scheduler was down, a folder was refilled) are
 bounded: the newest ``max_catchup`` run, the older ones are recorded as ``SKIPPED``.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import stat
 import subprocess
@@ -27,7 +33,7 @@ from pathlib import Path
 
 from workbench_dsl import _procs
 from workbench_dsl.paths import LocalRoot
-from workbench_dsl.schedule.events import DatasetEvent, RunEvent
+from workbench_dsl.schedule.events import DatasetEvent, DriftEvent, RunEvent
 from workbench_dsl.schedule.local import PassReport, claimed_run_state, run_outcome, start_run
 from workbench_dsl.schedule.trigger_store import FileSeen, Trigger, TriggerStore
 
@@ -110,6 +116,8 @@ class TriggerPass:
                     self._dataset(t, t.event, now, report)
                 elif isinstance(t.event, RunEvent):
                     self._run(t, t.event, report)
+                elif isinstance(t.event, DriftEvent):
+                    self._drift(t, t.event, report)
             except (OSError, ValueError) as e:
                 report.errors.append(f"trigger {t.name}: {e}")
             self._prune(t)
@@ -194,6 +202,43 @@ class TriggerPass:
             if not self._claim_start(t, keys[r["run_id"]], event, r["run_id"], report):
                 break
 
+    def _drift(self, t: Trigger, ev: DriftEvent, report: PassReport) -> None:
+        from workbench_dsl.backends.drift.report import TooFewRequests, cached_report
+        from workbench_dsl.backends.drift.stats import Thresholds
+
+        thresholds = Thresholds(ev.psi, ev.p_value, ev.features, ev.min_requests)
+        result = cached_report(self.root, ev.endpoint, since_s=ev.window_s, thresholds=thresholds)
+        if isinstance(result, TooFewRequests):
+            return  # no verdict yet: wait for traffic
+        if isinstance(result, Exception):
+            raise ValueError(str(result))
+        state = self.store.drift_state(t.id)
+        rev = result.revision
+        episode = int(state["episode"]) if state is not None else 0
+        in_episode = state is not None and state["revision"] == rev and bool(state["drifted"])
+        if not result.drifted:
+            if in_episode:
+                self.store.end_drift(t.id, rev, episode)
+            return
+        if in_episode:
+            return  # the same episode: it fired when it began
+        features = result.drifted_features
+        inputs = {}
+        for name, kind in t.event_inputs.items():
+            if name == "endpoint":
+                inputs[name] = ev.endpoint
+            elif name == "drifted_features":
+                inputs[name] = json.dumps(features) if kind == "LIST" else ",".join(features)
+        self._claim_start(
+            t,
+            f"{t.id}@drift:{rev}#{episode + 1}",
+            f"{ev} {rev}: {', '.join(features)} drifted (max psi {result.max_psi:.2f})",
+            ev.endpoint,
+            report,
+            drift=(rev, episode + 1),
+            inputs=inputs,
+        )
+
     @staticmethod
     def _abs(t: Trigger, rel: str) -> str:
         return str((Path(t.workdir) / rel).resolve())
@@ -208,14 +253,18 @@ class TriggerPass:
         value: str,
         report: PassReport,
         file: FileSeen | None = None,
+        drift: tuple[str, int] | None = None,
+        inputs: dict[str, str] | None = None,
     ) -> bool:
-        """Claim and start one event; False when the trigger is at max_concurrency."""
+        """Claim and start one event; False when the trigger is at max_concurrency.
+
+        ``inputs``: pipeline inputs the event fills (those not given with ``-p``)."""
         d = self.root.root / "triggers" / t.name
         d.mkdir(mode=0o700, parents=True, exist_ok=True)
         stem = f"{time.time_ns()}-{hashlib.sha1((key or event).encode()).hexdigest()[:8]}"
         out, log = d / f"{stem}.json", d / f"{stem}.log"
         claim = self.store.claim_event(
-            t, key, event, value, output=str(out), log=str(log), file=file
+            t, key, event, value, output=str(out), log=str(log), file=file, drift=drift
         )
         if claim == "taken":
             return True
@@ -223,7 +272,7 @@ class TriggerPass:
             report.waiting.append(f"trigger:{t.name}@{event}")
             return False
         key = claim.split(":", 1)[1]
-        params = dict(t.params)
+        params = {**(inputs or {}), **t.params}
         if t.event_param:
             params[t.event_param] = value
         env = dict(os.environ)

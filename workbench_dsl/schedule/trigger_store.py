@@ -2,7 +2,9 @@
 
 ``triggers`` holds what to run on which event; ``trigger_firings`` one row per event
 that was started or passed over, keyed by the event's idempotency key; ``trigger_files``
-the content digest last seen of each file a ``dataset:`` trigger watches. An event is
+the content digest last seen of each file a ``dataset:`` trigger watches; ``trigger_drift``
+the drift episode a ``drift:`` trigger is in (the revision, the episode's number and
+whether the endpoint is drifted now), moved on in the transaction that claims its firing. An event is
 claimed by inserting its firing row inside a ``BEGIN IMMEDIATE`` transaction that also
 counts the runs in flight (and, for a file, moves its recorded digest on), exactly as a
 schedule's tick is claimed: a restarted scheduler, or two racing ones, start an event
@@ -16,13 +18,13 @@ import sqlite3
 import time
 import uuid
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from workbench_dsl import _sqlite
 from workbench_dsl.errors import UsageError
-from workbench_dsl.schedule.events import Event, parse_event
+from workbench_dsl.schedule.events import DriftEvent, Event, drift_event, parse_event
 from workbench_dsl.schedule.store import ACTIVE, open_db, write_tx
 
 _SCHEMA = """
@@ -41,7 +43,8 @@ CREATE TABLE IF NOT EXISTS triggers(
     experiment TEXT NOT NULL DEFAULT 'Default',
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    after REAL NOT NULL
+    after REAL NOT NULL,
+    options_json TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS trigger_firings(
     key TEXT PRIMARY KEY,
@@ -70,6 +73,13 @@ CREATE TABLE IF NOT EXISTS trigger_files(
     gen INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(trigger_id, path)
 );
+CREATE TABLE IF NOT EXISTS trigger_drift(
+    trigger_id TEXT PRIMARY KEY,
+    revision TEXT NOT NULL,
+    episode INTEGER NOT NULL,
+    drifted INTEGER NOT NULL,
+    changed_at REAL NOT NULL
+);
 """
 
 #: Firings kept per trigger (newest); older finished ones are dropped so the table stays bounded.
@@ -95,8 +105,20 @@ class Trigger:
     created_at: float
     updated_at: float
     after: float
+    #: What a drift: trigger passes the pipeline: input name -> KFP parameter type.
+    event_inputs: dict[str, str] = field(default_factory=dict)
+
+    def options(self) -> dict[str, Any]:
+        """What is stored beside the event: a drift: event's thresholds and inputs."""
+        if isinstance(self.event, DriftEvent):
+            return {**self.event.options(), "inputs": self.event_inputs}
+        return {}
 
     def to_json(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if isinstance(self.event, DriftEvent):
+            extra["threshold"] = self.event.options()
+            extra["event_inputs"] = self.event_inputs
         return {
             "name": self.name,
             "target": "local",
@@ -110,6 +132,7 @@ class Trigger:
             "max_concurrency": self.max_concurrency,
             "paused": self.paused,
             "experiment": self.experiment,
+            **extra,
         }
 
 
@@ -124,13 +147,17 @@ class FileSeen:
 
 
 def _trigger(row: sqlite3.Row) -> Trigger:
+    event = parse_event(row["event"])
+    options = json.loads(row["options_json"] or "{}")
+    if isinstance(event, DriftEvent):
+        event = drift_event(event.endpoint, options)
     return Trigger(
         name=row["name"],
         id=row["id"],
         pipeline=row["pipeline"],
         workdir=row["workdir"],
         params=json.loads(row["params_json"] or "{}"),
-        event=parse_event(row["event"]),
+        event=event,
         event_param=row["event_param"],
         max_age_s=row["max_age_s"],
         max_catchup=int(row["max_catchup"]),
@@ -140,6 +167,7 @@ def _trigger(row: sqlite3.Row) -> Trigger:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         after=row["after"],
+        event_inputs=dict(options.get("inputs") or {}),
     )
 
 
@@ -149,6 +177,7 @@ class TriggerStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = open_db(path)
+        _sqlite.add_column(self._db, "triggers", "options_json", "TEXT NOT NULL DEFAULT '{}'")
         _sqlite.migrate(self._db, _SCHEMA)
 
     def close(self) -> None:
@@ -168,7 +197,8 @@ class TriggerStore:
                 c.execute(
                     "INSERT INTO triggers(name, id, pipeline, workdir, params_json, event,"
                     " event_param, max_age_s, max_catchup, max_concurrency, paused, experiment,"
-                    " created_at, updated_at, after) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " created_at, updated_at, after, options_json)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         t.name,
                         t.id,
@@ -185,6 +215,7 @@ class TriggerStore:
                         t.created_at,
                         t.updated_at,
                         t.after,
+                        json.dumps(t.options(), sort_keys=True),
                     ),
                 )
                 c.executemany(
@@ -232,6 +263,7 @@ class TriggerStore:
         with self.tx() as c:
             c.execute("DELETE FROM triggers WHERE name=?", (name,))
             c.execute("DELETE FROM trigger_files WHERE trigger_id=?", (t.id,))
+            c.execute("DELETE FROM trigger_drift WHERE trigger_id=?", (t.id,))
             # Finished firings go; firings in flight stay until the scheduler has seen them end.
             c.execute(
                 f"DELETE FROM trigger_firings WHERE trigger_id=? AND status NOT IN {ACTIVE}",
@@ -277,8 +309,13 @@ class TriggerStore:
         log: str,
         file: FileSeen | None = None,
         now: float | None = None,
+        drift: tuple[str, int] | None = None,
     ) -> str:
         """Claim one event for starting.
+
+        For a drift episode (``drift``: the revision and the episode's number), the
+        trigger's drift state moves to "drifted" in the same transaction; an episode
+        already marked drifted for that revision is ``"taken"``.
 
         For a file, the key is found here: the file's next generation, claimed only when
         its recorded digest differs from ``file.digest`` (a racing scheduler that moved it
@@ -299,6 +336,12 @@ class TriggerStore:
                     return "taken"
                 gen = (row["gen"] if row is not None else 0) + 1
                 key = f"{t.id}@file:{file.path}#{gen}"
+            if drift is not None:
+                row = c.execute(
+                    "SELECT revision, drifted FROM trigger_drift WHERE trigger_id=?", (t.id,)
+                ).fetchone()
+                if row is not None and row["revision"] == drift[0] and row["drifted"]:
+                    return "taken"
             if c.execute("SELECT 1 FROM trigger_firings WHERE key=?", (key,)).fetchone():
                 return "taken"
             running = c.execute(
@@ -314,7 +357,39 @@ class TriggerStore:
             )
             if file is not None:
                 self._move_file(c, t.id, file, now)
+            if drift is not None:
+                self._set_drift(c, t.id, drift[0], drift[1], True, now)
         return f"claimed:{key}"
+
+    # -- drift episodes -----------------------------------------------------------------
+
+    def drift_state(self, trigger_id: str) -> sqlite3.Row | None:
+        """The drift: trigger's episode: ``revision``, ``episode`` (its number), ``drifted``."""
+        return self._db.execute(
+            "SELECT * FROM trigger_drift WHERE trigger_id=?", (trigger_id,)
+        ).fetchone()
+
+    def end_drift(self, trigger_id: str, revision: str, episode: int) -> None:
+        """The endpoint is back within its thresholds (or serves a new revision): the
+        episode ends, and the next crossing is a new one that fires again."""
+        with self.tx() as c:
+            self._set_drift(c, trigger_id, revision, episode, False, time.time())
+
+    @staticmethod
+    def _set_drift(
+        c: sqlite3.Connection,
+        trigger_id: str,
+        revision: str,
+        episode: int,
+        drifted: bool,
+        now: float,
+    ) -> None:
+        c.execute(
+            "INSERT INTO trigger_drift(trigger_id, revision, episode, drifted, changed_at)"
+            " VALUES (?,?,?,?,?) ON CONFLICT(trigger_id) DO UPDATE SET revision=excluded.revision,"
+            " episode=excluded.episode, drifted=excluded.drifted, changed_at=excluded.changed_at",
+            (trigger_id, revision, episode, int(drifted), now),
+        )
 
     def skip_event(
         self,

@@ -180,7 +180,7 @@ def pipelines() -> gdash.Dashboard:
 
 
 def endpoints() -> gdash.Dashboard:
-    """Endpoint traffic, errors, latency and canary share."""
+    """Endpoint traffic, errors, latency, canary share and drift."""
     return (
         _base("workbench-endpoints", "workbench: endpoints")
         .with_panel(
@@ -221,6 +221,31 @@ def endpoints() -> gdash.Dashboard:
                 "percentunit",
                 _query("workbench_endpoint_canary_ratio", "{{endpoint}} canary"),
                 _query("workbench_endpoint_up", "{{endpoint}} up"),
+            )
+        )
+        .with_row(gdash.Row("Drift"))
+        .with_panel(
+            _series(
+                "Feature drift (PSI)",
+                "none",
+                _query(
+                    "max by (endpoint, feature) (workbench_endpoint_feature_drift_psi)",
+                    "{{endpoint}} {{feature}}",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                "Drifted features",
+                "short",
+                _query(
+                    "sum by (endpoint) (workbench_endpoint_drifted_features)",
+                    "{{endpoint}} drifted",
+                ),
+                _query(
+                    "sum by (endpoint) (workbench_endpoint_drift_instances)",
+                    "{{endpoint}} instances compared",
+                ),
             )
         )
     )

@@ -53,6 +53,11 @@ METRICS: dict[str, str] = {
     "workbench_endpoint_canary_ratio": "gauge",
     "workbench_endpoint_requests_total": "counter",
     "workbench_endpoint_predict_seconds": "histogram",
+    "workbench_endpoint_feature_drift_psi": "gauge",
+    "workbench_endpoint_feature_drift_p_value": "gauge",
+    "workbench_endpoint_feature_drifted": "gauge",
+    "workbench_endpoint_drifted_features": "gauge",
+    "workbench_endpoint_drift_instances": "gauge",
 }
 
 
@@ -74,6 +79,7 @@ class WorkbenchCollector(Collector):
         yield from self._runs()
         yield from self._tasks()
         yield from self._endpoints()
+        yield from self._drift()
 
     def _read(self, query: Callable[[RunStore], list[sqlite3.Row]]) -> list[sqlite3.Row]:
         """Rows from the run store's own query (none before the first run)."""
@@ -212,6 +218,56 @@ class WorkbenchCollector(Collector):
             for fam in families or []:
                 _copy(fam, row.name, requests, latency)
         yield from (up, canary, requests, latency)
+
+    def _drift(self) -> Iterator[Metric]:
+        """Each endpoint's drift report (``workbench endpoints drift``, default thresholds),
+        cached: recomputed only when its request log moved, at most every 30 s."""
+        from workbench_dsl.backends.deployer import local_deployer
+        from workbench_dsl.backends.drift.report import cached_report
+
+        rows = local_deployer(self.root).store.all() if self.root.runs_db.exists() else []
+        labels = ["endpoint", "revision", "feature"]
+        psi = GaugeMetricFamily(
+            "workbench_endpoint_feature_drift_psi",
+            "Population stability index of a feature: the stable revision's logged inputs "
+            "against its model's training data.",
+            labels=labels,
+        )
+        p_value = GaugeMetricFamily(
+            "workbench_endpoint_feature_drift_p_value",
+            "p-value of the feature's two-sample test (Kolmogorov-Smirnov, or chi-square for "
+            "a categorical feature).",
+            labels=labels,
+        )
+        drifted = GaugeMetricFamily(
+            "workbench_endpoint_feature_drifted",
+            "1 when the feature drifted (PSI >= 0.2 and p < 0.01), else 0.",
+            labels=labels,
+        )
+        count = GaugeMetricFamily(
+            "workbench_endpoint_drifted_features",
+            "How many features of the endpoint drifted.",
+            labels=["endpoint", "revision"],
+        )
+        instances = GaugeMetricFamily(
+            "workbench_endpoint_drift_instances",
+            "Logged instances the drift figures were computed from.",
+            labels=["endpoint", "revision"],
+        )
+        for row in sorted(rows, key=lambda r: r.name):
+            if row.stable is None:
+                continue
+            report = cached_report(self.root, row.name)
+            if isinstance(report, Exception):
+                continue  # too few requests, or no training data found: no figures
+            rev = report.revision
+            for f in report.features:
+                psi.add_metric([row.name, rev, f.name], f.psi)
+                p_value.add_metric([row.name, rev, f.name], f.p_value)
+                drifted.add_metric([row.name, rev, f.name], 1.0 if f.drifted else 0.0)
+            count.add_metric([row.name, rev], len(report.drifted_features))
+            instances.add_metric([row.name, rev], report.instances)
+        yield from (psi, p_value, drifted, count, instances)
 
     def _scrape(self, port: int) -> list[Metric] | None:
         try:

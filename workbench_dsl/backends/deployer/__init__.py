@@ -18,10 +18,29 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from workbench_dsl.backends.deployer._llm_options import DTYPES, KINDS, LLMOptions
+
 if TYPE_CHECKING:
     from workbench_dsl.backends.deployer.kubernetes import KServeDeployer
     from workbench_dsl.backends.deployer.local import LocalDeployer
     from workbench_dsl.paths import LocalRoot
+
+__all__ = [
+    "AUTH_MODES",
+    "DTYPES",
+    "KINDS",
+    "PROTOCOLS",
+    "DeployError",
+    "DeployResult",
+    "DeploySpec",
+    "Deployer",
+    "EndpointInfo",
+    "LLMOptions",
+    "check_endpoint_name",
+    "kserve_deployer",
+    "local_deployer",
+    "token_hash",
+]
 
 PROTOCOLS = ("v1", "v2")
 AUTH_MODES = ("none", "token")
@@ -62,6 +81,16 @@ class DeploySpec:
         predictor_source: Source of a user predictor (a ``predict(model, instances)``
             function or a class with ``load`` and ``predict``), or None for the flavor's own.
         predictor_name: Its name in that source.
+        resources: Requests and limits of each replica on a cluster (Kubernetes shape).
+        log_requests: Keep a log of requests and responses (local endpoints).
+        request_log_sample: The share of requests logged (0 < x <= 1).
+        request_log_max_mb: The log's size at most, in MiB; older entries are dropped.
+        scale_to_zero_after: Seconds an endpoint with ``min_replicas=0`` stays idle
+            before its model server is stopped (on a cluster: Knative's
+            scale-to-zero pod retention period).
+        kind: ``"predictive"`` (a model behind a predictor) or ``"llm"`` (a generative
+            model served with the OpenAI-compatible API).
+        llm: The knobs of an LLM endpoint (set exactly when ``kind == "llm"``).
     """
 
     endpoint: str
@@ -79,6 +108,12 @@ class DeploySpec:
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     run_id: str | None = None
+    log_requests: bool = True
+    request_log_sample: float = 1.0
+    request_log_max_mb: int = 64
+    scale_to_zero_after: int = 300
+    kind: str = "predictive"
+    llm: LLMOptions | None = None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ from prometheus_client import Counter, Histogram
 
 from workbench_dsl.backends.deployer import token_hash
 from workbench_dsl.backends.deployer._predictors import Predictor
+from workbench_dsl.backends.deployer.requestlog import RequestLog
 
 REVISION_HEADER = "x-workbench-revision"
 
@@ -81,6 +83,8 @@ class RouterModel(Model):
         self.routing = Routing()
         self._count = 0
         self.ready = False
+        #: The endpoint's request log (None: nothing is logged, as in a pod).
+        self.log: RequestLog | None = None
 
     def set_routing(self, routing: Routing) -> None:
         self.routing = routing
@@ -110,20 +114,30 @@ class RouterModel(Model):
         if response_headers is not None:
             response_headers[REVISION_HEADER] = revision
         instances = _instances(payload, predictor)
+        start = time.perf_counter()
         try:
-            with LATENCY.labels(self.name, revision).time():
-                result = predictor.predict(instances)
+            result = predictor.predict(instances)
         except _INPUT_ERRORS as e:
-            REQUESTS.labels(self.name, revision, "bad_input").inc()
+            self._done(revision, "bad_input", start, instances)
             raise InvalidInput(f"{type(e).__name__}: {e}") from None
         except Exception:
-            REQUESTS.labels(self.name, revision, "error").inc()
+            self._done(revision, "error", start, instances)
             raise
-        REQUESTS.labels(self.name, revision, "ok").inc()
+        self._done(revision, "ok", start, instances, result)
         response = get_predict_response(payload, result, self.name)
         if isinstance(payload, InferRequest):
             response.model_version = revision
         return response
+
+    def _done(
+        self, revision: str, outcome: str, start: float, instances: Any, result: Any = None
+    ) -> None:
+        elapsed = time.perf_counter() - start
+        LATENCY.labels(self.name, revision).observe(elapsed)
+        REQUESTS.labels(self.name, revision, outcome).inc()
+        if self.log is not None:
+            # Only a sample draw and a queue append here: the log's thread writes.
+            self.log.record(revision, outcome, elapsed, instances, result)
 
 
 def _instances(payload: dict[str, Any] | InferRequest, predictor: Predictor) -> Any:

@@ -48,6 +48,16 @@ class ServerState:
         self.token_hash = row.token_hash if row is not None and row.auth == "token" else None
         self.locked = row is not None and row.auth == "token" and not row.token_hash
 
+    def refresh_log(self, endpoint_dir: Any) -> None:
+        """Re-read the request log's settings (a new deployment may have changed them)."""
+        from workbench_dsl.backends.deployer.requestlog import RequestLog, log_dir, read_settings
+
+        settings = read_settings(endpoint_dir)
+        if self.router.log is None:
+            self.router.log = RequestLog(log_dir(endpoint_dir), settings)
+        else:
+            self.router.log.configure(settings)
+
     def load(self, revision: str) -> Any:
         from workbench_dsl.backends.deployer._predictors import load_revision
 
@@ -95,15 +105,20 @@ def serve_local(name: str) -> int:
     _server, rest, app, router = _build(name, row.port, host="127.0.0.1")
     state = ServerState(name, store, router)
     state.refresh_auth()
+    state.refresh_log(root.endpoints / name)
     try:
         state.apply(row.stable, row.canary, row.canary_percent)
     except Exception as e:
         error_file.write_text(f"{type(e).__name__}: {e}", encoding="utf-8")
         raise
-    _add_control_routes(app, state, admin)
+    _add_control_routes(app, state, admin, root.endpoints / name)
     hosts = frozenset(f"{h}:{row.port}" for h in ("127.0.0.1", "localhost", "[::1]"))
     _add_guard(app, state, hosts=hosts)
-    asyncio.run(_start(rest, app))
+    try:
+        asyncio.run(_start(rest, app))
+    finally:
+        if router.log is not None:
+            router.log.close()  # what is queued is written before the server exits
     return 0
 
 
@@ -192,7 +207,7 @@ def _add_guard(app: Any, state: Any, *, hosts: frozenset[str] | None) -> None:
     )
 
 
-def _add_control_routes(app: Any, state: ServerState, admin: str) -> None:
+def _add_control_routes(app: Any, state: ServerState, admin: str, endpoint_dir: Any) -> None:
     from fastapi import Request
     from fastapi.responses import JSONResponse
 
@@ -219,6 +234,7 @@ def _add_control_routes(app: Any, state: ServerState, admin: str) -> None:
             except Exception as e:
                 return JSONResponse({"error": f"{type(e).__name__}: {e}".strip()}, status_code=422)
             state.refresh_auth()
+            state.refresh_log(endpoint_dir)
         return await status()
 
     app.add_api_route("/_workbench/status", status, methods=["GET"])

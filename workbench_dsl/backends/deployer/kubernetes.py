@@ -28,6 +28,11 @@ MODEL_URI_ANNOTATION = "workbench.dev/model-uri"
 #: default (``Standard`` since KServe 0.17, kserve/kserve pkg/constants/constants.go)
 #: never decides whether a canary split or scale-to-zero is possible.
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+#: How long Knative keeps the last pod of a ``minReplicas: 0`` endpoint after it decides
+#: to scale to zero; KServe copies the InferenceService's annotations (all but
+#: ``serviceAnnotationDisallowedList``) to the Knative revision (knative/serving v0.48,
+#: the version KServe 0.17-0.21 build against: pkg/apis/autoscaling/register.go).
+SCALE_TO_ZERO_ANNOTATION = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
 #: ``Knative`` (serverless: revisions, canaryTrafficPercent, scale to zero) or
 #: ``Standard`` (a Deployment and an HPA: one revision at a time, at least one replica).
 DEPLOYMENT_MODES = ("Knative", "Standard")
@@ -85,6 +90,14 @@ def cluster_problems(spec: DeploySpec, deployment_mode: str, *, canary: bool) ->
                 f"kserve_deployment_mode = 'Knative' or canary_percent=100"
             )
     return problems
+
+
+def isvc_annotations(spec: DeploySpec, deployment_mode: str) -> dict[str, str | None]:
+    """The InferenceService's own annotations for ``spec`` (None: remove it, in a patch)."""
+    retention = None
+    if deployment_mode == "Knative" and spec.min_replicas == 0:
+        retention = f"{spec.scale_to_zero_after}s"
+    return {MODEL_URI_ANNOTATION: spec.model_uri, SCALE_TO_ZERO_ANNOTATION: retention}
 
 
 def predictor_spec(spec: DeploySpec, *, image: str, canary_percent: int | None) -> Any:
@@ -158,7 +171,11 @@ def inference_service(
             labels=dict(MANAGED_BY),
             annotations={
                 DEPLOYMENT_MODE_ANNOTATION: deployment_mode,
-                MODEL_URI_ANNOTATION: spec.model_uri,
+                **{
+                    k: v
+                    for k, v in isvc_annotations(spec, deployment_mode).items()
+                    if v is not None
+                },
             },
         ),
         spec=V1beta1InferenceServiceSpec(
@@ -178,7 +195,12 @@ def _drop_model_name(predictor: dict[str, Any]) -> None:
         model.pop("name", None)
 
 
-def canary_patch(spec: DeploySpec, *, image: str = DEFAULT_RUNTIME_IMAGE) -> dict[str, Any]:
+def canary_patch(
+    spec: DeploySpec,
+    *,
+    image: str = DEFAULT_RUNTIME_IMAGE,
+    deployment_mode: str = DEFAULT_DEPLOYMENT_MODE,
+) -> dict[str, Any]:
     """The merge patch that rolls a new revision out as a canary of ``canary_percent``."""
     from kubernetes.client import ApiClient
 
@@ -195,7 +217,7 @@ def canary_patch(spec: DeploySpec, *, image: str = DEFAULT_RUNTIME_IMAGE) -> dic
     else:
         predictor["containers"] = None
     return {
-        "metadata": {"annotations": {MODEL_URI_ANNOTATION: spec.model_uri}},
+        "metadata": {"annotations": isvc_annotations(spec, deployment_mode)},
         "spec": {"predictor": predictor},
     }
 
@@ -282,7 +304,8 @@ class KServeDeployer:
             previous = None
         else:
             previous = _predictor_status(existing).get("latestReadyRevision")
-            patched = self._patch(spec.endpoint, canary_patch(spec, image=self.image))
+            patch = canary_patch(spec, image=self.image, deployment_mode=self.deployment_mode)
+            patched = self._patch(spec.endpoint, patch)
             generation = int(patched.get("metadata", {}).get("generation", 0))
         status = self._wait(spec.endpoint, generation, previous)
         predictor = _predictor_status(status)

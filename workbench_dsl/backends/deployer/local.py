@@ -78,13 +78,18 @@ class LocalDeployer:
         refuses every prediction until ``rotate_token`` makes one. A deploy step
         inside a run passes False: all it prints goes to its log, a file.
         """
+        from workbench_dsl.backends.deployer.requestlog import LogSettings, write_settings
+
         problem = check_endpoint_name(spec.endpoint)
+        logging = LogSettings(spec.log_requests, spec.request_log_sample, spec.request_log_max_mb)
+        problem = problem or logging.check()
         if problem:
             raise DeployError(problem)
         name = spec.endpoint
         with self._locked(name):
+            # Read by the server when it starts or its routing changes (below, either way).
+            write_settings(self.root.endpoints / name, logging)
             token = None
-            auth_changed = False
             with self.store.transaction() as conn:
                 row = self.store.get(name, conn)
                 if row is None:
@@ -96,7 +101,6 @@ class LocalDeployer:
                         auth=spec.auth,
                     )
                 elif (row.protocol, row.auth) != (spec.protocol, spec.auth):
-                    auth_changed = row.auth != spec.auth
                     self.store.update(name, conn, protocol=spec.protocol, auth=spec.auth)
                 if spec.auth == "token" and not row.token_hash and issue_token:
                     token = secrets.token_urlsafe(32)
@@ -127,8 +131,8 @@ class LocalDeployer:
                 # The same model already serves here: nothing to roll out.
                 assert current is not None
                 row = self._ensure_running(row)
-                if token or auth_changed:  # the running server re-reads its auth
-                    self._apply(row, row.stable, row.canary, row.canary_percent)
+                # The running server re-reads its auth and request-log settings.
+                self._apply(row, row.stable, row.canary, row.canary_percent)
                 return DeployResult(
                     url,
                     current.revision,
