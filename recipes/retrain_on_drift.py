@@ -9,6 +9,8 @@ Set up on top of ``train-deploy`` with one command:
 then adds the trigger ``retrain-on-drift`` (``--on drift:cancer-classifier``)
 that runs this pipeline each time the endpoint's inputs drift:
 
+The drift trigger passes the drifted features (``drifted_features``, logged).
+
 1. ``load_fresh`` reads newly labelled data (``-p fresh_data=PATH``: a CSV of
    the endpoint's input columns and ``target``) and splits it into training
    and held-out parts. Without it the demo stands in for new data: the
@@ -66,6 +68,7 @@ SETUP = TriggerSetup(
 
 @develop(preset="sklearn", cache=False)
 def load_fresh(
+    drifted_features: str,
     fresh_data: str,
     demo_shift: float,
     test_size: float,
@@ -78,6 +81,8 @@ def load_fresh(
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
+    if drifted_features:
+        print(f"retraining: the endpoint's inputs drifted on {drifted_features}")
     if fresh_data:
         frame = pd.read_csv(fresh_data)
         if "target" not in frame.columns:
@@ -171,6 +176,7 @@ def not_deployed(promoted: bool, version: str) -> str:
 
 @pipeline(name="retrain-on-drift")
 def retrain_on_drift(
+    drifted_features: str = "",
     fresh_data: str = "",
     demo_shift: float = 0.5,
     test_size: float = 0.25,
@@ -179,7 +185,12 @@ def retrain_on_drift(
 ) -> NamedTuple("Outputs", [("endpoint_url", str), ("model_uri", str)]):
     """Retrain on fresh data, beat the champion, approve and roll out as a canary."""
     fresh = load_fresh(
-        fresh_data=fresh_data, demo_shift=demo_shift, test_size=test_size, seed=seed, top_k=top_k
+        drifted_features=drifted_features,
+        fresh_data=fresh_data,
+        demo_shift=demo_shift,
+        test_size=test_size,
+        seed=seed,
+        top_k=top_k,
     )
     model = fit(data=fresh.outputs["data"])
     version = evaluate(model=model.outputs["model"], holdout=fresh.outputs["holdout"])
