@@ -191,3 +191,24 @@ def test_champion_settings_travel_in_the_component_and_turn_the_cache_off() -> N
     assert RegisterSettings.from_config(settings.to_json()) == settings
     # a step without a champion compiles as it did before
     assert "beats_champion" not in RegisterSettings(**plain.settings).to_json()
+
+
+@register(model="churn", beats_champion={"accuracy": 0.0}, promote_to="production")
+def from_folder(model: Input[Model]) -> dict:
+    import os
+    import pickle
+
+    with open(os.path.join(model.path, "est.pkl"), "rb") as f:
+        return {"accuracy": float(pickle.load(f).predict([[0]])[0])}
+
+
+def test_a_champion_comes_in_the_challenger_s_layout(home: Path, tmp_path: Path) -> None:
+    for n, quality in ((1, 0.7), (2, 0.8)):
+        folder = tmp_path / f"m{n}"
+        folder.mkdir()
+        _model(folder / "est.pkl", quality)
+        out = execute(from_folder, tmp_path / f"o{n}", model=folder)
+        assert out["promoted"] is True
+    tags = open_registry().get_version("churn", "2").tags
+    assert tags["workbench.champion.verdict"] == "passed"
+    assert json.loads(tags["workbench.champion.metrics"]) == {"accuracy": 0.7}

@@ -158,8 +158,8 @@ def _materialise(registry: Registry, model: str, version: str, challenger: Any, 
     """The champion as the evaluation function expects a model: like the challenger artifact.
 
     A challenger saved as an MLflow model directory gets the champion's directory; one
-    saved as a file (pickle, joblib or ``torch.save``) gets the champion's model object
-    written the same way, under the same file name.
+    saved as a file (pickle, joblib or ``torch.save``), or as a directory holding one such
+    file, gets the champion's model object written the same way under the same name.
     """
     mlflow_dir = registry.download(model, version, work / "registry")
     path = Path(getattr(challenger, "path", challenger))
@@ -167,15 +167,14 @@ def _materialise(registry: Registry, model: str, version: str, challenger: Any, 
         local = mlflow_dir
         framework = "mlflow"
     else:
-        if path.is_dir():
-            files = [f for f in path.rglob("*") if f.is_file()]
-            name = files[0].name if len(files) == 1 else "model.pkl"
-        else:
-            name = path.name or "model.pkl"
-        obj = _native(mlflow_dir)
-        local = work / "champion" / name
-        local.parent.mkdir(parents=True)
-        framework = _write_like(obj, path, local)
+        # The file the challenger's model is in, and where it sits in the artifact.
+        files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path]
+        source = files[0] if len(files) == 1 else path
+        inside = source.relative_to(path) if path.is_dir() and source != path else None
+        local = work / "champion" / (path.name or "model")
+        target = local / inside if inside is not None else local
+        target.parent.mkdir(parents=True, exist_ok=True)
+        framework = _write_like(_native(mlflow_dir), source, target)
     uri = f"models:/{model}/{version}"
     if isinstance(challenger, str | Path):
         return str(local)
@@ -209,12 +208,8 @@ def _native(mlflow_dir: Path) -> Any:
     return obj
 
 
-def _write_like(obj: Any, challenger: Path, dst: Path) -> str:
-    """Write ``obj`` in the challenger's format (torch archive or pickle); returns the framework."""
-    source = challenger
-    if source.is_dir():
-        files = [f for f in source.rglob("*") if f.is_file()]
-        source = files[0] if len(files) == 1 else source
+def _write_like(obj: Any, source: Path, dst: Path) -> str:
+    """Write ``obj`` in ``source``'s format (torch archive or pickle); returns the framework."""
     head = b""
     if source.is_file():
         with open(source, "rb") as src:
