@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.backends.drift.drift_helpers import ENDPOINT, log_traffic, served_root
@@ -84,3 +85,17 @@ def test_errors_are_one_line_exit_2(workbench_home: Path) -> None:
     root.lineage_events.unlink()
     code, out = _drift(ENDPOINT)
     assert code == 2 and "no lineage recorded" in out
+
+
+def test_only_the_newest_instances_are_compared(
+    workbench_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench_dsl.backends.drift import report
+
+    monkeypatch.setattr(report, "MAX_INSTANCES", 100)
+    root, rev = served_root(workbench_home)
+    log_traffic(root, rev, 300)
+    log_traffic(root, rev, 100, shift=4.0, seed=9)
+    code, out = _drift(ENDPOINT, "--json")
+    doc = json.loads(out)
+    assert code == 0 and (doc["instances"], doc["drifted_features"]) == (100, ["size"])

@@ -234,14 +234,18 @@ def read_requests(
     since: float | None = None,
     revision: str | None = None,
     status: str | None = "ok",
+    newest_first: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """The logged records, oldest first, filtered (a torn last line is skipped)."""
-    for seg in segments(directory):
+    """The logged records, oldest first (or newest first), filtered (a torn last line is
+    skipped). Only the lines a caller goes on to ask for are decoded."""
+    segs = segments(directory)
+    for seg in reversed(segs) if newest_first else segs:
         try:
             text = seg.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue  # dropped by the writer meanwhile
-        for line in text.splitlines():
+        lines = text.splitlines()
+        for line in reversed(lines) if newest_first else lines:
             try:
                 rec = json.loads(line)
             except ValueError:
@@ -249,6 +253,8 @@ def read_requests(
             if not isinstance(rec, dict):
                 continue
             if since is not None and float(rec.get("t", 0)) < since:
+                if newest_first:
+                    return  # everything further back is older still
                 continue
             if revision is not None and rec.get("revision") != revision:
                 continue

@@ -22,6 +22,10 @@ from workbench_dsl.backends.drift.reference import (
 from workbench_dsl.backends.drift.stats import FeatureDrift, Thresholds, compare
 from workbench_dsl.paths import LocalRoot
 
+#: The newest logged instances compared at most: plenty for the statistics, and it bounds
+#: the cost of a report whatever the log's size.
+MAX_INSTANCES = 20_000
+
 
 class DriftError(Exception):
     """No report can be made: the message says why (one line) and what to do."""
@@ -120,7 +124,15 @@ def drift_report(
         known = ", ".join(r.revision for r in store.revisions(endpoint))
         raise DriftError(f"endpoint {endpoint} has no revision {revision!r} (revisions: {known})")
     directory = root.endpoints / endpoint
-    records = list(read_requests(log_dir(directory), since=since, revision=revision))
+    records: list[dict[str, Any]] = []
+    seen = 0
+    for rec in read_requests(log_dir(directory), since=since, revision=revision, newest_first=True):
+        records.append(rec)
+        ins = rec.get("inputs")
+        seen += len(ins) if isinstance(ins, list) else 1
+        if seen >= MAX_INSTANCES:
+            break
+    records.reverse()
     rows, names = _rows(records)
     if len(rows) < t.min_requests:
         off = (
