@@ -7,6 +7,11 @@ project recipe with the name of a built-in one replaces it, so copying a
 built-in recipe into the project and editing it is how you customise it. The name is the file's stem with ``-``
 for ``_`` (``train_deploy.py`` is ``train-deploy``); the description is the
 module docstring.
+
+A recipe that closes a loop rather than running once (``retrain-on-drift``)
+declares a module-level ``SETUP = TriggerSetup(...)``: ``workbench recipe run``
+then makes sure the recipe it builds on has run, and adds a trigger that runs
+the pipeline when its event happens.
 """
 
 from __future__ import annotations
@@ -18,6 +23,28 @@ from pathlib import Path
 from workbench_dsl._shipped import shipped_dir
 from workbench_dsl.errors import UsageError
 from workbench_dsl.paths import project_dir
+
+
+@dataclass(frozen=True)
+class TriggerSetup:
+    """How ``workbench recipe run`` sets a trigger-driven recipe up instead of running it once.
+
+    Args:
+        on: The trigger's event (``workbench trigger add --on``), e.g. ``drift:churn``.
+        requires_endpoint: The endpoint the pipeline rolls out to; when it is not
+            recorded yet, ``requires_recipe`` runs first to create it.
+        requires_recipe: The recipe that creates ``requires_endpoint``.
+        trigger: The trigger's name (one per recipe: running the setup again keeps it).
+        event_param: The pipeline input that receives the event's value.
+        options: More ``workbench trigger add`` options for the event (e.g. a threshold).
+    """
+
+    on: str
+    requires_endpoint: str
+    requires_recipe: str
+    trigger: str
+    event_param: str | None = None
+    options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

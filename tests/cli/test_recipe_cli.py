@@ -27,8 +27,9 @@ def test_list_shows_the_built_in_recipes() -> None:
     code, out, _ = invoke("recipe", "list", "--json")
     assert code == 0
     recipes = {r["name"]: r for r in json.loads(out)}
-    assert {"train-deploy", "sweep-register"} <= set(recipes)
+    assert {"train-deploy", "sweep-register", "retrain-on-drift"} <= set(recipes)
     assert recipes["train-deploy"]["builtin"] is True
+    assert recipes["retrain-on-drift"]["summary"].startswith("Retrain on drift: ")
     assert recipes["train-deploy"]["summary"].startswith("Train and deploy")
 
 
@@ -71,7 +72,8 @@ def test_unknown_recipe_is_one_line_exit_2() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "error: unknown recipe 'train-delpoy' (known: sweep-register, train-deploy); "
+        "error: unknown recipe 'train-delpoy' (known: retrain-on-drift, sweep-register, "
+        "train-deploy); "
         "`workbench recipe list` shows them"
     ]
 
@@ -126,3 +128,48 @@ def test_train_deploy_runs_end_to_end_then_from_cache(workbench_home: Path) -> N
         assert {"load-data", "select-features", "tune", "fit", "evaluate"} <= set(cached)
     finally:
         local_deployer().stop_all()
+
+
+def test_only_a_recipe_with_setup_is_set_up_and_its_trigger_is_kept_or_refused(
+    workbench_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from workbench_dsl.cli._recipe_setup import _ensure_trigger, setup_of
+    from workbench_dsl.errors import UsageError
+    from workbench_dsl.recipes import get_recipe
+    from workbench_dsl.schedule.events import parse_event
+    from workbench_dsl.schedule.trigger_store import Trigger, TriggerStore
+
+    assert setup_of(get_recipe("train-deploy")) is None
+    recipe = get_recipe("retrain-on-drift")
+    setup = setup_of(recipe)
+    assert setup is not None and setup.on == "drift:cancer-classifier"
+    assert setup.requires_recipe == "train-deploy" and setup.trigger == "retrain-on-drift"
+
+    now = time.time()
+    store = TriggerStore(workbench_home / "runs.db")
+    store.add_trigger(
+        Trigger(
+            name="retrain-on-drift",
+            id="",
+            pipeline=str(recipe.path),
+            workdir=str(workbench_home),
+            params={"demo_shift": "0.5"},
+            event=parse_event(setup.on),
+            event_param=None,
+            max_age_s=None,
+            max_catchup=5,
+            max_concurrency=1,
+            paused=False,
+            experiment="Default",
+            created_at=now,
+            updated_at=now,
+            after=now,
+        )
+    )
+    store.close()
+    kept, added = _ensure_trigger(recipe, setup, {"demo_shift": "0.5"})
+    assert added is False and kept["params"] == {"demo_shift": "0.5"}
+    with pytest.raises(UsageError, match=r"already exists with other settings: parameters"):
+        _ensure_trigger(recipe, setup, {"demo_shift": "0.9"})

@@ -72,7 +72,7 @@ def test_help_recipes_and_components_work_from_the_wheel(installed: Installed) -
     listed = installed.run("workbench", "recipe", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     recipes = {r["name"]: r for r in json.loads(listed.stdout)}
-    assert {"train-deploy", "sweep-register"} <= set(recipes)
+    assert {"train-deploy", "sweep-register", "retrain-on-drift"} <= set(recipes)
     for r in recipes.values():
         assert r["builtin"] and Path(r["path"]).is_relative_to(installed.venv)
 

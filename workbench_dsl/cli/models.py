@@ -90,6 +90,8 @@ def show_model(
         )
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(row["metrics"].items())) or "-"
         typer.echo(f"    metrics: {metrics}")
+        if row["champion"]:
+            typer.echo(f"    vs champion: {row['champion']['summary']}")
         approval = row["approval"]
         if approval:
             state = approval["state"]

@@ -245,7 +245,8 @@ def run_command(
     approve: bool = typer.Option(
         False,
         "--approve",
-        help="Approve the run's manual approvals yourself (for demos); otherwise it waits.",
+        help="Approve the run's manual approvals yourself (for demos); otherwise it waits. "
+        "For a recipe that adds a trigger: the run of the recipe it builds on.",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the result."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step again."),
@@ -253,19 +254,37 @@ def run_command(
         None, "--max-parallel", metavar="N", help="Most tasks running at once."
     ),
 ) -> None:
-    """Run a recipe locally: the whole lifecycle, one command."""
+    """Run a recipe locally: the whole lifecycle, one command.
+
+    A recipe that runs on an event (retrain-on-drift) is set up instead: the recipe
+    it builds on runs first when its endpoint does not exist, then a trigger is added.
+    """
+    from workbench_dsl.cli._recipe_setup import set_up, setup_of
     from workbench_dsl.cli.run import execute_ref, exit_code, print_summary, summary_json
     from workbench_dsl.recipes import get_recipe
 
+    def run(recipe_name: str, params: dict[str, str]) -> Any:
+        return execute_ref(
+            str(get_recipe(recipe_name).path),
+            params,
+            json_out=json_out,
+            no_cache=no_cache,
+            max_parallel=max_parallel,
+            with_view=lambda view: [ApprovalWatcher(view, approve)],
+        )
+
     recipe = get_recipe(name)
-    summary = execute_ref(
-        str(recipe.path),
-        parse_params(param),
-        json_out=json_out,
-        no_cache=no_cache,
-        max_parallel=max_parallel,
-        with_view=lambda view: [ApprovalWatcher(view, approve)],
-    )
+    setup = setup_of(recipe)
+    if setup is not None:
+        code = set_up(
+            recipe,
+            setup,
+            parse_params(param),
+            run_required=lambda required: run(required, {}),
+            json_out=json_out,
+        )
+        raise typer.Exit(code)
+    summary = run(recipe.name, parse_params(param))
     if json_out:
         print_json(summary_json(summary))
     else:

@@ -29,6 +29,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 APPROVALS = ("none", "manual")
+#: The champion's alias when neither ``champion_alias`` nor ``promote_to`` names one.
+DEFAULT_CHAMPION_ALIAS = "production"
 FLAVORS = ("auto", "sklearn", "pytorch", "pyfunc", "transformers")
 OUTPUTS = "NamedTuple('Outputs', [('promoted', bool), ('version', str), ('model_uri', str)])"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
@@ -112,9 +114,11 @@ def validate_settings(
     promote_to: str | None,
     approval_timeout: float | int | str,
     flavor: str,
+    beats_champion: Mapping[str, float | str] | None = None,
+    champion_alias: str | None = None,
 ) -> dict[str, Any]:
     """Check ``@register``'s own options; errors name the step and the option."""
-    from workbench_dsl.runtime._gate import GateSyntaxError, parse_gate
+    from workbench_dsl.runtime._gate import GateSyntaxError, normalise_margins, parse_gate
 
     if not isinstance(model, str) or not _MODEL_NAME.match(model):
         raise PipelineDefinitionError(
@@ -129,7 +133,25 @@ def validate_settings(
         parse_gate(gate or {})
     except GateSyntaxError as e:
         raise PipelineDefinitionError(f"{step}: {e}") from None
-    for option, value in (("alias", alias), ("promote_to", promote_to)):
+    if beats_champion is not None and not isinstance(beats_champion, Mapping):
+        raise PipelineDefinitionError(
+            f"{step}: beats_champion must be a dict such as {{'accuracy': 0.01}} "
+            f"(got {type(beats_champion).__name__})"
+        )
+    try:
+        margins = normalise_margins(beats_champion or {})
+    except GateSyntaxError as e:
+        raise PipelineDefinitionError(f"{step}: {e}") from None
+    if champion_alias is not None and not margins:
+        raise PipelineDefinitionError(
+            f"{step}: champion_alias is set but beats_champion is not; say what the challenger "
+            f"must beat the champion by, e.g. beats_champion={{'accuracy': 0.01}}"
+        )
+    for option, value in (
+        ("alias", alias),
+        ("promote_to", promote_to),
+        ("champion_alias", champion_alias),
+    ):
         if value is None:
             continue
         if (
@@ -156,7 +178,14 @@ def validate_settings(
             f"{step}: flavor={flavor!r} must be one of {', '.join(map(repr, FLAVORS))}"
         )
     timeout = parse_duration(approval_timeout, f"{step}: approval_timeout")
+    champion = {}
+    if margins:
+        champion = {
+            "beats_champion": margins,
+            "champion_alias": champion_alias or promote_to or DEFAULT_CHAMPION_ALIAS,
+        }
     return {
+        **champion,
         "model": model,
         "gate": dict(gate or {}),
         "alias": alias,
@@ -186,9 +215,11 @@ def register(
     promote_to: str | None = None,
     approval_timeout: float | str = "24h",
     flavor: str = "auto",
+    beats_champion: Mapping[str, float | str] | None = None,
+    champion_alias: str | None = None,
     preset: str | None = None,
     profile: str | None = None,
-    cache: bool = True,
+    cache: bool | None = None,
     retries: int = 0,
     retry_backoff: float | str | None = None,
     timeout: float | str | None = None,
@@ -207,9 +238,11 @@ def register(
     promote_to: str | None = None,
     approval_timeout: float | str = "24h",
     flavor: str = "auto",
+    beats_champion: Mapping[str, float | str] | None = None,
+    champion_alias: str | None = None,
     preset: str | None = None,
     profile: str | None = None,
-    cache: bool = True,
+    cache: bool | None = None,
     retries: int = 0,
     retry_backoff: float | str | None = None,
     timeout: float | str | None = None,
@@ -232,9 +265,18 @@ def register(
         approval_timeout: How long to wait for a decision before failing (``"24h"``).
         flavor: ``"auto"`` (detected), ``"sklearn"``, ``"pytorch"``, ``"pyfunc"`` or
             ``"transformers"`` (a Hugging Face Transformers directory; detected too).
+        beats_champion: Margins by which the model must beat the champion, per metric:
+            a number is the least gain of a higher-is-better metric (``{"accuracy":
+            0.01}``); ``"OP NUMBER"`` compares challenger minus champion (``{"latency_ms":
+            "<= -5"}``: at least 5 lower). The function is called a second time with the
+            champion in place of the model, on the same other inputs. No champion yet:
+            the ``gate`` alone decides.
+        champion_alias: The alias whose version is the champion (default ``promote_to``,
+            else ``"production"``).
         preset: Packages installed on top of the runtime image (by name).
         profile: Compute for the step, by name.
-        cache: Reuse the result when the model and inputs are the same.
+        cache: Reuse the result when the model and inputs are the same (default on;
+            off with ``beats_champion``: the champion can change between runs).
         retries: Retries of a failed attempt.
         retry_backoff: Wait before the first retry, doubling after.
         timeout: Fail an attempt that runs longer (includes the wait for approval).
@@ -257,12 +299,15 @@ def register(
             promote_to=promote_to,
             approval_timeout=approval_timeout,
             flavor=flavor,
+            beats_champion=beats_champion,
+            champion_alias=champion_alias,
         )
         options = StepOptions.build(
             step,
             preset=preset,
             profile=profile,
-            cache=cache,
+            # A verdict against the champion holds only while the champion does.
+            cache=(not settings.get("beats_champion")) if cache is None else cache,
             retries=retries,
             retry_backoff=retry_backoff,
             timeout=timeout,

@@ -14,21 +14,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from workbench_dsl import _env
 from workbench_dsl.errors import JobFailed
 from workbench_dsl.runtime._lineage import reporting
+
+if TYPE_CHECKING:
+    from workbench_dsl.runtime._champion import Verdict
 
 
 class RegisterOutputs(NamedTuple):
     promoted: bool
     version: str
     model_uri: str
-
-
-#: Seconds between reads of the approval channel while a manual approval is pending.
-APPROVAL_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,10 +50,17 @@ class RegisterSettings:
     step: str = "register"
     tracking_uri: str | None = None
     cluster_tracking_uri: str | None = None
+    #: ``{"metric": "OP NUMBER"}`` on challenger - champion; empty: no comparison.
+    beats_champion: dict[str, str] = field(default_factory=dict)
+    #: The champion's alias (set only with ``beats_champion``).
+    champion_alias: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON a launcher component carries."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The JSON a launcher component carries (the champion keys only when they are set)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if not self.beats_champion:
+            del out["beats_champion"], out["champion_alias"]
+        return out
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> RegisterSettings:
@@ -78,7 +84,13 @@ class RegisterSettings:
                 raise bad(key, "a non-empty string")
         if "model" not in cfg:
             raise bad("model", "a non-empty string")
-        for key in ("alias", "promote_to", "tracking_uri", "cluster_tracking_uri"):
+        for key in (
+            "alias",
+            "promote_to",
+            "tracking_uri",
+            "cluster_tracking_uri",
+            "champion_alias",
+        ):
             if cfg.get(key) is not None and not isinstance(cfg[key], str):
                 raise bad(key, "a string or null")
         gate = cfg.get("gate") or {}
@@ -86,10 +98,22 @@ class RegisterSettings:
             isinstance(k, str) and isinstance(v, str) for k, v in gate.items()
         ):
             raise bad("gate", "an object of strings")
+        beats = cfg.get("beats_champion") or {}
+        if not isinstance(beats, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in beats.items()
+        ):
+            raise bad("beats_champion", "an object of strings")
         timeout = cfg.get("approval_timeout", 86400.0)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise bad("approval_timeout", "a number of seconds > 0")
-        return cls(**{**cfg, "gate": dict(gate), "approval_timeout": float(timeout)})
+        return cls(
+            **{
+                **cfg,
+                "gate": dict(gate),
+                "beats_champion": dict(beats),
+                "approval_timeout": float(timeout),
+            }
+        )
 
 
 @reporting("register")
@@ -101,7 +125,25 @@ def launch(source: str, fn_name: str, config_json: str, args: dict[str, Any]) ->
     fn = load_function(source, fn_name)
     args = own_arguments(fn, args)
     metrics = fn(**args)
-    return register_evaluated(args[settings.model_param], metrics, settings, inputs=args)
+    verdict = None
+    if settings.beats_champion:
+        from workbench_dsl.backends.registry import open_registry
+        from workbench_dsl.runtime._champion import judge
+
+        verdict = judge(
+            fn,
+            args,
+            model_param=settings.model_param,
+            model=settings.model,
+            alias=settings.champion_alias or settings.promote_to or "production",
+            margins=settings.beats_champion,
+            challenger=_metrics(metrics, settings.step),
+            registry=open_registry(tracking_uri(settings)),
+            metrics_of=lambda result: _metrics(result, f"{settings.step} (champion)"),
+        )
+    return register_evaluated(
+        args[settings.model_param], metrics, settings, inputs=args, verdict=verdict
+    )
 
 
 def own_arguments(fn: Any, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,6 +218,7 @@ def register_evaluated(
     settings: RegisterSettings,
     *,
     inputs: Mapping[str, Any] | None = None,
+    verdict: Verdict | None = None,
 ) -> RegisterOutputs:
     """Gate the metrics; when they pass, register ``model`` and handle approval and aliases.
 
@@ -184,6 +227,7 @@ def register_evaluated(
         metrics: What the evaluation returned: a dict of metric name to number.
         settings: The step's configuration.
         inputs: All inputs of the step (parameters are logged, artifacts digested).
+        verdict: The comparison with the champion (``beats_champion``), when there is one.
     """
     from workbench_dsl.backends import approvals
     from workbench_dsl.backends.registry import open_registry
@@ -197,10 +241,17 @@ def register_evaluated(
     passed = all(c.passed for c in checks)
     for c in checks:
         print(f"gate: {c}", flush=True)
+    if verdict is not None:
+        for m in verdict.checks:
+            print(f"gate: {m}", flush=True)
+        print(f"gate: {verdict.summary}", flush=True)
+        passed = passed and verdict.passed
 
     registry = open_registry(tracking_uri(settings))
     run_tags = _run_tags(settings, inputs or {})
     run_tags["workbench.gate"] = "passed" if passed else "failed"
+    if verdict is not None:
+        run_tags.update(verdict.tags())
     run_id = registry.log_evaluation(
         experiment=os.environ.get(_env.PIPELINE) or f"workbench-{settings.model}",
         run_name=_step_name(settings),
@@ -210,11 +261,19 @@ def register_evaluated(
     )
     if not passed:
         failed = "; ".join(str(c.condition) + f" (got {c.value:g})" for c in checks if not c.passed)
+        if verdict is not None and not verdict.passed:
+            failed = "; ".join(x for x in (failed, verdict.summary) if x)
         _env.set_status(f"gate failed: {failed}; nothing registered")
         print(f"gate failed: {failed}; {settings.model} not registered", flush=True)
         return RegisterOutputs(False, "", "")
 
-    reused = _earlier_version(registry, settings) if settings.approval == "manual" else None
+    from workbench_dsl.runtime._approval_wait import (
+        earlier_version,
+        wait_on_engine,
+        wait_on_registry,
+    )
+
+    reused = earlier_version(registry, settings) if settings.approval == "manual" else None
     if reused is not None:
         version, uri = reused.version, reused.uri
         print(f"reusing {uri}: this run registered it before it stopped", flush=True)
@@ -242,12 +301,14 @@ def register_evaluated(
     if settings.approval != "manual":
         if settings.promote_to:
             registry.set_alias(settings.model, settings.promote_to, version)
+        if verdict is not None:
+            _env.set_status(f"{settings.model} version {version} registered; {verdict.summary}")
         return RegisterOutputs(True, version, uri)
 
     if _env.running_locally():
-        decided = _wait_on_engine(registry, settings, version)
+        decided = wait_on_engine(registry, settings, version)
     else:
-        decided = _wait_on_registry(registry, settings, version)
+        decided = wait_on_registry(registry, settings, version)
     if decided.state == approvals.EXPIRED:
         raise JobFailed(
             f"no decision on {settings.model} version {version} within "
@@ -260,87 +321,10 @@ def register_evaluated(
         return RegisterOutputs(False, version, uri)
     if settings.promote_to:
         print(f"alias {settings.promote_to} -> version {version}", flush=True)
-    _env.set_status(f"{settings.model} version {version} approved {who}")
+    beat = f"; {verdict.summary}" if verdict is not None else ""
+    _env.set_status(f"{settings.model} version {version} approved {who}{beat}")
     print(f"approved {who}", flush=True)
     return RegisterOutputs(True, version, uri)
-
-
-def _announce(settings: RegisterSettings, version: str) -> None:
-    line = f"waiting for approval: workbench approve {settings.model} {version}"
-    _env.set_status(line)
-    print(f"{line}  (or: workbench reject {settings.model} {version} --comment WHY)", flush=True)
-
-
-def _wait_on_engine(registry: Any, settings: RegisterSettings, version: str) -> Any:
-    """Locally: the run's engine holds the decision, and writes it (and ``promote_to``) itself.
-
-    Nothing here can approve: this process only learns what the engine decided. A task
-    that fakes the answer fools its own outputs, never the registry's record.
-    """
-    from pathlib import Path
-
-    from workbench_dsl.backends import approvals
-    from workbench_dsl.backends.approvals import channel
-
-    home, run_id = os.environ.get(_env.HOME), os.environ.get(_env.RUN_ID)
-    if not home or not run_id:
-        raise JobFailed(
-            "a manual approval needs the local engine: run the pipeline with `workbench run`"
-        )
-    request = {
-        "model": settings.model,
-        "version": version,
-        "promote_to": settings.promote_to,
-        "timeout_s": settings.approval_timeout,
-        "tracking_uri": registry.uri,
-        "step": _step_name(settings),
-    }
-    try:
-        claim = channel.wait(
-            Path(home), run_id, request, on_pending=lambda _: _announce(settings, version)
-        )
-    except channel.ChannelError as e:
-        raise JobFailed(f"approval of {settings.model} version {version}: {e}") from None
-    return approvals.Approval.from_claim(claim)
-
-
-def _wait_on_registry(registry: Any, settings: RegisterSettings, version: str) -> Any:
-    """On a cluster: the decision is a tag on the MLflow server (its permissions guard it)."""
-    from workbench_dsl.backends import approvals
-
-    approvals.request(
-        registry,
-        settings.model,
-        version,
-        timeout_s=settings.approval_timeout,
-        promote_to=settings.promote_to,
-    )
-    _announce(settings, version)
-    decided = approvals.wait(registry, settings.model, version, poll_s=APPROVAL_POLL_S)
-    if decided.state == approvals.APPROVED and settings.promote_to:
-        registry.set_alias(settings.model, settings.promote_to, version)
-    return decided
-
-
-def _earlier_version(registry: Any, settings: RegisterSettings) -> Any:
-    """The version this run's step registered before it stopped, still waiting (a resume)."""
-    from workbench_dsl.backends import approvals
-
-    run_id = os.environ.get(_env.RUN_ID)
-    if not run_id or not _env.running_locally():
-        return None
-    step = _step_name(settings)
-    candidates = [
-        v
-        for v in registry.find_versions(approvals.TAG_RUN_ID, run_id)
-        if v.name == settings.model
-        and v.tags.get(approvals.TAG_STEP) == step
-        and (
-            v.tags.get(approvals.TAG_STATE) == approvals.PENDING
-            or v.tags.get(approvals.TAG_EXPIRED_BECAUSE) == approvals.BECAUSE_RUN_ENDED
-        )
-    ]
-    return max(candidates, key=lambda v: int(v.version), default=None)
 
 
 def _metrics(result: Any, step: str) -> dict[str, float]:

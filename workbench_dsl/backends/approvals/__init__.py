@@ -392,6 +392,9 @@ def version_view(v: VersionInfo) -> dict[str, Any]:
     out = v.to_json()
     approval = Approval.from_version(v)
     out["approval"] = approval.to_json() if approval.state != "none" else None
+    from workbench_dsl.backends.registry import champion_view
+
+    out["champion"] = champion_view(v.tags)
     out["produced_by"] = {
         "run_id": v.tags.get(TAG_RUN_ID) or None,
         "pipeline": v.tags.get(TAG_PIPELINE) or None,

@@ -29,6 +29,16 @@ FLAVORS = ("sklearn", "pytorch", "pyfunc")
 #: A Hugging Face Transformers directory (``save_pretrained``), registered as it is.
 TRANSFORMERS = "transformers"
 
+#: Tags of a ``@register(beats_champion=...)`` evaluation, on its run and its version.
+TAG_ALIAS = "workbench.champion.alias"
+TAG_VERSION = "workbench.champion.version"
+TAG_VERDICT = "workbench.champion.verdict"  # passed | failed | no-champion
+TAG_MARGINS = "workbench.champion.margins"
+TAG_CHAMPION_METRICS = "workbench.champion.metrics"
+TAG_CHALLENGER_METRICS = "workbench.challenger.metrics"
+TAG_SUMMARY = "workbench.champion.summary"
+PASSED, FAILED, NO_CHAMPION = "passed", "failed", "no-champion"
+
 
 class AliasRefused(Exception):
     """An alias may not be set on this version (it was rejected)."""
@@ -141,9 +151,44 @@ class Registry(Protocol):
         """Where the version's model files are (``file://...``, ``s3://...``)."""
         ...
 
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version ``alias`` points to; None when the model or the alias does not exist."""
+        ...
+
+    def download(self, name: str, version: str, dst: Path) -> Path:
+        """Copy the version's MLflow model directory under ``dst``; returns its path."""
+        ...
+
     def evaluations(self, run_id: str) -> dict[str, dict[str, float]]:
         """The metrics each ``@register`` step of pipeline run ``run_id`` logged, by step."""
         ...
+
+
+def champion_view(tags: dict[str, str]) -> dict[str, Any] | None:
+    """The champion comparison a version's tags record (None: it had none), as
+    ``workbench models show --json`` and ``workbench ui`` show it."""
+    import json
+
+    state = tags.get(TAG_VERDICT)
+    if not state:
+        return None
+
+    def load(key: str) -> dict[str, Any]:
+        try:
+            out = json.loads(tags.get(key) or "{}")
+        except ValueError:
+            return {}
+        return out if isinstance(out, dict) else {}
+
+    return {
+        "verdict": state,
+        "alias": tags.get(TAG_ALIAS) or None,
+        "version": tags.get(TAG_VERSION) or None,
+        "margins": load(TAG_MARGINS),
+        "champion_metrics": load(TAG_CHAMPION_METRICS),
+        "challenger_metrics": load(TAG_CHALLENGER_METRICS),
+        "summary": tags.get(TAG_SUMMARY) or "",
+    }
 
 
 def local_tracking_uri(root: LocalRoot) -> str:

@@ -222,6 +222,27 @@ class MlflowRegistry:
     def download_uri(self, name: str, version: str) -> str:
         return str(self.client.get_model_version_download_uri(name, str(version)))
 
+    def alias_version(self, name: str, alias: str) -> str | None:
+        _check_name(name)
+        if not self.client.search_registered_models(f"name = '{name}'", max_results=1):
+            return None
+        version = (self.client.get_registered_model(name).aliases or {}).get(alias)
+        return None if version is None else str(version)
+
+    def download(self, name: str, version: str, dst: Path) -> Path:
+        # A progress bar per download is noise in a step's log.
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        _import_mlflow()
+        from mlflow.artifacts import download_artifacts
+
+        dst.mkdir(parents=True, exist_ok=True)
+        local = download_artifacts(
+            artifact_uri=self.download_uri(name, version),
+            dst_path=str(dst),
+            tracking_uri=self.uri,
+        )
+        return Path(local)
+
     def _info(self, mv: Any, *, with_run: bool, aliases: list[str] | None = None) -> VersionInfo:
         names = aliases if aliases is not None else getattr(mv, "aliases", None) or ()
         metrics: dict[str, float] = {}
