@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from workbench_dsl._settings import REBUILD, SettingsError, fail, known, opt_str
 from workbench_dsl.backends.deployer import (
     AUTH_MODES,
     KINDS,
@@ -25,7 +26,6 @@ from workbench_dsl.backends.deployer import (
     check_endpoint_name,
 )
 from workbench_dsl.compute import ClusterSettings
-from workbench_dsl.runtime.settings import SettingsError, _fail, _opt_str
 
 #: The settings a caller may give as inputs (the prebuilt ``deploy``'s interface).
 OVERRIDABLE = (
@@ -254,15 +254,7 @@ class ServeSettings:
     @classmethod
     def from_json(cls, data: Any) -> ServeSettings:
         """Read what :meth:`to_json` wrote; an unknown key or a mistyped value is an error."""
-        if not isinstance(data, dict):
-            raise _fail(_WHAT, "the settings", "an object", data)
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise SettingsError(
-                f"{_WHAT}: unknown field(s) {', '.join(unknown)}; rebuild the component with "
-                f"the workbench-dsl version that runs it"
-            )
-        values = dict(data)
+        values = dict(known(_WHAT, data, {f.name for f in fields(cls)}))
         for key in (
             "endpoint",
             "step",
@@ -274,10 +266,10 @@ class ServeSettings:
             "kserve_deployment_mode",
         ):
             if key in values:
-                values[key] = _opt_str(_WHAT, key, values[key])
+                values[key] = opt_str(_WHAT, key, values[key])
         for key in ("protocol", "auth", "kind"):
             if key in values and not isinstance(values[key], str):
-                raise _fail(_WHAT, key, "a string", values[key])
+                raise fail(_WHAT, key, "a string", values[key])
         try:
             if values.get("llm") is not None:
                 values["llm"] = LLMOptions.from_json(values["llm"])
@@ -287,6 +279,4 @@ class ServeSettings:
             values["cluster"] = ClusterSettings.from_json(cluster)
             return cls(**values)
         except (TypeError, ValueError) as e:
-            raise SettingsError(
-                f"{_WHAT}: {e}; rebuild the component with the workbench-dsl version that runs it"
-            ) from None
+            raise SettingsError(f"{_WHAT}: {e}; {REBUILD}") from None
