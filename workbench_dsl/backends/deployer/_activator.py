@@ -265,7 +265,7 @@ class Activator:
             except ColdStartFailed as e:
                 await reply(send, 503, str(e), {"retry-after": str(RETRY_AFTER_S)})
                 return
-            await self._forward(scope, body, send)
+            await self._forward(scope, body, send, receive)
             if path.startswith("/_workbench/routing"):
                 await asyncio.to_thread(self.refresh)
         finally:
@@ -321,10 +321,14 @@ class Activator:
                 )
         return None
 
-    async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
+    async def _forward(
+        self, scope: dict[str, Any], body: bytes, send: Any, receive: Any = None
+    ) -> None:
         base = f"http://127.0.0.1:{self.backend_port}"
         try:
-            await forward(self.client, base, scope, body, send)
+            # A streamed answer (an LLM's server-sent events) is in flight until its last
+            # chunk is passed on or its client leaves: never idle mid-stream.
+            await forward(self.client, base, scope, body, send, receive)
         except httpx.HTTPError as e:
             await reply(send, 502, f"endpoint {self.name}: the model server did not answer ({e})")
 
