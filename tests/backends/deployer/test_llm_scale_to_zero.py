@@ -4,7 +4,8 @@
 burst of OpenAI requests (completion, chat, a streamed completion, the model
 list) arriving while it sleeps wakes it once and every one is answered; a stream
 that waits longer than the idle time between two chunks is passed on chunk by
-chunk and never counted idle; the LLM series reach ``/metrics`` through the
+chunk and never counted idle, and one whose client leaves stops counting at once;
+the LLM series reach ``/metrics`` through the
 activator; ``endpoints show`` reports the cold starts.
 """
 
@@ -188,5 +189,21 @@ def _scenario(d: LocalDeployer, home: Path, model: Path) -> None:
     assert f"cold start last {after.last_cold_start_s:.1f}s" in shown.stdout
     assert f"127.0.0.1:{port}{BASE}" in shown.stdout
 
-    _wait_asleep(d)  # the stream's end is the last activity
+    # A client that leaves mid-stream is no longer in flight (its generation is cancelled),
+    # long before its batch wait would have ended; then the endpoint goes to sleep.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request(
+        "POST",
+        f"{BASE}/chat/completions",
+        body=json.dumps({**chat, "stream": True}),
+        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+    )
+    resp = conn.getresponse()
+    assert resp.readline().startswith(b"data: {") and _status(d)["in_flight"] == 1
+    left_at = time.monotonic()
+    conn.close()
+    while _status(d)["in_flight"]:
+        assert time.monotonic() - left_at < BATCH_WAIT_MS / 2000, "still in flight"
+        time.sleep(0.05)
+    _wait_asleep(d)
     assert not _procs.alive(server)
