@@ -5,8 +5,8 @@ burst of OpenAI requests (completion, chat, a streamed completion, the model
 list) arriving while it sleeps wakes it once and every one is answered; a stream
 that waits longer than the idle time between two chunks is passed on chunk by
 chunk and never counted idle, and one whose client leaves stops counting at once;
-the LLM series reach ``/metrics`` through the
-activator; ``endpoints show`` reports the cold starts.
+the LLM series reach ``/metrics`` through the activator; ``endpoints show``
+reports the cold starts.
 """
 
 from __future__ import annotations
