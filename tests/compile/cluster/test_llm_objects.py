@@ -197,3 +197,21 @@ def test_gpu_requests_must_equal_limits_and_retention_is_at_most_an_hour() -> No
         body["metadata"]["annotations"][key] = value
         assert (check_object(body) == []) is ok, value
     assert go_duration("1h0m0s") == 3600 and go_duration("-42s") == -42 and go_duration("") is None
+
+
+def test_a_scale_to_zero_llm_inferenceservice_is_checked_by_the_knative_rules(
+    tmp_path: Path,
+) -> None:
+    mod = _project(tmp_path, "Knative")
+    step = serve(kind="llm", endpoint="chat", max_batch_size=1, min_replicas=0)(mod.chat)
+    cfg = step.launcher_settings(load_config(tmp_path)).to_json()
+    created, _ = plan_serve("chat", cfg, {"model_uri": "models:/chat/1"})
+    assert _accepted(created) == []
+    standard = json.loads(json.dumps(created.body))
+    standard["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] = "Standard"
+    assert any("0 (scale to zero) needs the Knative" in p for p in check_object(standard))
+    too_long = json.loads(json.dumps(created.body))
+    too_long["metadata"]["annotations"][
+        "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
+    ] = "3601s"
+    assert any("<= 1h0m0s" in p for p in check_object(too_long))
