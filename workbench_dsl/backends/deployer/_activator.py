@@ -146,7 +146,11 @@ class Activator:
         try:
             await asyncio.wait_for(self._spawn_and_wait(), self.timeout)
         except TimeoutError:
-            error = f"the model server did not start within {self.timeout:g}s"
+            # A large model (an LLM's weights) can need longer than the default.
+            error = (
+                f"the model server did not start within {self.timeout:g}s; a model that "
+                f"loads slower needs a higher WORKBENCH_COLD_START_TIMEOUT_S"
+            )
         except ColdStartFailed as e:
             error = str(e)
         seconds = time.monotonic() - t0
