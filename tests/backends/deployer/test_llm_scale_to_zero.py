@@ -161,7 +161,7 @@ def _scenario(d: LocalDeployer, home: Path, model: Path) -> None:
     conn2.request("GET", "/metrics")
     scraped = conn2.getresponse().read().decode()
     conn2.close()
-    assert _value(scraped, "workbench_llm_batch_size_sum", revision=revision) == MAX_BATCH
+    assert _value(scraped, "workbench_llm_batch_size_sum", revision=revision) >= MAX_BATCH
     assert (
         _value(scraped, "workbench_llm_time_to_first_token_seconds_count", revision=revision) >= 3
     )
