@@ -51,7 +51,11 @@ def test_idle_share_counts_time_with_no_request_in_flight() -> None:
 def test_health_readiness_metrics_and_status_are_no_activity() -> None:
     for path in ("/", "/metrics", "/v2/health/ready", "/v2/models/churn/ready", "/v1/models/churn"):
         assert passive(path, "churn"), path
-    for path in ("/v2/models/churn/infer", "/v1/models/churn:predict", "/_workbench/routing"):
+    work = ("/v2/models/churn/infer", "/v1/models/churn:predict", "/_workbench/routing")
+    # An LLM endpoint's OpenAI routes are requests too, the model list included (its
+    # model server answers it): each wakes a scaled-to-zero endpoint.
+    openai = ("/openai/v1/completions", "/openai/v1/chat/completions", "/openai/v1/models")
+    for path in (*work, *openai):
         assert not passive(path, "churn"), path
 
 

@@ -203,5 +203,8 @@ def test_sleeps_when_idle_and_wakes_once_for_a_burst(
         timeout=30,
     )
     assert status == 503 and headers["retry-after"].isdigit()
-    assert reply == {"error": "endpoint sleepy: the model server did not start within 0.2s"}
+    assert reply == {
+        "error": "endpoint sleepy: the model server did not start within 0.2s; a model that "
+        "loads slower needs a higher WORKBENCH_COLD_START_TIMEOUT_S"
+    }
     assert deployer.get("sleepy").state == "scaled to zero"

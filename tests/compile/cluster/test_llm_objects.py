@@ -81,8 +81,10 @@ def test_every_llm_inferenceservice_is_accepted_or_refused_with_its_reason(
     mod = _project(tmp_path, mode)
     config = load_config(tmp_path)
     outcomes = {"accepted": 0, "refused at build": 0, "refused for the cluster": 0}
-    for knobs, percent, auth, profile, (low, high) in itertools.product(
-        KNOBS, (10, 100), ("none", "token"), GPUS, ((0, 2), (1, 1))
+    # Scale to zero with Knative's shortest and longest idle time, and none.
+    replicas = ((0, 2, 10), (0, 2, 3600), (1, 1, 300))
+    for knobs, percent, auth, profile, (low, high, idle) in itertools.product(
+        KNOBS, (10, 100), ("none", "token"), GPUS, replicas
     ):
         max_len, batch, wait, tp, dtype = knobs
         step = serve(
@@ -98,8 +100,9 @@ def test_every_llm_inferenceservice_is_accepted_or_refused_with_its_reason(
             profile=profile,
             min_replicas=low,
             max_replicas=high,
+            scale_to_zero_after=idle,
         )(mod.chat)
-        case = (knobs, percent, auth, profile, low, mode)
+        case = (knobs, percent, auth, profile, low, idle, mode)
         try:
             cfg = step.launcher_settings(config).to_json()
         except PipelineDefinitionError as e:
@@ -119,10 +122,10 @@ def test_every_llm_inferenceservice_is_accepted_or_refused_with_its_reason(
             assert f"--tensor-parallel-size={tp}" in model["args"]
         assert f"--dtype={dtype}" in model["args"]
         assert any(str(max_len) in a for a in model["args"]) == (max_len is not None)
+        assert created.body["spec"]["predictor"]["minReplicas"] == low
         annotations = created.body["metadata"]["annotations"]
-        assert ("autoscaling.knative.dev/scale-to-zero-pod-retention-period" in annotations) == (
-            low == 0
-        )
+        retention = annotations.get("autoscaling.knative.dev/scale-to-zero-pod-retention-period")
+        assert retention == (f"{idle}s" if low == 0 else None), case
         expected = []
         if gpus == 0 and batch > 1:
             expected.append("max_batch_size")
@@ -194,3 +197,21 @@ def test_gpu_requests_must_equal_limits_and_retention_is_at_most_an_hour() -> No
         body["metadata"]["annotations"][key] = value
         assert (check_object(body) == []) is ok, value
     assert go_duration("1h0m0s") == 3600 and go_duration("-42s") == -42 and go_duration("") is None
+
+
+def test_a_scale_to_zero_llm_inferenceservice_is_checked_by_the_knative_rules(
+    tmp_path: Path,
+) -> None:
+    mod = _project(tmp_path, "Knative")
+    step = serve(kind="llm", endpoint="chat", max_batch_size=1, min_replicas=0)(mod.chat)
+    cfg = step.launcher_settings(load_config(tmp_path)).to_json()
+    created, _ = plan_serve("chat", cfg, {"model_uri": "models:/chat/1"})
+    assert _accepted(created) == []
+    standard = json.loads(json.dumps(created.body))
+    standard["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] = "Standard"
+    assert any("0 (scale to zero) needs the Knative" in p for p in check_object(standard))
+    too_long = json.loads(json.dumps(created.body))
+    too_long["metadata"]["annotations"][
+        "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
+    ] = "3601s"
+    assert any("<= 1h0m0s" in p for p in check_object(too_long))

@@ -146,7 +146,11 @@ class Activator:
         try:
             await asyncio.wait_for(self._spawn_and_wait(), self.timeout)
         except TimeoutError:
-            error = f"the model server did not start within {self.timeout:g}s"
+            # A large model (an LLM's weights) can need longer than the default.
+            error = (
+                f"the model server did not start within {self.timeout:g}s; a model that "
+                f"loads slower needs a higher WORKBENCH_COLD_START_TIMEOUT_S"
+            )
         except ColdStartFailed as e:
             error = str(e)
         seconds = time.monotonic() - t0
@@ -265,7 +269,7 @@ class Activator:
             except ColdStartFailed as e:
                 await reply(send, 503, str(e), {"retry-after": str(RETRY_AFTER_S)})
                 return
-            await self._forward(scope, body, send)
+            await self._forward(scope, body, send, receive)
             if path.startswith("/_workbench/routing"):
                 await asyncio.to_thread(self.refresh)
         finally:
@@ -321,10 +325,14 @@ class Activator:
                 )
         return None
 
-    async def _forward(self, scope: dict[str, Any], body: bytes, send: Any) -> None:
+    async def _forward(
+        self, scope: dict[str, Any], body: bytes, send: Any, receive: Any = None
+    ) -> None:
         base = f"http://127.0.0.1:{self.backend_port}"
         try:
-            await forward(self.client, base, scope, body, send)
+            # A streamed answer (an LLM's server-sent events) is in flight until its last
+            # chunk is passed on or its client leaves: never idle mid-stream.
+            await forward(self.client, base, scope, body, send, receive)
         except httpx.HTTPError as e:
             await reply(send, 502, f"endpoint {self.name}: the model server did not answer ({e})")
 

@@ -30,12 +30,56 @@ _HOP = {
 
 
 async def forward(
-    client: httpx.AsyncClient, base: str, scope: dict[str, Any], body: bytes, send: Any
+    client: httpx.AsyncClient,
+    base: str,
+    scope: dict[str, Any],
+    body: bytes,
+    send: Any,
+    receive: Any = None,
 ) -> None:
     """Send the request of ``scope`` (with ``body``) to ``base`` and stream its answer back.
 
+    Each chunk is passed on as it arrives (an LLM's server-sent events reach the
+    client token by token). With ``receive`` (the client's side, its body read
+    already) the relay stops as soon as the client goes away: the model server's
+    connection is closed, which cancels its work (an LLM stops generating), and
+    the request stops counting as in flight. Without this the relay would read a
+    long stream to its end for nobody, since uvicorn drops what is sent to a
+    client that left instead of failing the send.
+
     Raises ``httpx.HTTPError`` when the request could not be sent (nothing was answered).
     """
+    relay = _relay(client, base, scope, body, send)
+    if receive is None:
+        await relay
+        return
+    relaying = asyncio.ensure_future(relay)
+    leaving = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({relaying, leaving}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        leaving.cancel()
+        if not relaying.done():
+            relaying.cancel()  # the client left (or we are cancelled): close the upstream
+        try:
+            await relaying
+        except asyncio.CancelledError:
+            if not leaving.done() or leaving.cancelled():
+                raise  # we were cancelled ourselves, not by the client leaving
+
+
+async def _disconnected(receive: Any) -> None:
+    """Return once the client has gone (what else arrives on a read request is ignored)."""
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception:  # a connection that cannot be read from is one the client left
+        return
+
+
+async def _relay(
+    client: httpx.AsyncClient, base: str, scope: dict[str, Any], body: bytes, send: Any
+) -> None:
     headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in _HOP]
     query = scope.get("query_string", b"").decode("latin-1")
     request = client.build_request(
