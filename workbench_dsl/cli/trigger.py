@@ -61,7 +61,8 @@ def add_command(
         "--on",
         help="dataset:PATH_OR_GLOB (a file's content changed), run:PIPELINE[:STATUS] "
         "(a run of PIPELINE finished, with STATUS if given: SUCCEEDED, FAILED, CANCELLED) or "
-        "drift:ENDPOINT (a local endpoint's inputs drifted from its training data).",
+        "drift:ENDPOINT (an endpoint's inputs drifted from its training data: a local endpoint, or "
+        "with --target kfp an InferenceService logging to [cluster] request_log_uri).",
     ),
     threshold: list[str] | None = typer.Option(
         None,
@@ -278,8 +279,6 @@ def _add_kfp(
         raise UsageError("--max-age is local only: a KFP step keeps no state between runs")
     from workbench_dsl.schedule.events import DriftEvent
 
-    if isinstance(event, DriftEvent):
-        raise UsageError("drift: triggers are local only in this version: drop --target kfp")
     cron.to_kfp(cron_expr)  # validated as `schedule add --target kfp` does, before anything
     text = wrapper_pipeline(
         prepared,
@@ -289,6 +288,7 @@ def _add_kfp(
         max_catchup=max_catchup,
         max_concurrency=max_concurrency,
         kfp_host=conn.get("host") or "",
+        drift=_drift_settings(prepared) if isinstance(event, DriftEvent) else None,
     )
     wrapper = PreparedPipeline(
         ref=prepared.ref,
@@ -315,6 +315,43 @@ def _add_kfp(
         enabled=not paused,
     )
     _done(data, as_json, f"created KFP recurring run {data['name']} ({data['cron']}) for {event}")
+
+
+def _drift_settings(prepared: Any) -> Any:
+    """What the cluster's drift check reads, from the pipeline's workbench.toml; one line when
+    a setting it needs is missing."""
+    from pathlib import Path
+
+    from workbench_dsl.backends.deployer._kserve_logger import check_uri
+    from workbench_dsl.config import load_config
+    from workbench_dsl.errors import UsageError
+    from workbench_dsl.schedule.trigger_kfp import DriftCheckSettings
+
+    where = Path(prepared.source_file).parent if prepared.source_file else Path.cwd()
+    config = load_config(where)
+    toml = str(config.path) if config.path else "workbench.toml"
+    log_uri = config.get("cluster", "request_log_uri")
+    if not log_uri:
+        raise UsageError(
+            f"drift: on KFP reads the endpoint's requests as KServe's payload logger stores "
+            f'them: set [cluster] request_log_uri = "s3://BUCKET/PREFIX" in {toml} and deploy '
+            f"the endpoint again (see docs/triggers.md)"
+        )
+    bad = check_uri(str(log_uri))
+    if bad:
+        raise UsageError(f"{toml}: {bad}")
+    tracking_uri = config.get("registry", "cluster_tracking_uri")
+    if not tracking_uri:
+        raise UsageError(
+            f"drift: on KFP finds the model's training data in the MLflow registry the "
+            f"cluster's steps use: set [registry] cluster_tracking_uri in {toml}"
+        )
+    return DriftCheckSettings(
+        log_uri=str(log_uri),
+        tracking_uri=str(tracking_uri),
+        image=config.runtime_image,
+        namespace=str(config.get("cluster", "namespace") or ""),
+    )
 
 
 def _inputs(spec_text: str) -> set[str]:
