@@ -6,9 +6,9 @@ for the body, ``marshaller_json.go``: one object per batch of one), under a loca
 folder standing in for the bucket; the model version and its ``workbench.training_data``
 tags are in a real SQLite MLflow registry. The function called is the step's own
 (``schedule.trigger_kfp.check_drift``).
-"""
 
-from __future__ import annotations
+(No ``from __future__ import annotations``: KFP reads the test pipeline's annotations as types.)
+"""
 
 import base64
 import json
@@ -67,7 +67,9 @@ def _log_request(kind: str, rid: str, body: bytes, when: datetime | None) -> dic
     return rec
 
 
-def _log(bucket: Path, rows: np.ndarray, minutes_before: float, v2: bool, new: bool) -> None:
+def _log(
+    bucket: Path, rows: np.ndarray, minutes_before: float, v2: bool, new: bool, tick: datetime
+) -> None:
     """One request (and its response) of ``rows``, stored ``minutes_before`` the tick."""
     if v2:
         data = rows.ravel().tolist()
@@ -79,7 +81,7 @@ def _log(bucket: Path, rows: np.ndarray, minutes_before: float, v2: bool, new: b
     rid = str(uuid.uuid4())
     folder = bucket / "requests" / NS / ENDPOINT / "predictor" / "payloads"
     folder.mkdir(parents=True, exist_ok=True)
-    t = TICK.timestamp() - minutes_before * 60
+    t = tick.timestamp() - minutes_before * 60
     when = datetime.fromtimestamp(t, UTC) if new else None
     for kind, payload in (("request", raw), ("response", b'{"predictions": [0]}')):
         path = folder / f"{rid}-{kind}.json"
@@ -88,12 +90,20 @@ def _log(bucket: Path, rows: np.ndarray, minutes_before: float, v2: bool, new: b
         os.utime(path, (t, t))
 
 
-def _traffic(bucket: Path, shift: float, n: int = 12, seed: int = 1, minutes: float = 10) -> None:
+def _traffic(
+    bucket: Path,
+    shift: float,
+    n: int = 12,
+    seed: int = 1,
+    minutes: float = 10,
+    tick: datetime = TICK,
+) -> None:
     rng = np.random.default_rng(seed)
     for i in range(n):
         size = rng.normal(10 + shift, 2, 10)
         colour = rng.choice([0, 1, 2], 10, p=[0.5, 0.3, 0.2]).astype(float)
-        _log(bucket, np.column_stack([size, colour]), minutes, v2=i % 2 == 0, new=i % 3 == 0)
+        rows = np.column_stack([size, colour])
+        _log(bucket, rows, minutes, v2=i % 2 == 0, new=i % 3 == 0, tick=tick)
 
 
 @pytest.fixture
@@ -172,3 +182,57 @@ def test_a_model_version_without_its_training_data_fails_the_step(
     _traffic(cluster["bucket"], shift=6.0)
     with pytest.raises(DriftError, match=r"has no workbench\.training_data tag"):
         _check(cluster)
+
+
+@pytest.mark.slow
+def test_the_compiled_wrapper_runs_the_pipeline_for_a_drifted_window_only(
+    cluster: dict[str, Any], workbench_home: Path
+) -> None:
+    """The wrapper YAML `trigger add --target kfp` submits, run by the local engine (which
+    executes the compiled PipelineSpec, the run's schedule time being its start)."""
+    from kfp import compiler, dsl
+
+    from workbench_dsl.local_run import run
+    from workbench_dsl.schedule.events import parse_event, parse_threshold
+    from workbench_dsl.schedule.pipeline_ref import prepare
+    from workbench_dsl.schedule.trigger_kfp import DriftCheckSettings, wrapper_pipeline
+
+    @dsl.component(base_image="python:3.11")
+    def note(endpoint: str, drifted_features: list) -> str:
+        return f"{endpoint}: {','.join(drifted_features)}"
+
+    @dsl.pipeline(name="retrain")
+    def retrain(endpoint: str, drifted_features: list) -> None:
+        note(endpoint=endpoint, drifted_features=drifted_features)
+
+    inner = cluster["tmp"] / "retrain.yaml"
+    compiler.Compiler().compile(retrain, str(inner))
+    samples = {"endpoint": "x", "drifted_features": '["x"]'}
+    prepared = prepare(str(inner), {}, event_inputs=lambda _: samples)
+    wrapper = cluster["tmp"] / "retrain-on-event.yaml"
+    wrapper.write_text(
+        wrapper_pipeline(
+            prepared,
+            parse_threshold(parse_event(f"drift:{ENDPOINT}"), ["since=1h"]),
+            cron="0 * * * *",
+            event_param=None,
+            max_catchup=5,
+            max_concurrency=1,
+            drift=DriftCheckSettings(
+                log_uri=f"{cluster['bucket']}/requests",
+                tracking_uri=cluster["tracking_uri"],
+                image="registry.example/workbench:0.1.0",
+                namespace=NS,
+            ),
+        )
+    )
+
+    def notes(result: Any) -> list[str]:
+        assert result.ok, result.error
+        return [t["status"] for t in result.tasks if t["name"].endswith("note")]
+
+    now = datetime.now(UTC)
+    _traffic(cluster["bucket"], shift=0.0, minutes=2, tick=now)
+    assert notes(run(wrapper, cache=False)) == []  # like the training data: nothing runs
+    _traffic(cluster["bucket"], shift=8.0, n=40, seed=2, minutes=1, tick=now)
+    assert notes(run(wrapper, cache=False)) == ["SUCCEEDED"]
