@@ -271,7 +271,7 @@ def _add_kfp(
     from workbench_dsl.schedule import cron
     from workbench_dsl.schedule.kfp import KfpSchedules
     from workbench_dsl.schedule.pipeline_ref import PreparedPipeline
-    from workbench_dsl.schedule.trigger_kfp import wrapper_pipeline
+    from workbench_dsl.schedule.trigger_kfp import drift_settings, wrapper_pipeline
 
     if cron_expr is None:
         raise UsageError("--target kfp needs --cron: how often the recurring run looks for events")
@@ -288,7 +288,7 @@ def _add_kfp(
         max_catchup=max_catchup,
         max_concurrency=max_concurrency,
         kfp_host=conn.get("host") or "",
-        drift=_drift_settings(prepared) if isinstance(event, DriftEvent) else None,
+        drift=drift_settings(prepared.source_file) if isinstance(event, DriftEvent) else None,
     )
     wrapper = PreparedPipeline(
         ref=prepared.ref,
@@ -315,43 +315,6 @@ def _add_kfp(
         enabled=not paused,
     )
     _done(data, as_json, f"created KFP recurring run {data['name']} ({data['cron']}) for {event}")
-
-
-def _drift_settings(prepared: Any) -> Any:
-    """What the cluster's drift check reads, from the pipeline's workbench.toml; one line when
-    a setting it needs is missing."""
-    from pathlib import Path
-
-    from workbench_dsl.backends.deployer._kserve_logger import check_uri
-    from workbench_dsl.config import load_config
-    from workbench_dsl.errors import UsageError
-    from workbench_dsl.schedule.trigger_kfp import DriftCheckSettings
-
-    where = Path(prepared.source_file).parent if prepared.source_file else Path.cwd()
-    config = load_config(where)
-    toml = str(config.path) if config.path else "workbench.toml"
-    log_uri = config.get("cluster", "request_log_uri")
-    if not log_uri:
-        raise UsageError(
-            f"drift: on KFP reads the endpoint's requests as KServe's payload logger stores "
-            f'them: set [cluster] request_log_uri = "s3://BUCKET/PREFIX" in {toml} and deploy '
-            f"the endpoint again (see docs/triggers.md)"
-        )
-    bad = check_uri(str(log_uri))
-    if bad:
-        raise UsageError(f"{toml}: {bad}")
-    tracking_uri = config.get("registry", "cluster_tracking_uri")
-    if not tracking_uri:
-        raise UsageError(
-            f"drift: on KFP finds the model's training data in the MLflow registry the "
-            f"cluster's steps use: set [registry] cluster_tracking_uri in {toml}"
-        )
-    return DriftCheckSettings(
-        log_uri=str(log_uri),
-        tracking_uri=str(tracking_uri),
-        image=config.runtime_image,
-        namespace=str(config.get("cluster", "namespace") or ""),
-    )
 
 
 def _inputs(spec_text: str) -> set[str]:

@@ -139,6 +139,41 @@ class DriftCheckSettings:
     namespace: str = ""
 
 
+def drift_settings(source_file: str | None) -> DriftCheckSettings:
+    """The drift check's settings from the pipeline's ``workbench.toml`` (the one nearest to
+    ``source_file``, else to the working directory); one line naming a missing setting."""
+    from pathlib import Path
+
+    from workbench_dsl.backends.deployer._kserve_logger import check_uri
+    from workbench_dsl.config import load_config
+    from workbench_dsl.errors import UsageError
+
+    config = load_config(Path(source_file).parent if source_file else Path.cwd())
+    toml = str(config.path) if config.path else "workbench.toml"
+    log_uri = config.get("cluster", "request_log_uri")
+    if not log_uri:
+        raise UsageError(
+            f"drift: on KFP reads the endpoint's requests as KServe's payload logger stores "
+            f'them: set [cluster] request_log_uri = "s3://BUCKET/PREFIX" in {toml} and deploy '
+            f"the endpoint again (see docs/triggers.md)"
+        )
+    bad = check_uri(str(log_uri))
+    if bad:
+        raise UsageError(f"{toml}: {bad}")
+    tracking_uri = config.get("registry", "cluster_tracking_uri")
+    if not tracking_uri:
+        raise UsageError(
+            f"drift: on KFP finds the model's training data in the MLflow registry the "
+            f"cluster's steps use: set [registry] cluster_tracking_uri in {toml}"
+        )
+    return DriftCheckSettings(
+        log_uri=str(log_uri),
+        tracking_uri=str(tracking_uri),
+        image=config.runtime_image,
+        namespace=str(config.get("cluster", "namespace") or ""),
+    )
+
+
 def _drift_check(event: DriftEvent, cron: str, settings: DriftCheckSettings) -> Any:
     from kfp import dsl
 
