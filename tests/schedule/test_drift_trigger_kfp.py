@@ -19,6 +19,8 @@ TOML = """
 [cluster]
 runtime_image = "registry.example/workbench:0.1.0"
 request_log_uri = "s3://ml-logs/requests"
+artifact_store = "http://minio.ml:9000"
+artifact_secret = "minio-creds"
 
 [registry]
 cluster_tracking_uri = "http://mlflow.ml:5000"
@@ -117,4 +119,9 @@ def test_cli_needs_the_request_log_and_the_registry(
     assert r.exit_code == 0, r.output
     wrapper = list(yaml.safe_load_all((tmp_path / "w.yaml").read_text()))
     assert check_pipeline(wrapper) == []
+    # The check step reads object stores with the launchers' credentials and endpoint.
+    check = wrapper[0]["deploymentSpec"]["executors"]["exec-check-drift"]["container"]
+    assert {"name": "WORKBENCH_ARTIFACT_ENDPOINT", "value": "http://minio.ml:9000"} in check["env"]
+    k8s = wrapper[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-check-drift"]
+    assert k8s["secretAsEnv"][0]["secretName"] == "minio-creds"
     assert wrapper[0]["pipelineInfo"]["name"] == "retrain-on-event"

@@ -137,6 +137,11 @@ class DriftCheckSettings:
     image: str
     #: ``[cluster] namespace`` (empty: the step pod's own, where the endpoints are deployed).
     namespace: str = ""
+    #: ``[cluster] artifact_store``: the S3 endpoint of ``minio://`` training data.
+    artifact_store: str = ""
+    #: ``[cluster] artifact_secret``: the Secret (``accesskey``/``secretkey``) the step reads
+    #: object stores with, as launcher steps do; empty: the pod's own identity.
+    artifact_secret: str = ""
 
 
 def drift_settings(source_file: str | None) -> DriftCheckSettings:
@@ -171,6 +176,8 @@ def drift_settings(source_file: str | None) -> DriftCheckSettings:
         tracking_uri=str(tracking_uri),
         image=config.runtime_image,
         namespace=str(config.get("cluster", "namespace") or ""),
+        artifact_store=str(config.get("cluster", "artifact_store") or ""),
+        artifact_secret=str(config.get("cluster", "artifact_secret") or ""),
     )
 
 
@@ -178,7 +185,7 @@ def _drift_check(event: DriftEvent, cron: str, settings: DriftCheckSettings) -> 
     from kfp import dsl
 
     check = dsl.component(base_image=settings.image)(check_drift)
-    return check(
+    task = check(
         endpoint=event.endpoint,
         cron=cron,
         schedule_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
@@ -191,6 +198,23 @@ def _drift_check(event: DriftEvent, cron: str, settings: DriftCheckSettings) -> 
         min_requests=event.min_requests,
         window_s=float(event.window_s or 0.0),
     )
+    if settings.artifact_store:
+        from workbench_dsl.backends.trainer.artifacts import ENDPOINT
+
+        task.set_env_variable(ENDPOINT, settings.artifact_store)
+    if settings.artifact_secret:
+        from kfp import kubernetes
+
+        # The same keys as the launchers' (dsl/_cluster.py, use_artifact_secret).
+        kubernetes.use_secret_as_env(
+            task,
+            secret_name=settings.artifact_secret,
+            secret_key_to_env={
+                "accesskey": "AWS_ACCESS_KEY_ID",
+                "secretkey": "AWS_SECRET_ACCESS_KEY",
+            },
+        )
+    return task
 
 
 def wrapper_pipeline(

@@ -106,9 +106,11 @@ def _records(text: bytes) -> list[dict[str, Any]]:
 def read_payloads(prefix: str, start: float, end: float) -> Payloads:
     """The requests stored under ``prefix`` whose objects were written in ``[start, end)``,
     newest first up to :data:`MAX_INSTANCES` instances, then oldest first."""
-    from workbench_dsl.backends.trainer.artifacts import filesystem
+    import fsspec
 
-    fs, path = filesystem(prefix)
+    # The bucket KServe writes to is read as any fsspec URL (credentials and endpoint from the
+    # pod's environment); only the training data is a KFP artifact (``minio://``).
+    fs, path = fsspec.core.url_to_fs(prefix)
     try:
         listing = fs.find(path, detail=True)
     except FileNotFoundError:
@@ -235,6 +237,8 @@ def check_window(
             f"the requests {endpoint} logged name no model version (no {MODEL_URI_ANNOTATION} "
             f"annotation in the records): redeploy it with this version of workbench"
         )
+    if found.unreadable:
+        print(f"{found.unreadable} stored request(s) under {prefix} could not be read", flush=True)
     chosen = [r for r in found.requests if r.model_uri == model_uri]
     rows = [row for r in chosen for row in r.rows]
     names = next((r.names for r in chosen if r.names), None)
