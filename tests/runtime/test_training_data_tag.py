@@ -132,3 +132,60 @@ def test_without_training_metadata_no_tag_is_made_up(home: Path, tmp_path: Path)
     )
     tags = open_registry().get_version("churn", "1").tags
     assert not [k for k in tags if k.startswith("workbench.training_data")]
+
+
+PIPELINE = """
+from workbench_dsl import Dataset, Input, Model, Output, develop, pipeline, register, train
+
+
+@develop(preset="sklearn")
+def make_data(data: Output[Dataset], holdout: Output[Dataset]):
+    rows = "size,label\\n" + "".join(f"{i},{i % 2}\\n" for i in range(20))
+    for out in (data, holdout):
+        with open(out.path, "w") as f:
+            f.write(rows)
+    data.metadata["label"] = "label"
+
+
+@train(preset="sklearn")
+def fit(data: Input[Dataset], model: Output[Model]):
+    import pickle
+
+    import pandas as pd
+    from sklearn.tree import DecisionTreeClassifier
+
+    frame = pd.read_csv(data.path)
+    with open(model.path, "wb") as f:
+        pickle.dump(DecisionTreeClassifier().fit(frame[["size"]], frame["label"]), f)
+
+
+@register(model="tagged")
+def evaluate(model: Input[Model], holdout: Input[Dataset]) -> dict:
+    return {"accuracy": 1.0}
+
+
+@pipeline(name="tagged")
+def tagged():
+    d = make_data()
+    m = fit(data=d.outputs["data"])
+    evaluate(model=m.outputs["model"], holdout=d.outputs["holdout"])
+"""
+
+
+@pytest.mark.slow
+def test_a_local_run_tags_the_version_with_the_artifact_it_trained_on(
+    workbench_home: Path, tmp_path: Path
+) -> None:
+    from workbench_dsl.local_run import run
+
+    module = tmp_path / "tagged.py"
+    module.write_text(PIPELINE, encoding="utf-8")
+    result = run(str(module))
+    assert result.ok, result.error
+    tags = open_registry().get_version("tagged", "1").tags
+    data = next(t for t in result.tasks if t["name"].endswith("make-data"))
+    assert data["status"] == "SUCCEEDED"
+    # The `data` output of make-data, not `holdout` (which the register step reads too).
+    uri = tags["workbench.training_data"]
+    assert Path(uri).name == "data" and Path(uri).read_text().startswith("size,label")
+    assert tags["workbench.training_data.label"] == "label"
