@@ -149,9 +149,17 @@ def _check(c: dict[str, Any], **over: Any) -> Any:
     return check_drift(**args)
 
 
-def test_drifted_traffic_in_the_window_emits_the_endpoint_once(cluster: dict[str, Any]) -> None:
+def test_drifted_traffic_in_the_window_emits_the_endpoint_once(
+    cluster: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     _traffic(cluster["bucket"], shift=6.0)
+    # A torn object (an upload cut short) is counted and skipped, never fatal.
+    torn = cluster["bucket"] / "requests" / NS / ENDPOINT / "predictor" / "payloads"
+    (torn / "torn-request.json").write_text('{"bytes": "eyJpbnN0')
+    t = TICK.timestamp() - 60
+    os.utime(torn / "torn-request.json", (t, t))
     out = _check(cluster)
+    assert "1 stored request(s)" in capsys.readouterr().out
     assert out.events == [ENDPOINT]
     assert out.drifted_features == ["size"] and out.drifted_features_text == "size"
 

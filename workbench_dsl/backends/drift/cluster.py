@@ -45,6 +45,8 @@ from workbench_dsl.backends.drift.stats import Thresholds
 #: The model version tag that names the version's training data (set by ``@register``).
 TRAINING_DATA_TAG = "workbench.training_data"
 REQUEST_SUFFIX = "-request.json"
+#: Objects fetched per call (KServe stores one object per request).
+FETCH_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -124,26 +126,35 @@ def read_payloads(prefix: str, start: float, end: float) -> Payloads:
             found.append((t, str(name)))
     out = Payloads()
     seen = 0
-    for t, name in sorted(found, reverse=True):
-        try:
-            records = _records(fs.cat_file(name))
-        except (OSError, ValueError):
-            out.unreadable += 1
-            continue
-        for rec in records:
-            if not str(rec.get("reqType", "")).endswith(".request"):
-                continue
+    newest = sorted(found, reverse=True)
+    for i in range(0, len(newest), FETCH_BATCH):
+        batch = newest[i : i + FETCH_BATCH]
+        # One call per batch: object stores fetch them concurrently (s3fs, gcsfs are async).
+        texts = fs.cat([name for _, name in batch], on_error="return")
+        for t, name in batch:
             try:
-                body = base64.b64decode(rec.get("bytes") or "")
-                rows, names = instances(body)
-            except Exception:  # a body the model server would refuse as well
+                text = texts.get(name)
+                if not isinstance(text, bytes | str):
+                    raise OSError(f"cannot read {name}: {text!r}")
+                records = _records(text if isinstance(text, bytes) else text.encode())
+            except (OSError, ValueError):
                 out.unreadable += 1
                 continue
-            model = (rec.get("annotations") or {}).get(MODEL_URI_ANNOTATION)
-            out.requests.append(Logged(t, model, rows, names))
-            seen += len(rows)
-        if seen >= MAX_INSTANCES:
-            break
+            for rec in records:
+                if not str(rec.get("reqType", "")).endswith(".request"):
+                    continue
+                try:
+                    body = base64.b64decode(rec.get("bytes") or "")
+                    rows, names = instances(body)
+                except Exception:  # a body the model server would refuse as well
+                    out.unreadable += 1
+                    continue
+                model = (rec.get("annotations") or {}).get(MODEL_URI_ANNOTATION)
+                out.requests.append(Logged(t, model, rows, names))
+                seen += len(rows)
+            if seen >= MAX_INSTANCES:
+                out.requests.reverse()
+                return out
     out.requests.reverse()
     return out
 
