@@ -16,6 +16,11 @@ for every step that writes one:
 
 A model written by a step that is not a launcher (a ``@develop`` step) carries no such
 metadata and its version gets no tag; the cluster's ``drift:`` check then says so.
+
+Why metadata rather than an edge the DSL adds at compile time (the register task given the
+training step's dataset as one more input): KFP's launcher downloads every input artifact
+into the pod before the step starts, so the register pod would fetch the whole training set
+only to learn its URI; metadata costs nothing and works the same locally and on KFP.
 """
 
 from __future__ import annotations
