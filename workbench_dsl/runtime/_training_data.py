@@ -19,8 +19,9 @@ metadata and its version gets no tag; the cluster's ``drift:`` check then says s
 
 Why metadata rather than an edge the DSL adds at compile time (the register task given the
 training step's dataset as one more input): KFP's launcher downloads every input artifact
-into the pod before the step starts, so the register pod would fetch the whole training set
-only to learn its URI; metadata costs nothing and works the same locally and on KFP.
+into the pod before the step starts (kubeflow/pipelines backend/src/v2/component/
+launcher_v2.go, ``execute``), so the register pod would fetch the whole training set only
+to learn its URI; metadata costs nothing and works the same locally and on KFP.
 """
 
 from __future__ import annotations
