@@ -118,6 +118,23 @@ def test_the_registered_version_names_its_training_data(home: Path, tmp_path: Pa
     assert tags["workbench.training_data.label"] == "label"
 
 
+def test_a_step_that_is_not_a_launcher_can_name_it_by_hand(home: Path, tmp_path: Path) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    with open(tmp_path / "model.pkl", "wb") as f:
+        pickle.dump(DecisionTreeClassifier().fit([[0.0], [1.0]], [0, 1]), f)
+    holdout = tmp_path / "holdout.csv"
+    holdout.write_text("x\n1\n", encoding="utf-8")
+    meta = {"workbench.training_data": "s3://data/train.csv"}
+    execute(
+        evaluate,
+        tmp_path / "reg",
+        {"model": (str(tmp_path / "model.pkl"), meta), "holdout": (str(holdout), {})},
+    )
+    tags = open_registry().get_version("churn", "1").tags
+    assert tags["workbench.training_data"] == "s3://data/train.csv"
+
+
 def test_without_training_metadata_no_tag_is_made_up(home: Path, tmp_path: Path) -> None:
     from sklearn.tree import DecisionTreeClassifier
 

@@ -15,7 +15,8 @@ for every step that writes one:
    ``workbench.training_data.features``, ``.label`` and ``.format`` when the dataset said.
 
 A model written by a step that is not a launcher (a ``@develop`` step) carries no such
-metadata and its version gets no tag; the cluster's ``drift:`` check then says so.
+metadata unless the step sets it (``model.metadata["workbench.training_data"] = data.uri``);
+without it the version gets no tag, and the cluster's ``drift:`` check says so.
 
 Why metadata rather than an edge the DSL adds at compile time (the register task given the
 training step's dataset as one more input): KFP's launcher downloads every input artifact
@@ -71,6 +72,9 @@ def stamp_models(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
 def version_tags(model: Any, inputs: Mapping[str, Any]) -> dict[str, str]:
     """The registered version's ``workbench.training_data*`` tags (empty when unknown)."""
     listed = (getattr(model, "metadata", None) or {}).get(KEY)
+    if isinstance(listed, str) and listed:
+        # Set by hand in a step that is not a launcher: data.uri of the training set.
+        return {KEY: listed}
     if not isinstance(listed, list):
         return {}
     found = [d for d in listed if isinstance(d, dict) and isinstance(d.get("uri"), str)]

@@ -174,7 +174,8 @@ def training_reference(endpoint: str, model_uri: str, tracking_uri: str | None) 
     if not uri:
         raise ReferenceNotFound(
             f"{model_uri} has no {TRAINING_DATA_TAG} tag: register it with a @register step "
-            f"whose model a @train or @sweep step wrote from an Input[Dataset]"
+            f"whose model a @train or @sweep step wrote from an Input[Dataset] (or set "
+            f'model.metadata["{TRAINING_DATA_TAG}"] = data.uri in the step that wrote it)'
         )
     meta: dict[str, Any] = {}
     for key in ("features", "columns", "label", "target"):
