@@ -92,6 +92,8 @@ _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "artifact_store": (str,),
         "artifact_secret": (str,),
         "kserve_deployment_mode": (str,),
+        "request_log_uri": (str,),
+        "request_log_service_account": (str,),
     },
     "engine": {"max_parallel": (int,)},
 }

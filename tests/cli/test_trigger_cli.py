@@ -126,7 +126,7 @@ def test_scheduler_once_runs_the_pipeline_on_new_data(pipeline: str, tmp_path: P
                 "--output",
                 "w.yaml",
             ],
-            "drift: triggers are local only",
+            "set [cluster] request_log_uri",
         ),
         (["--on", "run:tiny"], "each time it finishes itself"),
         (["--on", "run:up", "--max-age", "1h"], "--max-age applies to dataset: events only"),

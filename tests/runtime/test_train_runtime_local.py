@@ -76,7 +76,12 @@ def test_one_process_runs_in_the_task_process(tmp_path: Path, data: Path) -> Non
     )
     assert out["parameterValues"]["Output"] == os.getpid()
     assert Path(out["paths"]["model"]).read_text() == "rows=8"
-    assert out["artifacts"]["model"]["artifacts"][0]["metadata"] == {"rows": 4}
+    # The function's own metadata, and the data it was trained on (for the registry's tag).
+    trained_on = [{"input": "data", "uri": str(data)}]
+    assert out["artifacts"]["model"]["artifacts"][0]["metadata"] == {
+        "rows": 4,
+        "workbench.training_data": trained_on,
+    }
 
 
 @torch_missing
@@ -89,7 +94,10 @@ def test_two_process_gloo_allreduce_rank0_outputs(
     )
     assert out["parameterValues"]["Output"] == 6.0  # (1 + 2) * 2 summed over both ranks
     assert Path(out["paths"]["model"]).read_text() == "written by rank 0"
-    assert out["artifacts"]["model"]["artifacts"][0]["metadata"] == {"total": 6.0}
+    assert out["artifacts"]["model"]["artifacts"][0]["metadata"] == {
+        "total": 6.0,
+        "workbench.training_data": [{"input": "data", "uri": str(data)}],
+    }
     logs = capfd.readouterr().out
     assert "[rank 0] rank 0 of 2 on gloo" in logs
     assert "[rank 1] rank 1 of 2 on gloo" in logs

@@ -61,7 +61,8 @@ def add_command(
         "--on",
         help="dataset:PATH_OR_GLOB (a file's content changed), run:PIPELINE[:STATUS] "
         "(a run of PIPELINE finished, with STATUS if given: SUCCEEDED, FAILED, CANCELLED) or "
-        "drift:ENDPOINT (a local endpoint's inputs drifted from its training data).",
+        "drift:ENDPOINT (an endpoint's inputs drifted from its training data: a local endpoint, or "
+        "with --target kfp an InferenceService logging to [cluster] request_log_uri).",
     ),
     threshold: list[str] | None = typer.Option(
         None,
@@ -270,7 +271,7 @@ def _add_kfp(
     from workbench_dsl.schedule import cron
     from workbench_dsl.schedule.kfp import KfpSchedules
     from workbench_dsl.schedule.pipeline_ref import PreparedPipeline
-    from workbench_dsl.schedule.trigger_kfp import wrapper_pipeline
+    from workbench_dsl.schedule.trigger_kfp import drift_settings, wrapper_pipeline
 
     if cron_expr is None:
         raise UsageError("--target kfp needs --cron: how often the recurring run looks for events")
@@ -278,8 +279,6 @@ def _add_kfp(
         raise UsageError("--max-age is local only: a KFP step keeps no state between runs")
     from workbench_dsl.schedule.events import DriftEvent
 
-    if isinstance(event, DriftEvent):
-        raise UsageError("drift: triggers are local only in this version: drop --target kfp")
     cron.to_kfp(cron_expr)  # validated as `schedule add --target kfp` does, before anything
     text = wrapper_pipeline(
         prepared,
@@ -289,6 +288,7 @@ def _add_kfp(
         max_catchup=max_catchup,
         max_concurrency=max_concurrency,
         kfp_host=conn.get("host") or "",
+        drift=drift_settings(prepared.source_file) if isinstance(event, DriftEvent) else None,
     )
     wrapper = PreparedPipeline(
         ref=prepared.ref,

@@ -116,6 +116,8 @@ class ServeStep(Step[P, R]):
             tracking_uri=config.get("registry", "tracking_uri"),
             cluster_tracking_uri=config.get("registry", "cluster_tracking_uri"),
             kserve_deployment_mode=self._deployment_mode(config),
+            request_log_uri=config.get("cluster", "request_log_uri"),
+            request_log_service_account=config.get("cluster", "request_log_service_account"),
             # The profile's cost per hour rides along: the live $/hour of endpoints.
             cluster=ClusterSettings.for_profile(
                 profile, image=config.runtime_image, namespace=config.get("cluster", "namespace")

@@ -285,6 +285,9 @@ def register_evaluated(
         obj, flavor = load_model_artifact(path, settings.flavor, hint)
         version_tags = {k: v for k, v in run_tags.items() if not k.startswith("workbench.input.")}
         version_tags["workbench.flavor"] = flavor
+        from workbench_dsl.runtime._training_data import version_tags as training_data
+
+        version_tags.update(training_data(model, inputs or {}))
         if flavor == "transformers":
             from workbench_dsl.backends.registry._transformers import describe
 

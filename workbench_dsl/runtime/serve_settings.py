@@ -48,6 +48,8 @@ MIN_SCALE_TO_ZERO_S = 10
 #: annotation_validation.go), so local endpoints keep the same bound.
 MAX_SCALE_TO_ZERO_S = 3600
 _WHAT = "serve settings"
+#: ``[cluster]`` settings of KServe's payload logger (``backends/deployer/_kserve_logger.py``).
+_ONLY_WHEN_SET = ("request_log_uri", "request_log_service_account")
 
 
 class ServeOptionError(ValueError):
@@ -85,6 +87,9 @@ class ServeSettings:
         cluster_tracking_uri: The one a run on a cluster uses.
         kserve_deployment_mode: ``Knative`` or ``Standard`` (None: the deployer's default).
         cluster: Image, namespace and the profile's compute for each replica.
+        request_log_uri: ``[cluster] request_log_uri``: where KServe's payload logger
+            stores the endpoint's requests on a cluster (None: no logger).
+        request_log_service_account: ``[cluster] request_log_service_account``.
     """
 
     endpoint: str | None = None
@@ -107,6 +112,8 @@ class ServeSettings:
     cluster_tracking_uri: str | None = None
     kserve_deployment_mode: str | None = None
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    request_log_uri: str | None = None
+    request_log_service_account: str | None = None
 
     def __post_init__(self) -> None:
         problem = self.problem()
@@ -242,6 +249,8 @@ class ServeSettings:
             kind=self.kind,
             llm=self.llm,
             cost_per_hour=self.cluster.cost_per_hour,
+            request_log_uri=self.request_log_uri,
+            request_log_service_account=self.request_log_service_account,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -249,6 +258,10 @@ class ServeSettings:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["llm"] = self.llm.to_json() if self.llm else None
         out["cluster"] = self.cluster.to_json()
+        # Written only when set, so components compiled without them stay byte for byte.
+        for key in _ONLY_WHEN_SET:
+            if out[key] is None:
+                del out[key]
         return out
 
     @classmethod
@@ -264,6 +277,7 @@ class ServeSettings:
             "tracking_uri",
             "cluster_tracking_uri",
             "kserve_deployment_mode",
+            *_ONLY_WHEN_SET,
         ):
             if key in values:
                 values[key] = opt_str(_WHAT, key, values[key])

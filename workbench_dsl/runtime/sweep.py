@@ -32,6 +32,7 @@ from workbench_dsl.backends.sweeper.base import (
 )
 from workbench_dsl.runtime._lineage import reporting
 from workbench_dsl.runtime._placement import on_cluster
+from workbench_dsl.runtime._training_data import stamp_models
 from workbench_dsl.runtime._user import load_function
 from workbench_dsl.runtime.settings import SweepStepSettings, TrainSettings
 
@@ -52,7 +53,10 @@ def launch(source: str, name: str, config_json: str, kwargs: dict[str, Any]) -> 
         for k, v in kwargs.items()
         if k in wanted and k not in searched and k != step.model_param
     }
-    return _sweep(fn, source, name, step, fixed, trials_out, best_model)
+    result = _sweep(fn, source, name, step, fixed, trials_out, best_model)
+    if best_model is not None and step.model_param:
+        stamp_models(fn, {**fixed, step.model_param: best_model})
+    return result
 
 
 def _sweep(

@@ -32,6 +32,7 @@ from workbench_dsl.runtime._invocation import (
 )
 from workbench_dsl.runtime._lineage import reporting
 from workbench_dsl.runtime._placement import on_cluster
+from workbench_dsl.runtime._training_data import stamp_models
 from workbench_dsl.runtime._user import load_function
 from workbench_dsl.runtime.settings import TrainSettings
 
@@ -51,10 +52,13 @@ def launch(source: str, name: str, config_json: str, kwargs: dict[str, Any]) -> 
     wanted = inspect.signature(fn).parameters
     kwargs = {k: v for k, v in kwargs.items() if k in wanted}
     if on_cluster():
-        return run_on_cluster(fn, source, name, settings, kwargs)
-    return run_locally(
-        fn, source, name, kwargs, nodes=settings.nodes, procs_per_node=settings.procs_per_node
-    )
+        result = run_on_cluster(fn, source, name, settings, kwargs)
+    else:
+        result = run_locally(
+            fn, source, name, kwargs, nodes=settings.nodes, procs_per_node=settings.procs_per_node
+        )
+    stamp_models(fn, kwargs)  # the registered version then knows its training data
+    return result
 
 
 def _apply_metadata(kwargs: dict[str, Any], metadata: dict[str, Any]) -> None:

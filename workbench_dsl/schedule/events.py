@@ -3,10 +3,10 @@
 An event is a small frozen dataclass per kind; :func:`parse_event` is the only place an
 ``--on`` string is read. ``dataset:PATH_OR_GLOB`` watches files' content digests (or, with
 ``--max-age``, their freshness); ``run:PIPELINE[:STATUS]`` waits for another pipeline's
-runs to finish; ``drift:ENDPOINT`` waits for a local endpoint's inputs to drift from its
+runs to finish; ``drift:ENDPOINT`` waits for an endpoint's inputs to drift from its
 model's training data (its thresholds come from ``--threshold``, :func:`parse_threshold`).
-A new kind is one more dataclass here, one more branch in :func:`parse_event` and one more
-evaluator in ``trigger_local``.
+A new kind is one more dataclass here, one more branch in :func:`parse_event`, one more
+evaluator in ``trigger_local`` and one more check in ``trigger_kfp``.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ class RunEvent:
 
 @dataclass(frozen=True)
 class DriftEvent:
-    """The inputs of local endpoint ``endpoint`` drifted from its model's training data.
+    """The inputs of endpoint ``endpoint`` drifted from its model's training data (a local
+    endpoint's request log, or on KFP the requests KServe stored for the InferenceService).
 
     A feature drifted when its PSI reaches ``psi`` and its test's p-value is below
     ``p_value``; the endpoint did when at least ``features`` features did, judged on the

@@ -85,7 +85,8 @@ class DeploySpec:
             the server stops after ``scale_to_zero_after`` seconds without a request
             and the next request starts it again; KServe's ``minReplicas: 0``).
         resources: Requests and limits of each replica on a cluster (Kubernetes shape).
-        log_requests: Keep a log of requests and responses (local endpoints).
+        log_requests: Keep a log of requests and responses (locally; on a cluster when
+            ``request_log_uri`` is set).
         request_log_sample: The share of requests logged (0 < x <= 1).
         request_log_max_mb: The log's size at most, in MiB; older entries are dropped.
         scale_to_zero_after: Seconds an endpoint with ``min_replicas=0`` stays idle
@@ -96,6 +97,10 @@ class DeploySpec:
         llm: The knobs of an LLM endpoint (set exactly when ``kind == "llm"``).
         cost_per_hour: What one running model server costs (the step's compute
             profile's ``cost_per_hour``), for the live $/hour of endpoints.
+        request_log_uri: On a cluster, where KServe's payload logger stores the requests
+            (``[cluster] request_log_uri``, ``s3://BUCKET/PREFIX``); None: no logger.
+        request_log_service_account: The service account whose secrets let KServe's
+            logger write there (None: KServe's default, ``logger-sa``).
     """
 
     endpoint: str
@@ -120,6 +125,8 @@ class DeploySpec:
     kind: str = "predictive"
     llm: LLMOptions | None = None
     cost_per_hour: float = 0.0
+    request_log_uri: str | None = None
+    request_log_service_account: str | None = None
 
 
 @dataclass(frozen=True)

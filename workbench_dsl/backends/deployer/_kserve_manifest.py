@@ -70,6 +70,18 @@ def cluster_problems(spec: DeploySpec, deployment_mode: str, *, canary: bool) ->
             f"[cluster] kserve_deployment_mode={deployment_mode!r} must be one of "
             f"{', '.join(DEPLOYMENT_MODES)}"
         )
+    if spec.request_log_uri and spec.log_requests:
+        from workbench_dsl.backends.deployer._kserve_logger import check_uri
+
+        bad = check_uri(spec.request_log_uri)
+        if bad:
+            problems.append(f"endpoint {spec.endpoint}: {bad}")
+        if spec.request_log_sample < 1:
+            problems.append(
+                f"endpoint {spec.endpoint}: request_log_sample={spec.request_log_sample:g} "
+                f"cannot hold on a cluster: KServe's payload logger has no sample rate and "
+                f"would log every request; use request_log_sample=1.0 (or log_requests=False)"
+            )
     if spec.auth == "token":
         problems.append(
             f"endpoint {spec.endpoint}: auth='token' is a local endpoint feature; KServe has no "
@@ -123,6 +135,7 @@ def predictor_spec(spec: DeploySpec, *, image: str, canary_percent: int | None) 
         "canary_traffic_percent": canary_percent,
         "node_selector": dict(spec.node_selector) or None,
         "tolerations": [V1Toleration(**t) for t in spec.tolerations] or None,
+        "logger": _logger(spec),
     }
     if uses_workbench_server(spec):
         # The user's predictor (or the flavor's own, for a protocol no ServingRuntime
@@ -158,6 +171,14 @@ def predictor_spec(spec: DeploySpec, *, image: str, canary_percent: int | None) 
         resources=resources,
     )
     return V1beta1PredictorSpec(model=model, **common)
+
+
+def _logger(spec: DeploySpec) -> Any:
+    if not (spec.request_log_uri and spec.log_requests):
+        return None
+    from workbench_dsl.backends.deployer._kserve_logger import logger_spec
+
+    return logger_spec(spec.request_log_uri, spec.request_log_service_account, MODEL_URI_ANNOTATION)
 
 
 def inference_service(
@@ -221,6 +242,7 @@ def canary_patch(
     # A merge patch keeps fields it does not name: clear the other way of serving.
     # (The deployment mode annotation is left alone: KServe refuses to change it.)
     predictor.setdefault("canaryTrafficPercent", None)
+    predictor.setdefault("logger", None)  # logging turned off since: drop the old logger
     if "containers" in predictor:
         predictor["model"] = None
     else:

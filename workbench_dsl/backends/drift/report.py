@@ -105,7 +105,6 @@ def drift_report(
 ) -> DriftReport:
     """Compare what ``endpoint``'s revision (default: its stable one) was asked since ``since``
     with the data its model was trained on; raises :class:`DriftError` when it cannot."""
-    import pandas as pd
 
     from workbench_dsl.backends.deployer._store import EndpointStore
     from workbench_dsl.backends.deployer.requestlog import log_dir, read_requests, read_settings
@@ -151,6 +150,32 @@ def drift_report(
     try:
         ref = find_reference(root, endpoint, revision, rev.model_uri)
         frame = load_frame(ref)
+    except ReferenceNotFound as e:
+        raise DriftError(str(e)) from None
+    features = compare_logged(ref, frame, rows, names, t, f"{endpoint} revision {revision}")
+    return DriftReport(
+        endpoint=endpoint,
+        revision=revision,
+        since=since,
+        requests=len(records),
+        instances=len(rows),
+        reference=ref,
+        thresholds=t,
+        features=features,
+    )
+
+
+def compare_logged(
+    ref: Reference, frame: Any, rows: list[Any], names: list[str] | None, t: Thresholds, what: str
+) -> list[FeatureDrift]:
+    """Each feature of the logged ``rows`` against the training table ``frame``.
+
+    Shared by the local report and the cluster's ``drift:`` check (:mod:`.cluster`), so both
+    judge the same way; ``what`` names the logged traffic in errors.
+    """
+    import pandas as pd
+
+    try:
         if names is None and rows and isinstance(rows[0], dict):
             current = pd.DataFrame(rows)
             columns = [c for c in feature_columns(ref, frame, None) if c in current.columns]
@@ -159,7 +184,7 @@ def drift_report(
             width = len(flat[0])
             if any(len(r) != width for r in flat):
                 raise DriftError(
-                    f"the logged instances of {endpoint} revision {revision} differ in length: "
+                    f"the logged instances of {what} differ in length: "
                     f"compare one input shape at a time (--since)"
                 )
             columns = names or feature_columns(ref, frame, width)
@@ -172,17 +197,7 @@ def drift_report(
             f"the logged inputs name {', '.join(missing)}, which the training dataset "
             f"{ref.dataset} lacks"
         )
-    features = [compare(c, frame[c].to_numpy(), current[c].to_numpy(), t) for c in columns]
-    return DriftReport(
-        endpoint=endpoint,
-        revision=revision,
-        since=since,
-        requests=len(records),
-        instances=len(rows),
-        reference=ref,
-        thresholds=t,
-        features=features,
-    )
+    return [compare(c, frame[c].to_numpy(), current[c].to_numpy(), t) for c in columns]
 
 
 _cache: dict[tuple[Any, ...], tuple[float, Any, DriftReport | DriftError]] = {}

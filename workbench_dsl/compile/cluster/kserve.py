@@ -3,7 +3,7 @@
 Source: kserve/kserve ``pkg/apis/serving/v1beta1/inference_service_validation.go``
 (``validateInferenceService``: name, autoscaler class, ``validatePredictor``,
 exactly one implementation) and ``component.go`` (``ComponentExtensionSpec.Validate``:
-replicas, container concurrency), at v0.17.0 and v0.20.0, plus what the
+replicas, container concurrency, ``validateLogger``), at v0.17.0 and v0.20.0, plus what the
 deployment mode decides (``pkg/constants/constants.go``: ``Knative`` revisions
 split traffic; ``Standard``, the default since 0.17, runs one Deployment).
 The Knative annotations KServe copies to the revision are checked as Knative's
@@ -114,6 +114,7 @@ def _predictor(predictor: dict[str, Any], mode: str) -> list[str]:
         problems.append("spec.predictor.maxReplicas: MaxReplicas cannot be less than 0")
     if low > high and high != 0:
         problems.append("spec.predictor: MinReplicas cannot be greater than MaxReplicas")
+    problems += _logger(predictor.get("logger"))
     concurrency = _whole(predictor.get("containerConcurrency"), 0)
     if concurrency < 0:
         problems.append("spec.predictor.containerConcurrency: parallelism cannot be less than 0")
@@ -129,6 +130,24 @@ def _predictor(predictor: dict[str, Any], mode: str) -> list[str]:
                 f"spec.predictor.minReplicas: 0 (scale to zero) needs the Knative deployment "
                 f"mode, {mode} keeps at least one replica"
             )
+    return problems
+
+
+def _logger(logger: Any) -> list[str]:
+    """validateLogger (component.go): a known mode; a storage spec names path, parameters and key."""
+    if not isinstance(logger, dict):
+        return []
+    problems = []
+    if logger.get("mode") not in ("all", "request", "response"):
+        problems.append(f"spec.predictor.logger.mode: {logger.get('mode')!r}: invalid logger type")
+    storage = logger.get("storage")
+    if isinstance(storage, dict) and any(
+        storage.get(k) is None for k in ("path", "parameters", "key")
+    ):
+        problems.append(
+            "spec.predictor.logger.storage: invalid logger storage configuration (path, "
+            "parameters and key must all be set)"
+        )
     return problems
 
 
