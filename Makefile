@@ -54,7 +54,7 @@ typecheck: $(STAMP)
 # tests/packaging run in wheel-check, once: they build the sdist and the wheel and install
 # the wheel into a fresh venv outside the checkout (about 2 minutes of the whole run).
 pytest: $(STAMP) browser
-	$(BIN)/python -m pytest --ignore=tests/packaging $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --ignore=tests/packaging $(PYTEST_ARGS)
 
 # What users install: `python -m build` (the sdist, then the wheel built from it), a new
 # venv without the checkout on its path, the wheel with its dependencies pinned by
