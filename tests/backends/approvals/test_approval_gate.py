@@ -1,7 +1,8 @@
 """The approval gate against a real MLflow registry and a real engine channel in this process.
 
 This test process plays the engine (it holds the channel); a process it starts is
-a process of "the run" and must be refused, whatever its environment says.
+a process of "the run" and must be refused, whatever its environment says. The one
+test about processes outside the run hosts the channel in a fresh process instead.
 """
 
 from __future__ import annotations
@@ -217,41 +218,55 @@ def test_two_runs_claiming_one_version_need_run(registry, engine, workbench_home
         other.close("SUCCEEDED")
 
 
-def test_only_a_task_of_the_run_may_ask_it_to_wait(registry, engine, workbench_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_only_a_task_of_the_run_may_ask_it_to_wait(registry, workbench_home: Path) -> None:  # type: ignore[no-untyped-def]
     from workbench_dsl.backends.approvals import channel
 
-    # A process outside the run (not a descendant of the engine) cannot add claims.
-    if _is_subreaper():
-        pytest.skip("an earlier test in this worker made it a subreaper: the orphan stays ours")
-    script = (
-        "import os, sys; from pathlib import Path\n"
-        "from workbench_dsl.backends.approvals import channel\n"
-        "if os.fork():\n    os._exit(0)\n"
-        "os.setsid()\n"
-        "try:\n"
-        "    channel.wait(Path(sys.argv[1]), 'run-7', {'model': 'churn', 'version': '2',"
-        " 'timeout_s': 5})\n"
-        "except Exception as e:\n"
-        "    Path(sys.argv[2]).write_text(str(e))\n"
+    # A process outside the run (not a descendant of the engine) cannot add claims. The
+    # engine is a fresh process here: this test process may be a subreaper (an earlier
+    # engine in it made it one), and an orphan would then be re-parented to it.
+    engine = subprocess.Popen(
+        [sys.executable, "-c", _ENGINE, str(workbench_home)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    out = workbench_home / "out.txt"
-    with open(workbench_home / "err.txt", "wb") as err:
-        subprocess.run(
-            [sys.executable, "-c", script, str(workbench_home), str(out)], check=True, stderr=err
+    try:
+        assert engine.stdout is not None and engine.stdout.readline() == "ready\n"
+        script = (
+            "import os, sys; from pathlib import Path\n"
+            "from workbench_dsl.backends.approvals import channel\n"
+            "if os.fork():\n    os._exit(0)\n"
+            "os.setsid()\n"
+            "try:\n"
+            "    channel.wait(Path(sys.argv[1]), 'run-7', {'model': 'churn', 'version': '2',"
+            " 'timeout_s': 5})\n"
+            "except Exception as e:\n"
+            "    Path(sys.argv[2]).write_text(str(e))\n"
         )
-    deadline = time.monotonic() + 180
-    while not out.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    # This test process is no subreaper: the orphan is re-parented away from it.
-    assert out.exists(), (workbench_home / "err.txt").read_text()
-    assert out.read_text() == "only a task of run run-7 may ask it to wait for a decision"
-    assert channel.claims(workbench_home) == []
+        out = workbench_home / "out.txt"
+        with open(workbench_home / "err.txt", "wb") as err:
+            subprocess.run(
+                [sys.executable, "-c", script, str(workbench_home), str(out)],
+                check=True,
+                stderr=err,
+            )
+        deadline = time.monotonic() + 180
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert out.exists(), (workbench_home / "err.txt").read_text()
+        assert out.read_text() == "only a task of run run-7 may ask it to wait for a decision"
+        assert channel.claims(workbench_home) == []
+    finally:
+        engine.communicate("", timeout=60)
 
 
-def _is_subreaper() -> bool:
-    """Whether this process adopts its orphaned descendants (prctl PR_GET_CHILD_SUBREAPER)."""
-    import ctypes
-
-    flag = ctypes.c_int(0)
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.prctl(37, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value != 0
+# The engine's side of the channel, alone in its process, until its stdin closes.
+_ENGINE = (
+    "import sys; from pathlib import Path\n"
+    "from workbench_dsl.engine.approval_channel import ApprovalChannel\n"
+    "from workbench_dsl.paths import LocalRoot\n"
+    "ch = ApprovalChannel(LocalRoot(Path(sys.argv[1])), 'run-7', 'churn').open()\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+    "ch.close('SUCCEEDED')\n"
+)
