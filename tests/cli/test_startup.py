@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import sys
-import time
 
 HEAVY = ("kfp", "mlflow", "kserve", "pandas", "torch", "optuna", "kubernetes", "sklearn", "numpy")
 
@@ -41,14 +41,17 @@ def test_every_command_group_has_help() -> None:
 
 
 def test_help_starts_quickly() -> None:
+    # CPU seconds the command spends (user + system), not wall time: on a loaded 2-core
+    # host the wall clock measures the other processes as much as this one.
     times = []
     for _ in range(3):
-        start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(
             [sys.executable, "-m", "workbench_dsl", "--help"], capture_output=True, check=True
         )
-        times.append(time.perf_counter() - start)
-    # The goal is 0.3 s on this machine; leave room for a noisy CI host.
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    # The goal is 0.3 s on this machine; leave room for a slower CI host.
     assert statistics.median(times) < 0.6, times
 
 
