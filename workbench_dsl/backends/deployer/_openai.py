@@ -25,6 +25,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -76,12 +77,15 @@ class ChatCompletionRequest(_Request):
     max_completion_tokens: int | None = Field(default=None, ge=1)
 
 
+def _error_body(status: int, message: str, param: str, kind: str) -> dict[str, Any]:
+    return {"error": {"code": str(status), "message": message, "param": param, "type": kind}}
+
+
 def error(status: int, message: str, param: str = "", kind: str = "BadRequestError") -> Any:
     """An error in the OpenAI (and KServe) shape."""
     from fastapi.responses import JSONResponse
 
-    body = {"error": {"code": str(status), "message": message, "param": param, "type": kind}}
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(_error_body(status, message, param, kind), status_code=status)
 
 
 def add_openai_routes(app: Any, name: str, router: Any) -> None:
@@ -283,7 +287,30 @@ def _sse(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def _stream_completion(engine: Engine, seq: Sequence, ident: str, name: str) -> Any:
+async def _stream(
+    engine: Engine,
+    seq: Sequence,
+    delta: Callable[[str], str],
+    finish: Callable[[str], str],
+    first: str | None = None,
+) -> AsyncIterator[str]:
+    """One generation as server-sent events: ``first`` if given, ``delta(text)`` for each
+    piece, ``finish(reason)`` at its end, or KServe's error body when it fails; then ``[DONE]``.
+    """
+    if first is not None:
+        yield first
+    async for event in engine.generate(seq):
+        if event.error is not None:
+            yield _sse(_error_body(500, event.error, "", "InternalServerError"))
+            break
+        if event.delta:
+            yield delta(event.delta)
+        if event.finish_reason is not None:
+            yield finish(event.finish_reason)
+    yield "data: [DONE]\n\n"
+
+
+def _stream_completion(engine: Engine, seq: Sequence, ident: str, name: str) -> AsyncIterator[str]:
     created = int(time.time())
 
     def chunk(text: str, finish: str | None) -> str:
@@ -297,27 +324,10 @@ async def _stream_completion(engine: Engine, seq: Sequence, ident: str, name: st
             }
         )
 
-    async for event in engine.generate(seq):
-        if event.error is not None:
-            yield _sse(
-                {
-                    "error": {
-                        "code": "500",
-                        "message": event.error,
-                        "param": "",
-                        "type": "InternalServerError",
-                    }
-                }
-            )
-            break
-        if event.delta:
-            yield chunk(event.delta, None)
-        if event.finish_reason is not None:
-            yield chunk("", event.finish_reason)
-    yield "data: [DONE]\n\n"
+    return _stream(engine, seq, lambda t: chunk(t, None), lambda f: chunk("", f))
 
 
-async def _stream_chat(engine: Engine, seq: Sequence, ident: str, name: str) -> Any:
+def _stream_chat(engine: Engine, seq: Sequence, ident: str, name: str) -> AsyncIterator[str]:
     created = int(time.time())
 
     def chunk(delta: dict[str, str], finish: str | None) -> str:
@@ -333,22 +343,10 @@ async def _stream_chat(engine: Engine, seq: Sequence, ident: str, name: str) -> 
             }
         )
 
-    yield chunk({"role": "assistant", "content": ""}, None)
-    async for event in engine.generate(seq):
-        if event.error is not None:
-            yield _sse(
-                {
-                    "error": {
-                        "code": "500",
-                        "message": event.error,
-                        "param": "",
-                        "type": "InternalServerError",
-                    }
-                }
-            )
-            break
-        if event.delta:
-            yield chunk({"content": event.delta}, None)
-        if event.finish_reason is not None:
-            yield chunk({}, event.finish_reason)
-    yield "data: [DONE]\n\n"
+    return _stream(
+        engine,
+        seq,
+        lambda t: chunk({"content": t}, None),
+        lambda f: chunk({}, f),
+        first=chunk({"role": "assistant", "content": ""}, None),
+    )
