@@ -43,3 +43,23 @@ def test_an_older_store_gains_what_is_missing_and_a_current_one_needs_no_write_l
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_schedule_and_trigger_tables_made_before_a_column_gain_it_on_open(tmp_path: Path) -> None:
+    from workbench_dsl.schedule.trigger_store import TriggerStore
+
+    db = tmp_path / "runs.db"
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE schedules(name TEXT PRIMARY KEY, id TEXT)")
+        c.execute("CREATE TABLE triggers(name TEXT PRIMARY KEY, id TEXT)")
+    ScheduleStore(db).close()
+    TriggerStore(db).close()
+    with sqlite3.connect(db) as c:
+        for table, column, default in (
+            ("schedules", "experiment", "'Default'"),
+            ("triggers", "options_json", "'{}'"),
+        ):
+            cols = {r[1]: r[4] for r in c.execute(f"PRAGMA table_info({table})")}
+            assert cols[column] == default, (table, cols)
+        names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"schedule_ticks", "trigger_firings", "trigger_files", "trigger_drift"} <= names

@@ -17,7 +17,7 @@ import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from workbench_dsl import _sqlite
 from workbench_dsl.errors import UsageError
@@ -61,16 +61,33 @@ CREATE INDEX IF NOT EXISTS schedule_ticks_by_schedule ON schedule_ticks(schedule
 ACTIVE = ("STARTING", "RUNNING")
 
 
-def open_db(path: Path) -> sqlite3.Connection:
-    """The run store's file as the schedule and trigger tables use it (see ``_sqlite``):
-    autocommit (each write is an explicit :func:`write_tx`), WAL, a 30 s busy timeout,
-    rows by name. One store is used by one thread at a time."""
-    return _sqlite.connect(path, timeout=30.0)
+class RunStoreTables:
+    """Tables of their own in the run store's file, as the schedule and trigger stores keep them.
 
+    One connection (see ``_sqlite``): autocommit (each write is an explicit :meth:`tx`),
+    WAL, a 30 s busy timeout, rows by name; the schema is migrated on open. One store is
+    used by one thread at a time (check_same_thread only guards against misuse).
+    """
 
-def write_tx(db: sqlite3.Connection) -> AbstractContextManager[sqlite3.Connection]:
-    """One ``BEGIN IMMEDIATE`` transaction: the claim of a tick or an event happens inside."""
-    return _sqlite.transaction(db)
+    #: The tables and indexes (``CREATE ... IF NOT EXISTS``).
+    SCHEMA: ClassVar[str]
+    #: ``(table, column, declaration)`` of each column added after its table's first release.
+    ADDED_COLUMNS: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = _sqlite.connect(path, timeout=30.0)
+        for table, column, decl in self.ADDED_COLUMNS:
+            _sqlite.add_column(self._db, table, column, decl)
+        _sqlite.migrate(self._db, self.SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One short ``BEGIN IMMEDIATE`` write transaction (writers queue instead of
+        deadlocking): the claim of a tick or an event happens inside."""
+        return _sqlite.transaction(self._db)
 
 
 @dataclass
@@ -132,23 +149,12 @@ def _schedule(row: sqlite3.Row) -> Schedule:
     )
 
 
-class ScheduleStore:
+class ScheduleStore(RunStoreTables):
     """The schedule tables in ``runs.db`` (WAL, busy timeout, short transactions)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        # One store is used by one thread at a time (check_same_thread only guards against misuse).
-        self._db = open_db(path)
-        # Added with experiments: a schedules table made before gets the column.
-        _sqlite.add_column(self._db, "schedules", "experiment", "TEXT NOT NULL DEFAULT 'Default'")
-        _sqlite.migrate(self._db, _SCHEMA)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        """One short write transaction (writers queue instead of deadlocking)."""
-        return write_tx(self._db)
+    SCHEMA = _SCHEMA
+    # Added with experiments: a schedules table made before gets the column.
+    ADDED_COLUMNS = (("schedules", "experiment", "TEXT NOT NULL DEFAULT 'Default'"),)
 
     # -- schedules ----------------------------------------------------------------------
 

@@ -17,13 +17,10 @@ import json
 import sqlite3
 import time
 import uuid
-from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
-from workbench_dsl import _sqlite
 from workbench_dsl.errors import UsageError
-from workbench_dsl.schedule.store import ACTIVE, open_db, write_tx
+from workbench_dsl.schedule.store import ACTIVE, RunStoreTables
 from workbench_dsl.schedule.trigger_model import FileSeen, Trigger, trigger_from_row
 
 _SCHEMA = """
@@ -85,21 +82,11 @@ CREATE TABLE IF NOT EXISTS trigger_drift(
 HISTORY = 500
 
 
-class TriggerStore:
+class TriggerStore(RunStoreTables):
     """The trigger tables in ``runs.db`` (same connection setup as the schedules')."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = open_db(path)
-        _sqlite.add_column(self._db, "triggers", "options_json", "TEXT NOT NULL DEFAULT '{}'")
-        _sqlite.migrate(self._db, _SCHEMA)
-
-    def close(self) -> None:
-        self._db.close()
-
-    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        """One short write transaction (writers queue instead of deadlocking)."""
-        return write_tx(self._db)
+    SCHEMA = _SCHEMA
+    ADDED_COLUMNS = (("triggers", "options_json", "TEXT NOT NULL DEFAULT '{}'"),)
 
     # -- triggers -----------------------------------------------------------------------
 
