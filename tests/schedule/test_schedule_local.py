@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ import pytest
 
 from workbench_dsl.paths import local_root
 from workbench_dsl.schedule import cron
-from workbench_dsl.schedule.local import LocalScheduler, default_launcher
+from workbench_dsl.schedule.local import LocalScheduler, default_launcher, run_env
 from workbench_dsl.schedule.store import Schedule, ScheduleStore
 
 T0 = datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
@@ -250,3 +251,16 @@ def test_a_real_workbench_run_is_started_detached(tmp_path: Path) -> None:
     row = sched.store.ticks(sched.store.get("tiny").id)[0]
     assert row["status"] == "SUCCEEDED", Path(row["log"]).read_text()
     assert row["run_id"]
+
+
+def test_a_started_run_gets_the_root_what_started_it_and_a_py_pipelines_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WORKBENCH_PIPELINE_SOURCE", raising=False)
+    root = local_root()
+    env = run_env(root, "/src/churn.py:nightly", {"WORKBENCH_SCHEDULE": "nightly"})
+    assert env["WORKBENCH_HOME"] == str(root.root)
+    assert env["WORKBENCH_SCHEDULE"] == "nightly"
+    assert env["WORKBENCH_PIPELINE_SOURCE"] == "/src/churn.py"  # the run's lineage reads it
+    assert env["PATH"] == os.environ["PATH"]
+    assert "WORKBENCH_PIPELINE_SOURCE" not in run_env(root, "/src/churn.yaml", {})

@@ -88,6 +88,18 @@ def default_launcher(
     return start_run(s.pipeline, s.params, s.experiment, s.workdir, out, log, env)
 
 
+def run_env(root: LocalRoot, pipeline: str, started_by: dict[str, str]) -> dict[str, str]:
+    """The environment of a run the scheduler starts: the scheduler's own, the local root,
+    ``started_by`` (the schedule's tick or the trigger's event) and, for a ``.py`` pipeline,
+    its source file (which the run's lineage records)."""
+    env = dict(os.environ)
+    env.update({"WORKBENCH_HOME": str(root.root), **started_by})
+    source = pipeline.split(":")[0]
+    if source.endswith(".py"):
+        env["WORKBENCH_PIPELINE_SOURCE"] = source
+    return env
+
+
 def start_run(
     pipeline: str,
     params: dict[str, str],
@@ -188,18 +200,16 @@ class LocalScheduler:
 
     def _start(self, s: Schedule, tick: str, out: Path, log: Path, report: PassReport) -> None:
         key = f"{s.id}@{tick}"
-        env = dict(os.environ)
-        env.update(
+        env = run_env(
+            self.root,
+            s.pipeline,
             {
-                "WORKBENCH_HOME": str(self.root.root),
                 "WORKBENCH_SCHEDULE": s.name,
                 "WORKBENCH_SCHEDULE_TICK": key,
                 # carried by the run's lineage as its nominal (scheduled) time
                 "WORKBENCH_NOMINAL_TIME": tick,
-            }
+            },
         )
-        if s.pipeline.split(":")[0].endswith(".py"):
-            env["WORKBENCH_PIPELINE_SOURCE"] = s.pipeline.split(":")[0]
         try:
             proc = self.launcher(s, tick, out, log, env)
         except Exception as e:

@@ -34,7 +34,13 @@ from pathlib import Path
 from workbench_dsl import _procs
 from workbench_dsl.paths import LocalRoot
 from workbench_dsl.schedule.events import DatasetEvent, DriftEvent, RunEvent
-from workbench_dsl.schedule.local import PassReport, claimed_run_state, run_outcome, start_run
+from workbench_dsl.schedule.local import (
+    PassReport,
+    claimed_run_state,
+    run_env,
+    run_outcome,
+    start_run,
+)
 from workbench_dsl.schedule.trigger_store import FileSeen, Trigger, TriggerStore
 
 #: Starts one run: (trigger, params, stdout file, log file, env) -> the process.
@@ -275,17 +281,15 @@ class TriggerPass:
         params = {**(inputs or {}), **t.params}
         if t.event_param:
             params[t.event_param] = value
-        env = dict(os.environ)
-        env.update(
+        env = run_env(
+            self.root,
+            t.pipeline,
             {
-                "WORKBENCH_HOME": str(self.root.root),
                 "WORKBENCH_TRIGGER": t.name,
                 "WORKBENCH_TRIGGER_EVENT": key,
                 "WORKBENCH_TRIGGER_VALUE": value,
-            }
+            },
         )
-        if t.pipeline.split(":")[0].endswith(".py"):
-            env["WORKBENCH_PIPELINE_SOURCE"] = t.pipeline.split(":")[0]
         try:
             proc = self.launcher(t, params, out, log, env)
         except Exception as e:
