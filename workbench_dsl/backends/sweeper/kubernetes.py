@@ -204,18 +204,6 @@ def build_experiment(
             description="the trial's name (where its outputs are staged)",
         )
     )
-    owners = None
-    if owner:
-        owners = [
-            m.IoK8sApimachineryPkgApisMetaV1OwnerReference(
-                apiVersion="v1",
-                kind="Pod",
-                name=owner["name"],
-                uid=owner["uid"],
-                blockOwnerDeletion=False,
-                controller=False,
-            )
-        ]
     experiment = m.V1beta1Experiment(
         apiVersion=f"{GROUP}/{VERSION}",
         kind="Experiment",
@@ -223,7 +211,9 @@ def build_experiment(
             name=name,
             namespace=namespace,
             labels={trainjob_manifest.STEP_LABEL: step},
-            ownerReferences=owners,
+            ownerReferences=trainjob_manifest.pod_owner(
+                m.IoK8sApimachineryPkgApisMetaV1OwnerReference, owner
+            ),
         ),
         spec=m.V1beta1ExperimentSpec(
             objective=m.V1beta1ObjectiveSpec(

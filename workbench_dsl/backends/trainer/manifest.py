@@ -130,6 +130,28 @@ def trainjob_spec(spec: TrainJobSpec) -> Any:
     )
 
 
+def pod_owner(reference: Any, owner: dict[str, str] | None) -> list[Any] | None:
+    """``ownerReferences`` naming the launcher's pod ``owner`` (``name``, ``uid``), or None.
+
+    Deleting the pod (the KFP run) then deletes what the launcher created, even when
+    the launcher was killed before it could. ``reference`` is the SDK's
+    ``IoK8sApimachineryPkgApisMetaV1OwnerReference`` model: Trainer's and Katib's SDKs
+    each generate their own from the same Kubernetes schema.
+    """
+    if not owner:
+        return None
+    return [
+        reference(
+            apiVersion="v1",
+            kind="Pod",
+            name=owner["name"],
+            uid=owner["uid"],
+            blockOwnerDeletion=False,
+            controller=False,
+        )
+    ]
+
+
 def build_trainjob(
     spec: TrainJobSpec,
     *,
@@ -140,18 +162,6 @@ def build_trainjob(
     """The TrainJob manifest as the API server receives it (camelCase JSON)."""
     from kubeflow_trainer_api import models as m
 
-    owners = None
-    if owner:
-        owners = [
-            m.IoK8sApimachineryPkgApisMetaV1OwnerReference(
-                apiVersion="v1",
-                kind="Pod",
-                name=owner["name"],
-                uid=owner["uid"],
-                blockOwnerDeletion=False,
-                controller=False,
-            )
-        ]
     job = m.TrainerV1alpha1TrainJob(
         apiVersion=f"{GROUP}/{VERSION}",
         kind=KIND,
@@ -159,7 +169,7 @@ def build_trainjob(
             name=name,
             namespace=namespace,
             labels={STEP_LABEL: spec.name},
-            ownerReferences=owners,
+            ownerReferences=pod_owner(m.IoK8sApimachineryPkgApisMetaV1OwnerReference, owner),
         ),
         spec=trainjob_spec(spec),
     )
