@@ -275,6 +275,28 @@ def test_failed_experiment_fails_the_sweep_with_its_reason() -> None:
     )
 
 
+def test_an_existing_experiment_is_followed_and_a_refused_one_names_the_reason() -> None:
+    failed = {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "R"}]}}
+    server = (
+        FakeAPIServer()
+        .on("POST", EXPERIMENTS, (409, {"kind": "Status", "reason": "AlreadyExists"}))
+        .on("GET", f"{EXPERIMENTS}/exp-1", (200, failed))
+    )
+    out = io.StringIO()
+    with pytest.raises(SweepFailed, match=r"^Katib Experiment ml/exp-1 failed: R$"):
+        _sweeper(server, out).run(settings(), TEMPLATE, name="exp-1", step="trial")
+    assert "Katib Experiment ml/exp-1 exists already: following it" in out.getvalue()
+
+    forbidden = {"kind": "Status", "message": 'experiments.kubeflow.org "exp-1" is forbidden'}
+    server = FakeAPIServer().on("POST", EXPERIMENTS, (403, forbidden))
+    with pytest.raises(SweepFailed) as info:
+        _sweeper(server, io.StringIO()).run(settings(), TEMPLATE, name="exp-1", step="trial")
+    assert str(info.value) == (
+        'could not create Katib Experiment ml/exp-1: experiments.kubeflow.org "exp-1" is forbidden'
+    )
+    assert server.paths() == [f"POST {EXPERIMENTS}"]
+
+
 def test_cancelled_sweep_deletes_its_experiment() -> None:
     def cancel(req: object) -> tuple[int, object]:
         raise Terminated("signal 15")

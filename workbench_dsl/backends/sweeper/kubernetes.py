@@ -34,10 +34,11 @@ from workbench_dsl.backends.trainer import manifest as trainjob_manifest
 from workbench_dsl.backends.trainer._process import Terminated, sigterm_raises
 from workbench_dsl.backends.trainer.base import TrainJobSpec
 from workbench_dsl.backends.trainer.kubernetes import (
-    api_error,
     condition_state,
+    create_or_adopt,
     current_namespace,
     default_api_client,
+    delete_quietly,
 )
 
 GROUP = "kubeflow.org"
@@ -351,29 +352,18 @@ class KatibSweeper:
         step = step or name
         assert name is not None and step is not None
         from kubernetes import client
-        from kubernetes.client.rest import ApiException
 
         api = self.api_client or default_api_client()
         ns = self.namespace or current_namespace()
         custom = client.CustomObjectsApi(api)
         out = self.out or sys.stdout
         body = build_experiment(settings, trial, name=name, namespace=ns, step=step, owner=owner)
-        try:
-            custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                ns,
-                EXPERIMENTS,
-                body,
-                field_validation=trainjob_manifest.FIELD_VALIDATION,
-            )
-            out.write(f"created Katib Experiment {ns}/{name} ({settings.algorithm})\n")
-        except ApiException as e:
-            if e.status != 409:
-                raise SweepFailed(
-                    f"could not create Katib Experiment {ns}/{name}: {api_error(e)}"
-                ) from None
-            out.write(f"Katib Experiment {ns}/{name} exists already: following it\n")
+        where = (GROUP, VERSION, ns, EXPERIMENTS)
+        what = f"Katib Experiment {ns}/{name}"
+        if create_or_adopt(custom, where, body, what=what, failed=SweepFailed):
+            out.write(f"created {what} ({settings.algorithm})\n")
+        else:
+            out.write(f"{what} exists already: following it\n")
         out.flush()
         last = ""
         with sigterm_raises():
@@ -394,16 +384,8 @@ class KatibSweeper:
                         raise SweepFailed(f"Katib Experiment {ns}/{name} failed: {message}")
                     time.sleep(self.poll_s)
             except (Terminated, KeyboardInterrupt):
-                out.write(f"cancelled: deleting Katib Experiment {ns}/{name}\n")
-                with contextlib.suppress(ApiException):
-                    custom.delete_namespaced_custom_object(
-                        GROUP,
-                        VERSION,
-                        ns,
-                        EXPERIMENTS,
-                        name,
-                        body=client.V1DeleteOptions(propagation_policy="Background"),
-                    )
+                out.write(f"cancelled: deleting {what}\n")
+                delete_quietly(custom, where, name)
                 raise
         listed = custom.list_namespaced_custom_object(
             GROUP, VERSION, ns, TRIALS, label_selector=f"{EXPERIMENT_LABEL}={name}"

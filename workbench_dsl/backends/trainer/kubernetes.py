@@ -72,6 +72,42 @@ def condition_state(obj: dict[str, Any], done: str = "Complete") -> tuple[str | 
     return None, ""
 
 
+#: Where a launcher's custom objects live: (group, version, namespace, plural).
+Place = tuple[str, str, str, str]
+
+
+def create_or_adopt(
+    custom: Any, where: Place, body: dict[str, Any], *, what: str, failed: type[Exception]
+) -> bool:
+    """Create ``body`` with strict field validation; False when an object of its name is there
+    already (a restarted launcher adopts it). Any other refusal raises ``failed`` with the
+    API server's message about ``what``. ``custom`` is a ``CustomObjectsApi``.
+    """
+    from kubernetes.client.rest import ApiException
+
+    try:
+        custom.create_namespaced_custom_object(
+            *where, body, field_validation=manifest.FIELD_VALIDATION
+        )
+    except ApiException as e:
+        if e.status != 409:
+            raise failed(f"could not create {what}: {api_error(e)}") from None
+        return False
+    return True
+
+
+def delete_quietly(custom: Any, where: Place, name: str) -> None:
+    """Delete object ``name`` and, in the background, what it owns (a cancelled launcher's
+    cleanup: an error is ignored, the owner reference to the launcher pod collects it anyway)."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    with contextlib.suppress(ApiException):
+        custom.delete_namespaced_custom_object(
+            *where, name, body=client.V1DeleteOptions(propagation_policy="Background")
+        )
+
+
 class KubernetesTrainer:
     """Runs a :class:`TrainJobSpec` as a TrainJob.
 
@@ -109,23 +145,14 @@ class KubernetesTrainer:
         core = client.CoreV1Api(api)
         out = self.out or sys.stdout
         body = manifest.build_trainjob(spec, name=name, namespace=ns, owner=owner)
-        try:
-            # Strict: a Trainer older than v2.2 has no spec.runtimePatches and would drop
-            # the profile's scheduling silently; strict validation makes it an error.
-            custom.create_namespaced_custom_object(
-                manifest.GROUP,
-                manifest.VERSION,
-                ns,
-                manifest.PLURAL,
-                body,
-                field_validation=manifest.FIELD_VALIDATION,
-            )
+        where = (manifest.GROUP, manifest.VERSION, ns, manifest.PLURAL)
+        # Strict: a Trainer older than v2.2 has no spec.runtimePatches and would drop
+        # the profile's scheduling silently; strict validation makes it an error.
+        if create_or_adopt(
+            custom, where, body, what=f"TrainJob {ns}/{name}", failed=TrainingFailed
+        ):
             out.write(f"created TrainJob {ns}/{name} ({spec.nodes} x {spec.procs_per_node})\n")
-        except ApiException as e:
-            if e.status != 409:
-                raise TrainingFailed(
-                    f"could not create TrainJob {ns}/{name}: {api_error(e)}"
-                ) from None
+        else:
             out.write(f"TrainJob {ns}/{name} exists already (a restarted launcher): following it\n")
         out.flush()
         follower = _LogFollower(core, ns, name, out, prefix_nodes=spec.nodes > 1)
@@ -152,15 +179,7 @@ class KubernetesTrainer:
                     time.sleep(self.poll_s)
             except (Terminated, KeyboardInterrupt):
                 out.write(f"cancelled: deleting TrainJob {ns}/{name}\n")
-                with contextlib.suppress(ApiException):
-                    custom.delete_namespaced_custom_object(
-                        manifest.GROUP,
-                        manifest.VERSION,
-                        ns,
-                        manifest.PLURAL,
-                        name,
-                        body=client.V1DeleteOptions(propagation_policy="Background"),
-                    )
+                delete_quietly(custom, where, name)
                 raise
         follower.follow_new_pods()
         follower.join()
