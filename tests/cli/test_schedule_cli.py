@@ -67,6 +67,8 @@ def test_schedule_lifecycle(pipeline: str, tmp_path: Path) -> None:
     assert json.loads(out)["paused"] is True and json.loads(out)["next_ticks"] == []
     code, out = wb("schedule", "resume", "tiny", "--json")
     assert json.loads(out)["paused"] is False
+    assert wb("schedule", "pause", "tiny") == (0, "paused tiny\n")  # without --json: one line
+    assert wb("schedule", "resume", "tiny") == (0, "resumed tiny\n")
     code, out = wb(
         "schedule",
         "update",

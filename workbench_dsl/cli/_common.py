@@ -66,6 +66,14 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def print_done(data: Any, as_json: bool, line: str) -> None:
+    """What a command did: ``data`` as one JSON document with ``--json``, else ``line``."""
+    if as_json:
+        print_json(data)
+    else:
+        typer.echo(line)
+
+
 def parse_params(items: list[str] | None) -> dict[str, str]:
     """``-p NAME=VALUE`` options as a dict of raw strings (typed later by the pipeline)."""
     out: dict[str, str] = {}

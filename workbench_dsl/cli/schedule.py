@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from workbench_dsl.cli import _kfp
-from workbench_dsl.cli._common import handle_errors, parse_params, print_json
+from workbench_dsl.cli._common import handle_errors, parse_params, print_done, print_json
 
 if TYPE_CHECKING:
     from workbench_dsl.schedule.kfp import KfpSchedules
@@ -135,7 +135,7 @@ def add_command(
             experiment=experiment,
             enabled=not paused,
         )
-        _done(data, as_json, f"created KFP recurring run {data['name']} ({data['cron']})")
+        print_done(data, as_json, f"created KFP recurring run {data['name']} ({data['cron']})")
         return
     expr = cron.validate(cron_expr)
     cron.timezone(timezone)
@@ -162,19 +162,12 @@ def add_command(
     )
     view = _local_view(s, store, 1)
     nxt = view["next_ticks"][0] if view["next_ticks"] else "never (paused)"
-    _done(
+    print_done(
         view,
         as_json,
         f"added schedule {s.name}: {expr} ({timezone}); next run {nxt}; "
         f"`workbench scheduler` starts the runs",
     )
-
-
-def _done(data: dict[str, Any], as_json: bool, line: str) -> None:
-    if as_json:
-        print_json(data)
-    else:
-        typer.echo(line)
 
 
 # -- list / show -----------------------------------------------------------------------------
@@ -289,11 +282,11 @@ def _set_paused(
         else:
             data = kfp.resume(name, run_missed=run_missed)
             line = kfp_resume_line(data)
-        _done(data, as_json, line)
+        print_done(data, as_json, line)
         return
     # Resuming picks up from now: ticks that fell while paused are not run.
     data = set_paused(_store(), name, paused)
-    _done(data, as_json, f"{'paused' if paused else 'resumed'} {name}")
+    print_done(data, as_json, f"{'paused' if paused else 'resumed'} {name}")
 
 
 @app.command("pause")
@@ -398,12 +391,12 @@ def delete_command(
         from workbench_dsl.schedule.view import kfp_delete_line
 
         data = kfp.delete(name, force=force)
-        _done(data, as_json, kfp_delete_line(data))
+        print_done(data, as_json, kfp_delete_line(data))
         return
     else:
         _store().delete(name)
         data = {"name": name, "deleted": True}
-    _done(data, as_json, f"deleted {name}")
+    print_done(data, as_json, f"deleted {name}")
 
 
 # -- update ----------------------------------------------------------------------------------
@@ -483,7 +476,7 @@ def update_command(
             max_concurrency=max_concurrency,
             catchup=catchup,
         )
-        _done(data, as_json, kfp_update_line(data))
+        print_done(data, as_json, kfp_update_line(data))
         return
     store = _store()
     s = store.get(name)
@@ -508,7 +501,7 @@ def update_command(
 
         fields["experiment"] = check_experiment_name(experiment)
     data = _local_view(store.update(name, **fields), store, 1)
-    _done(data, as_json, f"updated {name}")
+    print_done(data, as_json, f"updated {name}")
 
 
 def _typed_for_kfp(kfp: KfpSchedules, name: str, raw: dict[str, str]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from workbench_dsl.cli import _kfp
-from workbench_dsl.cli._common import handle_errors, parse_params, print_json
+from workbench_dsl.cli._common import handle_errors, parse_params, print_done, print_json
 
 if TYPE_CHECKING:
     from workbench_dsl.schedule.trigger_store import Trigger, TriggerStore
@@ -41,13 +41,6 @@ def _view(t: Trigger, store: TriggerStore, firings: int = 0) -> dict[str, Any]:
         for r in store.firings(t.id, limit=firings)
     ]
     return data
-
-
-def _done(data: dict[str, Any], as_json: bool, line: str) -> None:
-    if as_json:
-        print_json(data)
-    else:
-        typer.echo(line)
 
 
 @app.command("add")
@@ -239,7 +232,7 @@ def add_command(
         if isinstance(event, DriftEvent)
         else "runs from now"
     )
-    _done(
+    print_done(
         data,
         as_json,
         f"added trigger {t.name}: {event} ({what}); `workbench scheduler` starts the runs",
@@ -299,7 +292,7 @@ def _add_kfp(
     if output is not None:
         write_atomic(Path(output), text)
         data = {"name": name or prepared.name, "target": "kfp", "on": str(event), "output": output}
-        _done(
+        print_done(
             data, as_json, f"wrote {output}: {wrapper.name}, runs {prepared.name} once per {event}"
         )
         return
@@ -314,7 +307,9 @@ def _add_kfp(
         experiment=experiment,
         enabled=not paused,
     )
-    _done(data, as_json, f"created KFP recurring run {data['name']} ({data['cron']}) for {event}")
+    print_done(
+        data, as_json, f"created KFP recurring run {data['name']} ({data['cron']}) for {event}"
+    )
 
 
 def _inputs(spec_text: str) -> set[str]:
@@ -374,7 +369,7 @@ def pause_command(name: str = NAME, as_json: bool = JSON) -> None:
     """Stop starting runs; runs in flight go on."""
     store = _store()
     t = store.set_paused(name, True)
-    _done(_view(t, store), as_json, f"paused {name}")
+    print_done(_view(t, store), as_json, f"paused {name}")
 
 
 @app.command("resume")
@@ -383,7 +378,7 @@ def resume_command(name: str = NAME, as_json: bool = JSON) -> None:
     """Start runs again, for events from now on (what happened while paused does not fire)."""
     store = _store()
     t = store.set_paused(name, False)
-    _done(_view(t, store), as_json, f"resumed {name}")
+    print_done(_view(t, store), as_json, f"resumed {name}")
 
 
 @app.command("delete")
@@ -392,7 +387,7 @@ def delete_command(name: str = NAME, as_json: bool = JSON) -> None:
     """Delete a trigger and its history; runs in flight go on."""
     store = _store()
     store.delete_trigger(name)
-    _done({"name": name, "deleted": True}, as_json, f"deleted {name}")
+    print_done({"name": name, "deleted": True}, as_json, f"deleted {name}")
 
 
 def register(root: typer.Typer) -> None:
