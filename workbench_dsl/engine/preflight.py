@@ -44,12 +44,9 @@ def check(
     Raises:
         UsageError: one line per problem, after a first line naming the pipeline.
     """
-    problems: list[str] = []
-    try:
-        typed = ptypes.pipeline_arguments(spec.input_definitions, dict(params), from_cli=from_cli)
-    except UsageError as e:
-        problems.append(str(e))
-        typed = {k: v for k, v in params.items() if k in spec.input_definitions}
+    typed, problems = ptypes.argument_problems(
+        spec.input_definitions, dict(params), from_cli=from_cli
+    )
     problems += input_problems(spec, inputs or {})
     plan = plat.plan(spec, typed)
     problems += plan.refusals
