@@ -5,6 +5,7 @@ kinds at once, secrets and config maps mounted as files in cache keys, secret
 values a task prints in other forms than the value itself.
 """
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,56 @@ def test_preflight_lists_parameter_problems_beside_the_others(
     assert "missing required parameter: n (an integer)" in msg
     assert "program 'no-such-prog-holdout' not found" in msg
     assert RunStore(LocalRoot(workbench_home).runs_db).list_runs() == []
+
+
+MNT = f"/tmp/wb-holdout-{os.getpid()}"
+
+
+@pytest.fixture
+def mount_root() -> Any:
+    import shutil
+
+    from workbench_dsl.engine import mounts
+
+    why = mounts.available()
+    if why is not None:
+        pytest.skip(why)
+    yield MNT
+    shutil.rmtree(MNT, ignore_errors=True)
+
+
+def test_a_changed_secret_or_config_map_mounted_as_files_is_a_cache_miss(
+    run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def reads(sec: str, cfg: str) -> str:
+        import hashlib
+
+        with open(f"{sec}/token") as s, open(f"{cfg}/mode") as c:
+            return f"{hashlib.sha256(s.read().encode()).hexdigest()[:8]}:{c.read()}"
+
+    @dsl.pipeline(name="mounted-cache")
+    def p() -> str:
+        t = reads(sec=f"{MNT}/sec", cfg=f"{MNT}/cfg")
+        kubernetes.use_secret_as_volume(t, secret_name="vol", mount_path=f"{MNT}/sec")
+        kubernetes.use_config_map_as_volume(t, config_map_name="cm", mount_path=f"{MNT}/cfg")
+        return t.output
+
+    secrets, maps = ObjectStore(workbench_home, "secret"), ObjectStore(workbench_home, "configmap")
+    secrets.set("vol", {"token": "first-token"})
+    maps.set("cm", {"mode": "a"})
+    outputs = []
+    for change in (
+        None,
+        None,
+        lambda: secrets.set("vol", {"token": "other-token"}),
+        lambda: maps.set("cm", {"mode": "b"}),
+    ):
+        if change:
+            change()
+        s = run_kfp(p)
+        assert s.status == "SUCCEEDED", s.failures
+        outputs.append((s.outputs["Output"], s.tasks[0]["cached"]))
+    assert [cached for _, cached in outputs] == [False, True, False, False]
+    assert outputs[2][0].endswith(":a") and outputs[3][0].endswith(":b")
+    assert outputs[0][0] != outputs[2][0]

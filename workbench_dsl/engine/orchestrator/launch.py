@@ -118,6 +118,23 @@ def object_env(
     return out
 
 
+def mounted_digests(o: Orchestrator, node: Node, plat: ExecutorPlatform) -> dict[str, str]:
+    """For the cache key: a digest of each secret or config map the task mounts as files.
+
+    A changed object is then a miss and the same one a hit, as for env vars, without
+    any value in the key. Entries are named ``<kind> at <path>``, never an env var's name.
+    """
+    out: dict[str, str] = {}
+    for ref in plat.mounts:
+        if ref.kind not in ("secret", "configmap"):
+            continue
+        name = _object_name(node, ref.name, ref.source)
+        data = kube_objects.ObjectStore(o.root.root, ref.kind).get(name) if name else None
+        text = "" if data is None else json.dumps(data, sort_keys=True)
+        out[f"{ref.kind} at {ref.path}"] = kube_objects.digest(text)
+    return out
+
+
 def executor_of(o: Orchestrator, node: Node) -> tuple[str, dict[str, Any]]:
     label = str(node.component.get("executorLabel") or "")
     return label, o.spec.executor(label)
@@ -135,7 +152,11 @@ def prepare(o: Orchestrator, node: Node, absent: list[str]) -> None:
     plat = o.platform.for_executor(label)
     node.cost_per_hour = plat.cost_per_hour
     try:
-        env = {**plat.env_for(node.qname), **object_env(o, node, plat, digests=True)}
+        env = {
+            **plat.env_for(node.qname),
+            **object_env(o, node, plat, digests=True),
+            **mounted_digests(o, node, plat),
+        }
     except (ValueError, UsageError) as e:
         o.finish(node, S.FAILED, str(e))
         return
