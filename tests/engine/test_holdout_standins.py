@@ -101,3 +101,67 @@ def test_a_changed_secret_or_config_map_mounted_as_files_is_a_cache_miss(
     assert [cached for _, cached in outputs] == [False, True, False, False]
     assert outputs[2][0].endswith(":a") and outputs[3][0].endswith(":b")
     assert outputs[0][0] != outputs[2][0]
+
+
+MULTILINE = "user=\"ml-bot\" \u00fcber=\u20ac\nline-two=xyz'q'\r\nthird line"
+
+
+def _files_holding(root: Path, needle: bytes) -> list[Path]:
+    return [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and "secrets" not in p.parts and needle in p.read_bytes()
+    ]
+
+
+def test_a_multi_line_secret_printed_in_other_forms_is_masked(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def chatty() -> None:
+        import json
+        import os
+        import sys
+        from urllib.parse import quote
+
+        v = os.environ["CREDS"]
+        print(repr(v))
+        print(json.dumps({"creds": v}))
+        print(f"postgres://bot:{quote(v, safe='')}@db/x")
+        for line in v.splitlines():
+            print("line:", line, file=sys.stderr)
+        raise ValueError(f"bad creds {v!r}")
+
+    @dsl.pipeline(name="chatty")
+    def p() -> None:
+        t = chatty()
+        kubernetes.use_secret_as_env(t, secret_name="creds", secret_key_to_env={"c": "CREDS"})
+
+    ObjectStore(workbench_home, "secret").set("creds", {"c": MULTILINE})
+    summary = run_kfp(p)
+    assert summary.status == "FAILED"
+    (failure,) = summary.failures
+    assert "bad creds" in failure["error"]
+    log = Path(failure["log_path"]).read_text()
+    assert log.count("***") >= 6, log
+    for line in MULTILINE.splitlines():
+        assert line not in failure["error"]
+        assert _files_holding(workbench_home, line.strip().encode()) == [], line
+
+
+def test_a_secret_that_holds_another_is_masked_whole(tmp_path: Path) -> None:
+    from workbench_dsl.engine.kube_objects import redact
+    from workbench_dsl.engine.logs import LogPump
+
+    short, long = "abcdef", "abcdefghij-tail"
+    r, w = os.pipe()
+    log = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT)
+    os.write(w, f"[{long}] [{short}]\n".encode())
+    os.close(w)
+    pump = LogPump(r, log, 0, mask=(short.encode(), long.encode()))
+    while pump.pump(drain=True):
+        pass
+    os.close(r)
+    os.close(log)
+    assert (tmp_path / "log").read_text() == "[***] [***]\n"
+    assert redact(f"{long} {short}", [short, long]) == "*** ***"

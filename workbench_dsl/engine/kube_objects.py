@@ -15,6 +15,7 @@ import json
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from workbench_dsl.errors import UsageError
 
@@ -92,8 +93,36 @@ def digest(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret value replaced by ``***``."""
-    for value in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
+#: Shorter values are not masked: they would mask every ``id`` or ``on`` in a log.
+MIN_MASKED = 3
+
+
+def mask_forms(secrets: list[str] | tuple[str, ...]) -> list[str]:
+    """What to mask for these secret values, longest first.
+
+    The value itself, and the forms a task most often prints it in, as CI systems mask
+    theirs: Python's ``repr`` and JSON's escaping (a value with quotes, newlines or
+    non-ASCII text), URL-encoding (in a connection URL), and each line of a value of
+    several lines (a key file), which a tool may print on its own.
+    """
+    out: set[str] = set()
+    for v in secrets:
+        forms = [
+            v,
+            repr(v)[1:-1],
+            json.dumps(v)[1:-1],
+            json.dumps(v, ensure_ascii=False)[1:-1],
+            quote(v, safe=""),
+            quote_plus(v),
+        ]
+        if "\n" in v or "\r" in v:
+            forms += [line.strip() for line in v.splitlines()]
+        out.update(f for f in forms if len(f) >= MIN_MASKED)
+    return sorted(out, key=lambda f: (-len(f), f))
+
+
+def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
+    """``text`` with every secret value (in any of :func:`mask_forms`) replaced by ``***``."""
+    for value in mask_forms(secrets):
         text = text.replace(value, "***")
     return text

@@ -323,7 +323,7 @@ def submit(o: Orchestrator, node: Node) -> None:
         log_path=log,
         timeout=plat.timeout,
         mounts=tuple(mounts),
-        mask=tuple(v for v in o.secret_values if len(v) >= 3),
+        mask=tuple(kube_objects.mask_forms(o.secret_values)),
     )
     node.log_path = str(log)
     if node.started is None:
