@@ -104,8 +104,9 @@ def object_env(
             if ref.optional:
                 continue
             what = "secret" if ref.kind == "secret" else "config map"
+            missing = "is not set here" if data is None else f"has no key {ref.key!r} here"
             raise ValueError(
-                f"{what} {name!r} has no key {ref.key!r} here: "
+                f"{what} {name!r} {missing}: "
                 f"{kube_objects.set_command(ref.kind)} {name} {ref.key}=VALUE"
             )
         value = data[ref.key]
