@@ -165,3 +165,29 @@ def test_a_secret_that_holds_another_is_masked_whole(tmp_path: Path) -> None:
     os.close(log)
     assert (tmp_path / "log").read_text() == "[***] [***]\n"
     assert redact(f"{long} {short}", [short, long]) == "*** ***"
+
+
+def test_an_optional_secret_or_config_map_that_is_not_set_mounts_an_empty_folder(
+    run_kfp: Callable[..., Any], mount_root: str
+) -> None:
+    # The kubelet mounts an empty volume for an optional object that does not exist.
+    @dsl.component(base_image="python:3.11")
+    def look(sec: str, cfg: str) -> str:
+        import os
+
+        return f"{os.listdir(sec)}|{os.listdir(cfg)}"
+
+    @dsl.pipeline(name="optional-mounts")
+    def p() -> str:
+        t = look(sec=f"{MNT}/sec", cfg=f"{MNT}/cfg")
+        kubernetes.use_secret_as_volume(
+            t, secret_name="absent", mount_path=f"{MNT}/sec", optional=True
+        )
+        kubernetes.use_config_map_as_volume(
+            t, config_map_name="absent", mount_path=f"{MNT}/cfg", optional=True
+        )
+        return t.output
+
+    summary = run_kfp(p)
+    assert summary.status == "SUCCEEDED", summary.failures
+    assert summary.outputs["Output"] == "[]|[]"

@@ -249,7 +249,8 @@ def volume_mounts(o: Orchestrator, node: Node, plat: ExecutorPlatform) -> list[d
             continue
         data = kube_objects.ObjectStore(o.root.root, ref.kind).get(str(name))
         if data is None:
-            if ref.optional:
+            if ref.optional:  # as the kubelet does: an empty volume
+                out.append({"path": ref.path, "files": {}, "readonly": True})
                 continue
             what = "secret" if ref.kind == "secret" else "config map"
             raise ValueError(
