@@ -191,3 +191,48 @@ def test_an_optional_secret_or_config_map_that_is_not_set_mounts_an_empty_folder
     summary = run_kfp(p)
     assert summary.status == "SUCCEEDED", summary.failures
     assert summary.outputs["Output"] == "[]|[]"
+
+
+def test_a_binary_secret_from_a_file_reaches_the_task_byte_for_byte(
+    run_kfp: Callable[..., Any], workbench_home: Path, tmp_path: Path, mount_root: str
+) -> None:
+    import hashlib
+
+    from typer.testing import CliRunner
+
+    from workbench_dsl.cli.app import app
+
+    # A keystore: not UTF-8, with a NUL-free run of bytes no text would hold.
+    blob = bytes(range(1, 256)) + b"\xff\xfe\x80tail"
+    (tmp_path / "store.p12").write_bytes(blob)
+    r = CliRunner().invoke(
+        app, ["secrets", "set", "ks", "--from-file", f"store.p12={tmp_path / 'store.p12'}"]
+    )
+    assert r.exit_code == 0, r.output
+
+    @dsl.component(base_image="python:3.11")
+    def digest_of(where: str) -> str:
+        import hashlib
+        import os
+
+        with open(f"{where}/store.p12", "rb") as f:
+            from_file = hashlib.sha256(f.read()).hexdigest()
+        from_env = hashlib.sha256(os.environb[b"KEYSTORE"]).hexdigest()
+        print(os.environ["KEYSTORE"])  # masked in the log like any secret
+        return f"{from_file}|{from_env}"
+
+    @dsl.pipeline(name="binary-secret")
+    def p() -> str:
+        t = digest_of(where=f"{MNT}/ks")
+        kubernetes.use_secret_as_volume(t, secret_name="ks", mount_path=f"{MNT}/ks")
+        kubernetes.use_secret_as_env(
+            t, secret_name="ks", secret_key_to_env={"store.p12": "KEYSTORE"}
+        )
+        return t.output
+
+    summary = run_kfp(p)
+    assert summary.status == "SUCCEEDED", summary.failures
+    want = hashlib.sha256(blob).hexdigest()
+    assert summary.outputs["Output"] == f"{want}|{want}"
+    assert [t["cached"] for t in run_kfp(p).tasks] == [True]
+    assert _files_holding(workbench_home, blob[100:140]) == []

@@ -88,9 +88,23 @@ class ObjectStore:
         return True
 
 
+def from_bytes(data: bytes) -> str:
+    """A value as stored: UTF-8 text, with bytes that are not UTF-8 kept as surrogates.
+
+    Kubernetes keeps a secret's value as bytes (a keystore, a keytab); ``surrogateescape``
+    gives them back unchanged (:func:`to_bytes`), through JSON and through ``os.environ``.
+    """
+    return data.decode("utf-8", "surrogateescape")
+
+
+def to_bytes(value: str) -> bytes:
+    """The bytes of a stored value (what a task's file or env var holds)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
 def digest(value: str) -> str:
     """What a cache key holds in place of a value."""
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(to_bytes(value)).hexdigest()
 
 
 #: Shorter values are not masked: they would mask every ``id`` or ``on`` in a log.
@@ -112,8 +126,8 @@ def mask_forms(secrets: list[str] | tuple[str, ...]) -> list[str]:
             repr(v)[1:-1],
             json.dumps(v)[1:-1],
             json.dumps(v, ensure_ascii=False)[1:-1],
-            quote(v, safe=""),
-            quote_plus(v),
+            quote(to_bytes(v), safe=""),
+            quote_plus(to_bytes(v)),
         ]
         if "\n" in v or "\r" in v:
             forms += [line.strip() for line in v.splitlines()]

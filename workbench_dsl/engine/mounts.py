@@ -68,8 +68,8 @@ def enter(mounts: list[dict[str, Any]]) -> None:
         _check(libc.mount(b"tmpfs", dst, b"tmpfs", 0, b"mode=0700"), f"tmpfs {m['path']}")
         for name, text in (m.get("files") or {}).items():
             fd = os.open(os.path.join(m["path"], name), os.O_WRONLY | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+            with os.fdopen(fd, "wb") as f:
+                f.write(text.encode("utf-8", "surrogateescape"))  # kube_objects.to_bytes
         if m.get("readonly"):
             libc.mount(b"tmpfs", dst, None, _MS_REMOUNT | _MS_RDONLY, None)
 
