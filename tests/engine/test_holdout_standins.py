@@ -236,3 +236,65 @@ def test_a_binary_secret_from_a_file_reaches_the_task_byte_for_byte(
     assert summary.outputs["Output"] == f"{want}|{want}"
     assert [t["cached"] for t in run_kfp(p).tasks] == [True]
     assert _files_holding(workbench_home, blob[100:140]) == []
+
+
+def test_a_program_or_script_at_a_path_only_the_image_has_is_refused_up_front(
+    compile_yaml: Callable[..., Path], workbench_home: Path
+) -> None:
+    from workbench_dsl.engine import execute
+    from workbench_dsl.paths import LocalRoot
+
+    @dsl.component(base_image="python:3.11")
+    def first() -> str:
+        return "x"
+
+    @dsl.container_component
+    def trainer(x: str) -> dsl.ContainerSpec:
+        return dsl.ContainerSpec(
+            image="gcr.io/acme/trainer:1", command=["python3", "/app/train.py"], args=["--x", x]
+        )
+
+    @dsl.container_component
+    def prep(x: str) -> dsl.ContainerSpec:
+        return dsl.ContainerSpec(
+            image="gcr.io/acme/trainer:1",
+            command=["sh", "-c", 'set -e; echo start; /opt/tools/prep.sh "$0"', x],
+        )
+
+    @dsl.container_component
+    def writes_its_own(x: str) -> dsl.ContainerSpec:
+        # The script makes the file it runs: nothing to refuse.
+        script = 'mkdir -p /tmp/wb-h/bin && printf "echo hi" > /tmp/wb-h/bin/t.sh && sh /tmp/wb-h/bin/t.sh'
+        return dsl.ContainerSpec(image="alpine", command=["sh", "-c", script])
+
+    @dsl.container_component
+    def from_volume() -> dsl.ContainerSpec:
+        # An upstream task may have written it into the volume.
+        return dsl.ContainerSpec(image="python:3.11", command=["python3", "/tmp/wb-h-vol/x.py"])
+
+    @dsl.pipeline(name="image-paths")
+    def p() -> None:
+        f = first()
+        trainer(x=f.output)
+        prep(x=f.output)
+        writes_its_own(x=f.output)
+        v = from_volume()
+        kubernetes.mount_pvc(v, pvc_name="scripts", mount_path="/tmp/wb-h-vol")
+
+    text = compile_yaml(p).read_text()
+    with pytest.raises(UsageError) as err:
+        execute.start(text, {}, root=LocalRoot(workbench_home))
+    msg = str(err.value)
+    assert "nothing ran" in msg and "writes-its-own" not in msg and "from-volume" not in msg
+    assert "task trainer: '/app/train.py' is not on this machine" in msg
+    assert "task prep: '/opt/tools/prep.sh' is not on this machine" in msg
+    assert "image gcr.io/acme/trainer:1" in msg
+
+
+def test_a_script_that_exits_127_on_a_missing_path_is_diagnosed(tmp_path: Path) -> None:
+    from workbench_dsl.engine.container import diagnose_exit
+
+    log = tmp_path / "log"
+    log.write_text("start\nx: line 1: /opt/tools/prep.sh: No such file or directory\n")
+    msg = diagnose_exit(127, log, "gcr.io/acme/trainer:1")
+    assert msg is not None and "program '/opt/tools/prep.sh' not found on this machine" in msg

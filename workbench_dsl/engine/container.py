@@ -15,8 +15,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-# "sh: 1: gsutil: not found" (dash), "bash: gsutil: command not found", "$0: line 2: ...".
-_NOT_FOUND = re.compile(r"(?m)(?:^|: )([^\s:]+): (?:command )?not found\s*$")
+# "sh: 1: gsutil: not found" (dash), "bash: gsutil: command not found", "$0: line 2: ...",
+# and for a path: "x: line 1: /opt/tools/prep.sh: No such file or directory" (bash, 127).
+_NOT_FOUND = re.compile(
+    r"(?m)(?:^|: )([^\s:]+): (?:(?:command )?not found|No such file or directory)\s*$"
+)
 
 _BASHISMS = {"[[", "function", "source", "declare", "shopt", "pushd", "popd", "typeset"}
 

@@ -54,7 +54,9 @@ def check(
         problems += object_problems(plan, root, typed)
         problems += mount_problems(plan, typed, root)
     problems += remote_needs.importer_problems(spec, typed)
-    problems += program_problems(spec)
+    problems += program_problems(
+        spec, {m.path for ex in plan.executors.values() for m in ex.mounts}
+    )
     problems += final_status_problems(spec)
     if problems:
         if len(problems) == 1:
@@ -222,8 +224,35 @@ def _script_in_image(argv: list[str]) -> str | None:
     return None
 
 
-def program_problems(spec: PipelineSpec) -> list[str]:
-    """Executors that cannot run here, and container programs the host lacks."""
+def _paths_in_image(argv: list[str], mounted: set[str]) -> list[str]:
+    """Absolute paths the command runs (a program, or an interpreter's script) that are
+    not on this machine and that nothing else in the command names (so it does not
+    make them) and that are not in a volume (``mounted``: an upstream task may have
+    written them there): ``python3 /app/train.py``, ``sh -c '/opt/tools/prep.sh'``.
+    """
+    text = "\n".join(argv)
+    out = []
+    for words in remote_needs.simple_commands(argv):
+        runs = [words[0]]
+        if os.path.basename(words[0]) in _INTERPRETERS and len(words) > 1:
+            runs.append(words[1])
+        for path in runs:
+            if not path.startswith("/") or any(c in path for c in "{$*?`'\""):
+                continue
+            # Its folder named anywhere else (mkdir, cp, a redirect) may make it.
+            if os.path.exists(path) or text.count(os.path.dirname(path)) > text.count(path):
+                continue
+            if any(path.startswith(m.rstrip("/") + "/") for m in mounted):
+                continue
+            out.append(path)
+    return list(dict.fromkeys(out))
+
+
+def program_problems(spec: PipelineSpec, mounted: set[str] | None = None) -> list[str]:
+    """Executors that cannot run here, and container programs the host lacks.
+
+    ``mounted``: the mount paths of the run's volumes, whose files only the run makes.
+    """
     out = []
     path = os.environ.get("PATH", os.defpath)
     # KFP gives each call of a component its own executor (exec-noop, exec-noop-2, ...):
@@ -267,4 +296,10 @@ def program_problems(spec: PipelineSpec) -> list[str]:
                     f"task {who}: script '{script}' is not on this machine; it is a file in "
                     f"image {image}, which is not used locally: run the pipeline on a cluster"
                 )
+            else:
+                out += [
+                    f"task {who}: '{path}' is not on this machine; it is a file in image "
+                    f"{image}, which is not used locally: run the pipeline on a cluster"
+                    for path in _paths_in_image(list(p.argv), mounted or set())
+                ]
     return out
