@@ -298,3 +298,32 @@ def test_a_script_that_exits_127_on_a_missing_path_is_diagnosed(tmp_path: Path) 
     log.write_text("start\nx: line 1: /opt/tools/prep.sh: No such file or directory\n")
     msg = diagnose_exit(127, log, "gcr.io/acme/trainer:1")
     assert msg is not None and "program '/opt/tools/prep.sh' not found on this machine" in msg
+
+
+def test_the_cache_key_holds_the_names_of_the_claims_a_task_mounts(
+    run_kfp: Callable[..., Any], mount_root: str
+) -> None:
+    # KFP's driver puts the PVC names in the fingerprint (backend/src/v2/driver/cache.go,
+    # getFingerPrint): a task on a per-run volume is a miss in every run, one on the
+    # same claim a hit.
+    @dsl.component(base_image="python:3.11")
+    def write(where: str) -> str:
+        with open(f"{where}/f.txt", "w") as f:
+            f.write("x")
+        return where
+
+    @dsl.pipeline(name="claim-names")
+    def p() -> None:
+        pvc = kubernetes.CreatePVC(
+            pvc_name_suffix="-tmp", access_modes=["ReadWriteOnce"], size="1Gi"
+        )
+        w = write(where=f"{MNT}/run")
+        kubernetes.mount_pvc(w, pvc_name=pvc.outputs["name"], mount_path=f"{MNT}/run")
+        kubernetes.DeletePVC(pvc_name=pvc.outputs["name"]).after(w)
+        kept = write(where=f"{MNT}/kept")
+        kubernetes.mount_pvc(kept, pvc_name="kept-claim", mount_path=f"{MNT}/kept")
+
+    assert run_kfp(p).status == "SUCCEEDED"
+    second = run_kfp(p)
+    cached = {t["name"]: t["cached"] for t in second.tasks}
+    assert (cached["write"], cached["write-2"]) == (False, True), cached

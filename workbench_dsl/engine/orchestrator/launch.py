@@ -120,13 +120,19 @@ def object_env(
 
 
 def mounted_digests(o: Orchestrator, node: Node, plat: ExecutorPlatform) -> dict[str, str]:
-    """For the cache key: a digest of each secret or config map the task mounts as files.
+    """For the cache key: what the task mounts, as KFP's driver keys it and beyond.
 
-    A changed object is then a miss and the same one a hit, as for env vars, without
-    any value in the key. Entries are named ``<kind> at <path>``, never an env var's name.
+    The name of each PVC, as the driver puts PVC names in its fingerprint
+    (kubeflow/pipelines backend/src/v2/driver/cache.go, ``getFingerPrint``): a task on a
+    per-run volume is a miss in every run. A digest of each secret or config map mounted
+    as files: a changed object is a miss, as for env vars, without any value in the key.
+    Entries are named ``<kind> at <path>``, never an env var's name.
     """
     out: dict[str, str] = {}
     for ref in plat.mounts:
+        if ref.kind == "pvc":
+            out[f"pvc at {ref.path}"] = _object_name(node, ref.name, ref.source) or ""
+            continue
         if ref.kind not in ("secret", "configmap"):
             continue
         name = _object_name(node, ref.name, ref.source)
