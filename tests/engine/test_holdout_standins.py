@@ -327,3 +327,37 @@ def test_the_cache_key_holds_the_names_of_the_claims_a_task_mounts(
     second = run_kfp(p)
     cached = {t["name"]: t["cached"] for t in second.tasks}
     assert (cached["write"], cached["write-2"]) == (False, True), cached
+
+
+def test_kubernetes_expands_env_references_in_a_container_command(
+    run_kfp: Callable[..., Any], workbench_home: Path, tmp_path: Path
+) -> None:
+    # The kubelet expands $(VAR) in command and args from the container's env; $$ is a
+    # literal $, and a reference to an undefined variable stays as it is.
+    from workbench_dsl.engine.container import expand_env_refs
+
+    env = {"POD": "p-1", "TOKEN": "t0k3n-value"}
+    assert expand_env_refs("--pod=$(POD) $$(POD) $(NOPE) $(date) $$ $x $", env) == (
+        "--pod=p-1 $(POD) $(NOPE) $(date) $ $x $"
+    )
+
+    @dsl.container_component
+    def echo(out: dsl.OutputPath(str)) -> dsl.ContainerSpec:
+        return dsl.ContainerSpec(
+            image="alpine",
+            command=["sh", "-c", 'printf "%s|%s" "$0" "$1" > "$2"'],
+            args=["$(POD_NAME)", "auth=$(TOKEN)", out],
+        )
+
+    @dsl.pipeline(name="env-refs")
+    def p() -> str:
+        t = echo()
+        kubernetes.use_field_path_as_env(t, "POD_NAME", "metadata.name")
+        kubernetes.use_secret_as_env(t, secret_name="tok", secret_key_to_env={"t": "TOKEN"})
+        return t.outputs["out"]
+
+    ObjectStore(workbench_home, "secret").set("tok", {"t": "t0k3n-value"})
+    summary = run_kfp(p)
+    assert summary.status == "SUCCEEDED", summary.failures
+    pod, auth = summary.outputs["Output"].split("|")
+    assert pod == f"env-refs-{summary.run_id}-echo-1" and auth == "auth=t0k3n-value"
