@@ -361,3 +361,68 @@ def test_kubernetes_expands_env_references_in_a_container_command(
     assert summary.status == "SUCCEEDED", summary.failures
     pod, auth = summary.outputs["Output"].split("|")
     assert pod == f"env-refs-{summary.run_id}-echo-1" and auth == "auth=t0k3n-value"
+
+
+def test_a_secret_named_by_a_parameter_handed_to_a_sub_pipeline_is_checked_up_front(
+    compile_yaml: Callable[..., Path], workbench_home: Path
+) -> None:
+    from workbench_dsl.engine import execute
+    from workbench_dsl.engine.store import RunStore
+    from workbench_dsl.paths import LocalRoot
+
+    @dsl.component(base_image="python:3.11")
+    def first() -> str:
+        return "x"
+
+    @dsl.component(base_image="python:3.11")
+    def use(i: int) -> None:
+        pass
+
+    @dsl.pipeline(name="inner")
+    def inner(sname: str, cname: str) -> None:
+        with dsl.ParallelFor([1, 2]) as i:
+            t = use(i=i)
+            kubernetes.use_secret_as_env(t, secret_name=sname, secret_key_to_env={"tok": "T"})
+            kubernetes.use_config_map_as_volume(t, config_map_name=cname, mount_path="/tmp/x")
+
+    @dsl.pipeline(name="outer")
+    def p(secret: str = "absent-secret") -> None:
+        f = first()
+        inner(sname=secret, cname="absent-map").after(f)
+
+    text = compile_yaml(p).read_text()
+    with pytest.raises(UsageError) as err:
+        execute.start(text, {}, root=LocalRoot(workbench_home))
+    msg = str(err.value)
+    assert "workbench secrets set absent-secret tok=VALUE" in msg, msg
+    assert "workbench configmaps set absent-map KEY=VALUE" in msg, msg
+    assert RunStore(LocalRoot(workbench_home).runs_db).list_runs() == []
+
+
+def test_a_sub_pipeline_input_that_shares_a_parameter_name_names_its_own_secret(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def token_length() -> int:
+        import os
+
+        return len(os.environ["T"])
+
+    @dsl.pipeline(name="inner")
+    def inner(secret_name: str) -> int:
+        t = token_length()
+        kubernetes.use_secret_as_env(t, secret_name=secret_name, secret_key_to_env={"tok": "T"})
+        return t.output
+
+    @dsl.pipeline(name="shadowed")
+    def p(secret_name: str = "db") -> int:
+        outer = token_length()
+        kubernetes.use_secret_as_env(outer, secret_name=secret_name, secret_key_to_env={"tok": "T"})
+        return inner(secret_name="analytics").after(outer).output
+
+    secrets = ObjectStore(workbench_home, "secret")
+    secrets.set("db", {"tok": "four"})
+    secrets.set("analytics", {"tok": "eight-ch"})
+    summary = run_kfp(p)
+    assert summary.status == "SUCCEEDED", summary.failures
+    assert summary.outputs["Output"] == 8

@@ -272,7 +272,10 @@ def _name_and_source(
             ("task", str(t.get("producerTask", ""))),
             ("key", str(t.get("outputParameterKey", ""))),
         )
-    if "componentInputParameter" in ref and ref["componentInputParameter"] not in params:
+    if "componentInputParameter" in ref:
+        # An input of the task's own DAG: a sub-pipeline's input may share a pipeline
+        # parameter's name and hold another value, so it is resolved in that DAG
+        # (the preflight: dag_inputs.py; the run: when the attempt starts).
         return None, (("input", str(ref["componentInputParameter"])),)
     return _name_of(e, name_key, params), ()
 
