@@ -426,3 +426,54 @@ def test_a_sub_pipeline_input_that_shares_a_parameter_name_names_its_own_secret(
     summary = run_kfp(p)
     assert summary.status == "SUCCEEDED", summary.failures
     assert summary.outputs["Output"] == 8
+
+
+def test_a_claim_mounted_with_a_sub_path_shows_only_that_folder(
+    run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def write(where: str, name: str) -> None:
+        with open(f"{where}/{name}", "w") as f:
+            f.write(name)
+
+    @dsl.component(base_image="python:3.11")
+    def listing(where: str) -> str:
+        import os
+
+        return ",".join(sorted(os.listdir(where)))
+
+    @dsl.pipeline(name="sub-paths")
+    def p() -> str:
+        a = write(where=f"{MNT}/a", name="in-a")
+        kubernetes.mount_pvc(a, pvc_name="shared", mount_path=f"{MNT}/a", sub_path="part-a")
+        b = write(where=f"{MNT}/b", name="in-b")
+        kubernetes.mount_pvc(b, pvc_name="shared", mount_path=f"{MNT}/b", sub_path="nested/b")
+        whole = listing(where=f"{MNT}/all").after(a, b)
+        kubernetes.mount_pvc(whole, pvc_name="shared", mount_path=f"{MNT}/all")
+        return whole.output
+
+    summary = run_kfp(p)
+    assert summary.status == "SUCCEEDED", summary.failures
+    assert summary.outputs["Output"] == "nested,part-a"
+    assert (workbench_home / "volumes/shared/part-a/in-a").read_text() == "in-a"
+    assert (workbench_home / "volumes/shared/nested/b/in-b").exists()
+
+
+def test_a_sub_path_leading_out_of_its_volume_is_refused_up_front(
+    compile_yaml: Callable[..., Path], workbench_home: Path
+) -> None:
+    from workbench_dsl.engine import execute
+    from workbench_dsl.paths import LocalRoot
+
+    @dsl.component(base_image="python:3.11")
+    def noop() -> None:
+        pass
+
+    @dsl.pipeline(name="bad-sub-path")
+    def p() -> None:
+        t = noop()
+        kubernetes.mount_pvc(t, pvc_name="shared", mount_path="/tmp/x", sub_path="../../etc")
+
+    with pytest.raises(UsageError, match=r"sub_path '\.\./\.\./etc' .* without '\.\.'"):
+        execute.start(compile_yaml(p).read_text(), {}, root=LocalRoot(workbench_home))
+    assert not (workbench_home / "volumes").exists()

@@ -82,6 +82,7 @@ class MountRef:
     name: str | None = None
     source: tuple[tuple[str, str], ...] = ()
     optional: bool = False
+    sub_path: str = ""  # a PVC's folder to mount instead of its root (``mount_pvc(sub_path=)``)
 
 
 @dataclass
@@ -203,6 +204,12 @@ def plan(spec: PipelineSpec, params: dict[str, Any]) -> PlatformPlan:
                     ignored.setdefault(_IGNORED[key], set()).add(who)
             else:
                 ignored.setdefault(f"'{key}'", set()).add(who)
+        result.refusals += [
+            f"task {who}: sub_path {m.sub_path!r} of the volume mounted at {m.path} "
+            f"must be a relative path without '..' (Kubernetes refuses it)"
+            for m in ex.mounts
+            if m.sub_path and (m.sub_path.startswith("/") or ".." in m.sub_path.split("/"))
+        ]
         result.executors[label] = ex
     _resources(spec, execs, tasks, ignored)
     for what, whos in sorted(ignored.items()):
@@ -303,7 +310,16 @@ def _mount_refs(key: str, entries: Any, params: dict[str, Any], ex: ExecutorPlat
                 )
                 if name is None and kind == "pvc":
                     continue
-        ex.mounts.append(MountRef(kind, str(e["mountPath"]), name, source, bool(e.get("optional"))))
+        ex.mounts.append(
+            MountRef(
+                kind,
+                str(e["mountPath"]),
+                name,
+                source,
+                bool(e.get("optional")),
+                str(e.get("subPath") or ""),
+            )
+        )
 
 
 def _resources(

@@ -251,6 +251,13 @@ def volume_mounts(o: Orchestrator, node: Node, plat: ExecutorPlatform) -> list[d
             raise ValueError(f"the name of the {ref.kind} mounted at {ref.path} is not known")
         if ref.kind == "pvc":
             folder = volumes.volume_dir(o.root.root, str(name), create=True)
+            if ref.sub_path:  # the kubelet makes a missing sub path (checked by the preflight)
+                base, folder = folder.resolve(), folder / ref.sub_path
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                if not folder.resolve().is_relative_to(base):  # a link a task left there
+                    raise ValueError(
+                        f"sub_path {ref.sub_path!r} of volume {name!r} leads out of the volume"
+                    )
             out.append({"path": ref.path, "source": str(folder)})
             continue
         data = kube_objects.ObjectStore(o.root.root, ref.kind).get(str(name))
