@@ -477,3 +477,47 @@ def test_a_sub_path_leading_out_of_its_volume_is_refused_up_front(
     with pytest.raises(UsageError, match=r"sub_path '\.\./\.\./etc' .* without '\.\.'"):
         execute.start(compile_yaml(p).read_text(), {}, root=LocalRoot(workbench_home))
     assert not (workbench_home / "volumes").exists()
+
+
+def test_an_ephemeral_volume_is_a_fresh_folder_for_each_attempt(
+    run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
+) -> None:
+    # A generic ephemeral volume is a PVC made for the pod and deleted with it.
+    @dsl.component(base_image="python:3.11")
+    def scratch(where: str) -> str:
+        import os
+
+        before = sorted(os.listdir(where))
+        with open(f"{where}/big.bin", "wb") as f:
+            f.write(b"x" * 1024)
+        if os.environ.get("FAIL_ONCE") and not before and not os.path.exists("/tmp/wb-h-e"):
+            os.makedirs("/tmp/wb-h-e")
+            raise RuntimeError("first attempt fails")
+        return str(before)
+
+    @dsl.pipeline(name="ephemeral")
+    def p() -> str:
+        t = scratch(where=f"{MNT}/eph").set_retry(num_retries=1, backoff_duration="0s")
+        t.set_env_variable("FAIL_ONCE", "1")
+        kubernetes.add_ephemeral_volume(
+            t,
+            volume_name="eph",
+            mount_path=f"{MNT}/eph",
+            access_modes=["ReadWriteOnce"],
+            size="5Gi",
+        )
+        return t.output
+
+    import shutil
+
+    shutil.rmtree("/tmp/wb-h-e", ignore_errors=True)
+    try:
+        summary = run_kfp(p)
+    finally:
+        shutil.rmtree("/tmp/wb-h-e", ignore_errors=True)
+    assert summary.status == "SUCCEEDED", summary.failures
+    assert summary.outputs["Output"] == "[]"  # the retry got a fresh volume
+    assert not any("ephemeral" in n for n in summary.notices), summary.notices
+    assert not os.listdir(f"{MNT}/eph")  # nothing landed on the host
+    leftovers = [p for p in (workbench_home / "runs").rglob("big.bin")]
+    assert leftovers == []  # deleted with its attempt, as with its pod

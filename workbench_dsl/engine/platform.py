@@ -13,7 +13,8 @@ Each setting falls in one of three groups:
 * **local stand-ins**: secrets and config maps read as environment variables
   (``EnvRef``; their values come from ``kube_objects.py`` when an attempt
   starts, and ``preflight.py`` checks they exist before the run); volumes
-  (``MountRef``: PVCs, secrets and config maps as files, emptyDirs), mounted
+  (``MountRef``: PVCs, secrets and config maps as files, emptyDirs, generic
+  ephemeral volumes), mounted
   at their paths in the attempt's own mount namespace (``mounts.py``);
 * nothing is refused here any more: what is missing is found by ``preflight.py``. Running without them would give a wrong
   result rather than an error, so the run does not start.
@@ -37,7 +38,6 @@ _IGNORED = {
     "imagePullSecret": "image pull secrets",
     "imagePullPolicy": "image pull policy",
     "enabledSharedMemory": "shared memory size",
-    "genericEphemeralVolume": "ephemeral volumes",
     "securityContext": "security context",
 }
 _MOUNT_KINDS = {
@@ -45,6 +45,7 @@ _MOUNT_KINDS = {
     "secretAsVolume": ("secret", "secretName"),
     "configMapAsVolume": ("configmap", "configMapName"),
     "emptyDirMounts": ("emptydir", ""),
+    "genericEphemeralVolume": ("ephemeral", ""),
 }
 _ENV_KINDS = {
     "secretAsEnv": ("secret", "secretKey"),
@@ -77,7 +78,7 @@ class MountRef:
     the task's own DAG), resolved when the attempt starts.
     """
 
-    kind: str  # pvc | secret | configmap | emptydir
+    kind: str  # pvc | secret | configmap | emptydir | ephemeral
     path: str
     name: str | None = None
     source: tuple[tuple[str, str], ...] = ()

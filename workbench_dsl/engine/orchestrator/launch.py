@@ -233,17 +233,30 @@ def paths(o: Orchestrator, node: Node, attempt: int) -> tuple[Path, Path, Path]:
     return workdir, log, status
 
 
-def volume_mounts(o: Orchestrator, node: Node, plat: ExecutorPlatform) -> list[dict[str, Any]]:
+def ephemeral_dir(o: Orchestrator, node: Node, attempt: int) -> Path:
+    """Where an attempt's generic ephemeral volumes live: made with it, removed with it."""
+    workdir, _, _ = paths(o, node, attempt)
+    return workdir.with_name(f"{workdir.name}.volumes")
+
+
+def volume_mounts(
+    o: Orchestrator, node: Node, plat: ExecutorPlatform, attempt: int
+) -> list[dict[str, Any]]:
     """The task's volumes, resolved now (a PVC's name may be an upstream task's output).
 
     Raises:
         ValueError: a volume that cannot be had (its name is unknown, or the object is unset).
     """
     out: list[dict[str, Any]] = []
-    for ref in plat.mounts:
+    for i, ref in enumerate(plat.mounts):
         name = _object_name(node, ref.name, ref.source)
         if ref.kind == "emptydir":
             out.append({"path": ref.path, "files": {}})
+            continue
+        if ref.kind == "ephemeral":  # a PVC made for the pod: on disk, not in memory
+            folder = ephemeral_dir(o, node, attempt) / str(i)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            out.append({"path": ref.path, "source": str(folder)})
             continue
         if not name:
             if ref.optional:
@@ -291,7 +304,7 @@ def submit(o: Orchestrator, node: Node) -> None:
     label, executor = executor_of(o, node)
     plat = o.platform.for_executor(label)
     try:
-        mounts = volume_mounts(o, node, plat)
+        mounts = volume_mounts(o, node, plat, node.attempts + 1)
         object_vars = object_env(o, node, plat, digests=False)
     except (ValueError, UsageError) as e:
         o.finish(node, S.FAILED, str(e))
@@ -374,6 +387,10 @@ def on_attempt_ended(
         outcome = TaskOutcome(status="FAILED", error=f"task runner error: {type(e).__name__}: {e}")
     for n in outcome.notices:
         o.notice(n)
+    if any(
+        ref.kind == "ephemeral" for ref in o.platform.for_executor(executor_of(o, node)[0]).mounts
+    ):
+        o.io.submit(shutil.rmtree, ephemeral_dir(o, node, attempt), True)  # deleted with its pod
     node.duration_s += outcome.duration_s
     if outcome.status != "SUCCEEDED":
         _attempt_failed(o, node, attempt, outcome)
