@@ -521,3 +521,28 @@ def test_an_ephemeral_volume_is_a_fresh_folder_for_each_attempt(
     assert not os.listdir(f"{MNT}/eph")  # nothing landed on the host
     leftovers = [p for p in (workbench_home / "runs").rglob("big.bin")]
     assert leftovers == []  # deleted with its attempt, as with its pod
+
+
+def test_a_status_line_that_quotes_a_secret_is_stored_masked(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def reports() -> None:
+        import os
+
+        with open(os.environ["WORKBENCH_STATUS_FILE"], "w") as f:
+            f.write(f"connected with {os.environ['PW']}")
+
+    @dsl.pipeline(name="status-line")
+    def p() -> None:
+        t = reports()
+        kubernetes.use_secret_as_env(t, secret_name="db", secret_key_to_env={"pw": "PW"})
+
+    ObjectStore(workbench_home, "secret").set("db", {"pw": "st4tus-secret"})
+    summary = run_kfp(p)
+    assert summary.status == "SUCCEEDED", summary.failures
+    import sqlite3
+
+    db = sqlite3.connect(workbench_home / "runs.db")
+    (line,) = db.execute("SELECT status_line FROM tasks").fetchone()
+    assert line == "connected with ***"

@@ -468,6 +468,8 @@ def on_stored(o: Orchestrator, node: Node, attempt: int, outcome: TaskOutcome, r
     with o.watcher.lock:
         status_file = o.recorder.status_files.get(node.qname)
     line = read_line(status_file) if status_file is not None else None
+    if line and o.secret_values:
+        line = kube_objects.redact(line, o.secret_values)
     o.recorder.outputs_committed(
         node, attempt, outcome.duration_s, outcome.exit_code, line, cache_entry
     )
