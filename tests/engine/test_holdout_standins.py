@@ -546,3 +546,36 @@ def test_a_status_line_that_quotes_a_secret_is_stored_masked(
     db = sqlite3.connect(workbench_home / "runs.db")
     (line,) = db.execute("SELECT status_line FROM tasks").fetchone()
     assert line == "connected with ***"
+
+
+def test_secrets_named_by_loop_items_are_checked_up_front(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def token_length(n: str) -> int:
+        import os
+
+        return len(os.environ["T"])
+
+    @dsl.pipeline(name="loop-names")
+    def p(names: list = ["t-a", "t-b"]) -> None:  # noqa: B006 (KFP reads the default)
+        with dsl.ParallelFor(["t-c", "t-d"]) as name:
+            t = token_length(n=name)
+            kubernetes.use_secret_as_env(t, secret_name=name, secret_key_to_env={"tok": "T"})
+        with dsl.ParallelFor(names) as other:
+            t2 = token_length(n=other)
+            kubernetes.use_secret_as_env(t2, secret_name=other, secret_key_to_env={"tok": "T"})
+
+    secrets = ObjectStore(workbench_home, "secret")
+    secrets.set("t-a", {"tok": "x"})
+    secrets.set("t-c", {"tok": "x"})
+    with pytest.raises(UsageError) as err:
+        run_kfp(p)
+    msg = str(err.value)
+    assert "2 problems" in msg and "set t-b tok=VALUE" in msg and "set t-d tok=VALUE" in msg
+    assert "t-a" not in msg and not (workbench_home / "runs").exists()
+    secrets.set("t-b", {"tok": "x"})
+    secrets.set("t-d", {"tok": "x"})
+    assert run_kfp(p).status == "SUCCEEDED"
+    with pytest.raises(UsageError, match="set t-e tok=VALUE"):
+        run_kfp(p, {"names": ["t-a", "t-e"]})

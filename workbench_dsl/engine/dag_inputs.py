@@ -10,6 +10,7 @@ output or a loop's item gives is left to the run (``None`` among the values).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from workbench_dsl.engine.params import default_of
@@ -40,11 +41,16 @@ def known_inputs(spec: PipelineSpec, params: dict[str, Any]) -> Values:
                 given = (task.get("inputs") or {}).get("parameters") or {}
                 defs = (comp.get("inputDefinitions") or {}).get("parameters") or {}
                 slot = out.setdefault(child, {})
-                for pname, definition in defs.items():
+                loop = task.get("parameterIterator") or {}
+                for pname, definition in sorted(
+                    defs.items(), key=lambda d: d[0] == loop.get("itemInput")
+                ):
                     values = slot.setdefault(pname, set())
                     before = len(values)
                     if pname in given:
                         values.update(_of(given[pname], out[name]))
+                    elif pname == loop.get("itemInput"):  # after the list it loops over
+                        values.update(_items(loop.get("items") or {}, slot))
                     else:
                         has, default = default_of(definition)
                         values.add(_text(default) if has else None)
@@ -73,5 +79,28 @@ def _of(ref: dict[str, Any], parent: dict[str, set[str | None]]) -> set[str | No
     return {None}  # a task's output, a loop's item: only the run knows
 
 
+def _items(items: dict[str, Any], slot: dict[str, set[str | None]]) -> set[str | None]:
+    """A ``ParallelFor``'s items: a literal list, or a list its DAG's input holds."""
+    if "raw" in items:
+        lists: list[Any] = [items["raw"]]
+    elif "inputParameter" in items:
+        lists = list(slot.get(str(items["inputParameter"]), {None}))
+    else:
+        return {None}
+    out: set[str | None] = set()
+    for text in lists:
+        try:
+            parsed = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, list):
+            return {None}
+        out.update(_text(v) for v in parsed)
+    return out
+
+
 def _text(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
+    """A value as a name would be written: text as it is, a list or number as JSON."""
+    if value in (None, ""):
+        return None
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
