@@ -579,3 +579,30 @@ def test_secrets_named_by_loop_items_are_checked_up_front(
     assert run_kfp(p).status == "SUCCEEDED"
     with pytest.raises(UsageError, match="set t-e tok=VALUE"):
         run_kfp(p, {"names": ["t-a", "t-e"]})
+
+
+def test_a_secret_mounted_inside_a_claim_is_mounted_after_it(
+    run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
+) -> None:
+    # The container runtime mounts parents first, whatever the order they are listed in.
+    @dsl.component(base_image="python:3.11")
+    def nested(base: str) -> str:
+        import os
+
+        with open(f"{base}/written.txt", "w") as f:
+            f.write("x")
+        with open(f"{base}/creds/k") as f:
+            return f"{sorted(os.listdir(base))}|{len(f.read())}"
+
+    @dsl.pipeline(name="nested-mounts")
+    def p() -> str:
+        t = nested(base=f"{MNT}/data")
+        kubernetes.use_secret_as_volume(t, secret_name="nest", mount_path=f"{MNT}/data/creds")
+        kubernetes.mount_pvc(t, pvc_name="nest-claim", mount_path=f"{MNT}/data")
+        return t.output
+
+    ObjectStore(workbench_home, "secret").set("nest", {"k": "nested-secret"})
+    summary = run_kfp(p)
+    assert summary.status == "SUCCEEDED", summary.failures
+    assert summary.outputs["Output"] == "['creds', 'written.txt']|13"
+    assert (workbench_home / "volumes/nest-claim/written.txt").exists()
