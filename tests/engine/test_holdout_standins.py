@@ -606,3 +606,23 @@ def test_a_secret_mounted_inside_a_claim_is_mounted_after_it(
     assert summary.status == "SUCCEEDED", summary.failures
     assert summary.outputs["Output"] == "['creds', 'written.txt']|13"
     assert (workbench_home / "volumes/nest-claim/written.txt").exists()
+
+
+def test_two_volumes_at_one_path_are_refused_up_front(
+    compile_yaml: Callable[..., Path], workbench_home: Path
+) -> None:
+    from workbench_dsl.engine import execute
+    from workbench_dsl.paths import LocalRoot
+
+    @dsl.component(base_image="python:3.11")
+    def noop() -> None:
+        pass
+
+    @dsl.pipeline(name="same-path")
+    def p() -> None:
+        t = noop()
+        kubernetes.mount_pvc(t, pvc_name="a", mount_path="/tmp/wb-h-same")
+        kubernetes.empty_dir_mount(t, volume_name="b", mount_path="/tmp/wb-h-same/")
+
+    with pytest.raises(UsageError, match="task noop: two volumes are mounted at /tmp/wb-h-same"):
+        execute.start(compile_yaml(p).read_text(), {}, root=LocalRoot(workbench_home))

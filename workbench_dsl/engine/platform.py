@@ -211,6 +211,12 @@ def plan(spec: PipelineSpec, params: dict[str, Any]) -> PlatformPlan:
             for m in ex.mounts
             if m.sub_path and (m.sub_path.startswith("/") or ".." in m.sub_path.split("/"))
         ]
+        paths = [m.path.rstrip("/") or "/" for m in ex.mounts]
+        result.refusals += [
+            f"task {who}: two volumes are mounted at {p} (Kubernetes refuses such a pod): "
+            f"mount one of them elsewhere"
+            for p in sorted({p for p in paths if paths.count(p) > 1})
+        ]
         result.executors[label] = ex
     _resources(spec, execs, tasks, ignored)
     for what, whos in sorted(ignored.items()):
