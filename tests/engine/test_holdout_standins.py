@@ -626,3 +626,46 @@ def test_two_volumes_at_one_path_are_refused_up_front(
 
     with pytest.raises(UsageError, match="task noop: two volumes are mounted at /tmp/wb-h-same"):
         execute.start(compile_yaml(p).read_text(), {}, root=LocalRoot(workbench_home))
+
+
+def test_each_create_pvc_in_a_parallel_for_makes_its_own_volume(
+    run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
+) -> None:
+    # KFP's driver names a claim uuid + pvc_name_suffix: one per CreatePVC execution.
+    @dsl.component(base_image="python:3.11")
+    def fill(i: int, where: str) -> str:
+        import os
+        import time
+
+        with open(f"{where}/{i}.txt", "w") as f:
+            f.write(str(i))
+        time.sleep(0.3)  # the others write and delete theirs meanwhile
+        return ",".join(sorted(os.listdir(where)))
+
+    @dsl.pipeline(name="pvc-per-item")
+    def p() -> None:
+        with dsl.ParallelFor([1, 2, 3]) as i:
+            pvc = kubernetes.CreatePVC(
+                pvc_name_suffix="-item", access_modes=["ReadWriteOnce"], size="1Gi"
+            )
+            t = fill(i=i, where=f"{MNT}/item")
+            kubernetes.mount_pvc(t, pvc_name=pvc.outputs["name"], mount_path=f"{MNT}/item")
+            kubernetes.DeletePVC(pvc_name=pvc.outputs["name"]).after(t)
+
+    summary = run_kfp(p, cache=False)
+    assert summary.status == "SUCCEEDED", summary.failures
+    import json
+    import sqlite3
+
+    rows = sqlite3.connect(workbench_home / "runs.db").execute(
+        "SELECT task, outputs_json FROM tasks WHERE outputs_json IS NOT NULL"
+    )
+    outs = {task: json.loads(text)["parameters"] for task, text in rows}
+    assert sorted(v["Output"] for k, v in outs.items() if "fill" in k) == [
+        "1.txt",
+        "2.txt",
+        "3.txt",
+    ]
+    names = {v["name"] for k, v in outs.items() if "createpvc" in k}
+    assert len(names) == 3 and all(n.endswith("-item") for n in names), names
+    assert not any((workbench_home / "volumes").iterdir())
