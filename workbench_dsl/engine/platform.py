@@ -302,7 +302,9 @@ def _mount_refs(key: str, entries: Any, params: dict[str, Any], ex: ExecutorPlat
         source: tuple[tuple[str, str], ...] = ()
         name = None
         if name_key:
-            ref = e.get(f"{name_key}Parameter") or {}
+            # Files compiled by kfp-kubernetes before pvcNameParameter hold only the
+            # deprecated oneof: taskOutputParameter, constant, componentInputParameter.
+            ref = e.get(f"{name_key}Parameter") or _legacy_ref(e)
             if "taskOutputParameter" in ref:
                 t = ref["taskOutputParameter"]
                 source = (
@@ -327,6 +329,14 @@ def _mount_refs(key: str, entries: Any, params: dict[str, Any], ex: ExecutorPlat
                 str(e.get("subPath") or ""),
             )
         )
+
+
+def _legacy_ref(e: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(e.get("taskOutputParameter"), dict):
+        return {"taskOutputParameter": e["taskOutputParameter"]}
+    if isinstance(e.get("componentInputParameter"), str):
+        return {"componentInputParameter": e["componentInputParameter"]}
+    return {}
 
 
 def _resources(
