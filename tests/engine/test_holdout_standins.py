@@ -669,3 +669,13 @@ def test_each_create_pvc_in_a_parallel_for_makes_its_own_volume(
     names = {v["name"] for k, v in outs.items() if "createpvc" in k}
     assert len(names) == 3 and all(n.endswith("-item") for n in names), names
     assert not any((workbench_home / "volumes").iterdir())
+
+
+def test_a_pods_uid_is_a_uuid_of_its_attempt() -> None:
+    import uuid
+
+    from workbench_dsl.engine.platform import ExecutorPlatform
+
+    ex = ExecutorPlatform(field_env={"UID": "metadata.uid", "POD": "metadata.name"})
+    first, again, other = (ex.env_for(n) for n in ("p-1", "p-1", "p-2"))
+    assert uuid.UUID(first["UID"]) and first == again and first["UID"] != other["UID"]

@@ -23,6 +23,7 @@ Each setting falls in one of three groups:
 from __future__ import annotations
 
 import socket
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,7 +125,7 @@ def _field_value(path: str, ex: ExecutorPlatform, pod_name: str) -> str:
     return {
         "metadata.name": pod_name,
         "metadata.namespace": "local",
-        "metadata.uid": pod_name,
+        "metadata.uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"pod:{pod_name}")),  # a UUID
         "spec.nodeName": socket.gethostname(),
         "spec.serviceAccountName": "default",
         "status.hostIP": "127.0.0.1",
