@@ -679,3 +679,11 @@ def test_a_pods_uid_is_a_uuid_of_its_attempt() -> None:
     ex = ExecutorPlatform(field_env={"UID": "metadata.uid", "POD": "metadata.name"})
     first, again, other = (ex.env_for(n) for n in ("p-1", "p-1", "p-2"))
     assert uuid.UUID(first["UID"]) and first == again and first["UID"] != other["UID"]
+
+
+def test_a_here_document_line_is_not_a_program() -> None:
+    from workbench_dsl.engine.preflight import _paths_in_image
+
+    script = "cat > /tmp/list.txt <<EOF\n/opt/not/a/program\nEOF\nwc -l /tmp/list.txt"
+    assert _paths_in_image(["sh", "-c", script], set()) == []
+    assert _paths_in_image(["sh", "-c", "/opt/not/a/program --x"], set()) == ["/opt/not/a/program"]

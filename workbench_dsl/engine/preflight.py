@@ -228,6 +228,8 @@ def _paths_in_image(argv: list[str], mounted: set[str]) -> list[str]:
     written them there): ``python3 /app/train.py``, ``sh -c '/opt/tools/prep.sh'``.
     """
     text = "\n".join(argv)
+    if "<<" in text:  # a here-document's lines are data, not commands
+        return []
     out = []
     for words in remote_needs.simple_commands(argv):
         runs = [words[0]]
