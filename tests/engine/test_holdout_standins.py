@@ -687,3 +687,12 @@ def test_a_here_document_line_is_not_a_program() -> None:
     script = "cat > /tmp/list.txt <<EOF\n/opt/not/a/program\nEOF\nwc -l /tmp/list.txt"
     assert _paths_in_image(["sh", "-c", script], set()) == []
     assert _paths_in_image(["sh", "-c", "/opt/not/a/program --x"], set()) == ["/opt/not/a/program"]
+
+
+def test_a_script_that_tests_for_a_program_before_running_it_is_left_alone() -> None:
+    from workbench_dsl.engine.preflight import _paths_in_image
+
+    script = "if [ -x /opt/tool/run ]; then /opt/tool/run; else echo no tool; fi"
+    assert _paths_in_image(["sh", "-c", script], set()) == []
+    twice = "/opt/tool/run a && /opt/tool/run b"
+    assert _paths_in_image(["sh", "-c", twice], set()) == ["/opt/tool/run"]

@@ -223,28 +223,30 @@ def _script_in_image(argv: list[str]) -> str | None:
 
 def _paths_in_image(argv: list[str], mounted: set[str]) -> list[str]:
     """Absolute paths the command runs (a program, or an interpreter's script) that are
-    not on this machine and that nothing else in the command names (so it does not
-    make them) and that are not in a volume (``mounted``: an upstream task may have
-    written them there): ``python3 /app/train.py``, ``sh -c '/opt/tools/prep.sh'``.
+    not on this machine, that the command names nowhere else (a test such as
+    ``[ -x PATH ]``, or its folder in a ``mkdir``, ``cp`` or redirect, means it may
+    cope or make it) and that are not in a volume (``mounted``: an upstream task may
+    have written them there): ``python3 /app/train.py``, ``sh -c '/opt/tools/prep.sh'``.
     """
     text = "\n".join(argv)
     if "<<" in text:  # a here-document's lines are data, not commands
         return []
-    out = []
+    runs: list[str] = []
     for words in remote_needs.simple_commands(argv):
-        runs = [words[0]]
+        runs.append(words[0])
         if os.path.basename(words[0]) in _INTERPRETERS and len(words) > 1:
             runs.append(words[1])
-        for path in runs:
-            if not path.startswith("/") or any(c in path for c in "{$*?`'\""):
-                continue
-            # Its folder named anywhere else (mkdir, cp, a redirect) may make it.
-            if os.path.exists(path) or text.count(os.path.dirname(path)) > text.count(path):
-                continue
-            if any(path.startswith(m.rstrip("/") + "/") for m in mounted):
-                continue
-            out.append(path)
-    return list(dict.fromkeys(out))
+    out = []
+    for path in dict.fromkeys(runs):
+        if not path.startswith("/") or any(c in path for c in "{$*?`'\""):
+            continue
+        if os.path.exists(path) or any(path.startswith(m.rstrip("/") + "/") for m in mounted):
+            continue
+        named = runs.count(path)
+        if text.count(path) > named or text.count(os.path.dirname(path) + "/") > named:
+            continue
+        out.append(path)
+    return out
 
 
 def program_problems(spec: PipelineSpec, mounted: set[str] | None = None) -> list[str]:
