@@ -696,3 +696,28 @@ def test_a_script_that_tests_for_a_program_before_running_it_is_left_alone() -> 
     assert _paths_in_image(["sh", "-c", script], set()) == []
     twice = "/opt/tool/run a && /opt/tool/run b"
     assert _paths_in_image(["sh", "-c", twice], set()) == ["/opt/tool/run"]
+
+
+def test_an_optional_mount_named_by_an_unset_parameter_needs_no_mount_point(
+    compile_yaml: Callable[..., Path], workbench_home: Path
+) -> None:
+    from typing import Optional
+
+    from workbench_dsl.engine import preflight
+    from workbench_dsl.engine.spec import PipelineSpec
+
+    @dsl.component(base_image="python:3.11")
+    def noop() -> None:
+        pass
+
+    @dsl.pipeline(name="optional-unset")
+    def p(cm: Optional[str] = None) -> None:  # noqa: UP045 (KFP reads typing.Optional only)
+        t = noop()
+        # not absolute: a mount point nothing could make
+        kubernetes.use_config_map_as_volume(t, config_map_name=cm, mount_path="rel", optional=True)
+
+    spec = PipelineSpec.parse(compile_yaml(p).read_text())
+    preflight.check(spec, {}, from_cli=False, root=workbench_home)  # nothing to mount
+    ObjectStore(workbench_home, "configmap").set("there", {"a": "b"})
+    with pytest.raises(UsageError, match="mount path 'rel' is not absolute"):
+        preflight.check(spec, {"cm": "there"}, from_cli=False, root=workbench_home)

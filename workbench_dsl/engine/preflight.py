@@ -52,7 +52,7 @@ def check(
     problems += plan.refusals
     if root is not None:
         problems += object_problems(spec, plan, root, typed)
-        problems += mount_problems(plan)
+        problems += mount_problems(spec, plan, typed)
     problems += remote_needs.importer_problems(spec, typed)
     problems += program_problems(
         spec, {m.path for ex in plan.executors.values() for m in ex.mounts}
@@ -140,11 +140,29 @@ def object_problems(
     return list(dict.fromkeys(out))
 
 
-def mount_problems(plan: plat.PlatformPlan) -> list[str]:
-    """Volumes need a user + mount namespace and a mount point."""
+def mount_problems(
+    spec: PipelineSpec, plan: plat.PlatformPlan, params: dict[str, Any]
+) -> list[str]:
+    """Volumes need a user + mount namespace and a mount point.
+
+    An optional secret or config map named by a pipeline parameter left unset is not
+    mounted at all, so it needs neither.
+    """
     from workbench_dsl.engine import mounts
 
-    refs = [r for ex in plan.executors.values() for r in ex.mounts]
+    where = dag_inputs.executor_dags(spec)
+    refs = [
+        r
+        for label, ex in plan.executors.items()
+        for r in ex.mounts
+        if not (
+            r.optional
+            and not r.name
+            and where.get(label) == {dag_inputs.ROOT}
+            and params.get(dict(r.source).get("input", "")) in (None, "")
+            and "task" not in dict(r.source)
+        )
+    ]
     if not refs:
         return []
     out: list[str] = []
