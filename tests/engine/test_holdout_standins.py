@@ -721,3 +721,29 @@ def test_an_optional_mount_named_by_an_unset_parameter_needs_no_mount_point(
     ObjectStore(workbench_home, "configmap").set("there", {"a": "b"})
     with pytest.raises(UsageError, match="mount path 'rel' is not absolute"):
         preflight.check(spec, {"cm": "there"}, from_cli=False, root=workbench_home)
+
+
+def test_an_input_folder_with_a_link_out_of_it_is_refused_before_the_run(
+    run_kfp: Callable[..., Any], workbench_home: Path, tmp_path: Path
+) -> None:
+    from workbench_dsl.engine.store import RunStore
+    from workbench_dsl.paths import LocalRoot
+
+    @dsl.component(base_image="python:3.11")
+    def count(data: dsl.Input[dsl.Dataset]) -> int:
+        import os
+
+        return len(os.listdir(data.path))
+
+    @dsl.pipeline(name="linked-input")
+    def p(data: dsl.Input[dsl.Dataset]) -> int:
+        return count(data=data).output
+
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    (folder / "a.csv").write_text("1\n")
+    (tmp_path / "outside.txt").write_text("x")
+    (folder / "link").symlink_to(tmp_path / "outside.txt")
+    with pytest.raises(UsageError, match=r"input artifact 'data': .*link.* points outside"):
+        run_kfp(p, inputs={"data": str(folder)})
+    assert RunStore(LocalRoot(workbench_home).runs_db).list_runs() == []
