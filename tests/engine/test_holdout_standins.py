@@ -747,3 +747,19 @@ def test_an_input_folder_with_a_link_out_of_it_is_refused_before_the_run(
     with pytest.raises(UsageError, match=r"input artifact 'data': .*link.* points outside"):
         run_kfp(p, inputs={"data": str(folder)})
     assert RunStore(LocalRoot(workbench_home).runs_db).list_runs() == []
+
+
+def test_a_secret_name_built_in_an_f_string_is_refused_with_why(
+    run_kfp: Callable[..., Any],
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def use() -> None:
+        pass
+
+    @dsl.pipeline(name="f-string-name")
+    def p(env: str = "dev") -> None:
+        t = use()
+        kubernetes.use_secret_as_env(t, secret_name=f"{env}-db", secret_key_to_env={"k": "T"})
+
+    with pytest.raises(UsageError, match="leaves a pipeline parameter inside an f-string unfilled"):
+        run_kfp(p)

@@ -38,9 +38,15 @@ class ObjectStore:
 
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):
+            hint = (
+                " (kfp-kubernetes leaves a pipeline parameter inside an f-string unfilled, as "
+                "a cluster would: pass the parameter itself, or a task's output)"
+                if "{{channel:" in name
+                else ""
+            )
             raise UsageError(
                 f"{self.kind} name {name!r} is not a valid Kubernetes name: use lower-case "
-                f"letters, digits, '-' and '.'"
+                f"letters, digits, '-' and '.'{hint}"
             )
         return self.folder / f"{name}.json"
 
