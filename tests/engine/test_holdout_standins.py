@@ -763,3 +763,20 @@ def test_a_secret_name_built_in_an_f_string_is_refused_with_why(
 
     with pytest.raises(UsageError, match="leaves a pipeline parameter inside an f-string unfilled"):
         run_kfp(p)
+
+
+def test_a_claim_name_kubernetes_would_refuse_is_refused_before_anything_runs(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def first() -> None:
+        pass
+
+    @dsl.pipeline(name="bad-claim")
+    def p(claim: str = "My_Claim") -> None:
+        t = first()
+        kubernetes.mount_pvc(t, pvc_name=claim, mount_path="/tmp/wb-h-claim")
+
+    with pytest.raises(UsageError, match="volume name 'My_Claim' is not a valid Kubernetes name"):
+        run_kfp(p)
+    assert not (workbench_home / "runs").exists()

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from workbench_dsl.engine import dag_inputs, kube_objects, remote_needs
+from workbench_dsl.engine import dag_inputs, kube_objects, remote_needs, volumes
 from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine import platform as plat
 from workbench_dsl.engine.container import missing_program_message
@@ -123,6 +123,12 @@ def object_problems(
         for m in ex.mounts:
             if m.kind in kube_objects.KINDS and not m.optional:
                 wanted += [(m.kind, n, None) for n in _names(label, m.name, m.source, known, where)]
+            elif m.kind == "pvc":  # a claim's name must be one Kubernetes accepts
+                for n in _names(label, m.name, m.source, known, where):
+                    try:
+                        volumes.volume_dir(root, n)
+                    except UsageError as e:
+                        out.append(str(e))
     for kind, name, key in dict.fromkeys(wanted):
         what = "secret" if kind == "secret" else "config map"
         try:
