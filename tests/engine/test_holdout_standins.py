@@ -780,3 +780,22 @@ def test_a_claim_name_kubernetes_would_refuse_is_refused_before_anything_runs(
     with pytest.raises(UsageError, match="volume name 'My_Claim' is not a valid Kubernetes name"):
         run_kfp(p)
     assert not (workbench_home / "runs").exists()
+
+
+def test_a_field_path_a_pod_cannot_read_is_refused_before_anything_runs(
+    run_kfp: Callable[..., Any],
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def reads() -> None:
+        pass
+
+    @dsl.pipeline(name="bad-field")
+    def p() -> None:
+        t = reads()
+        kubernetes.use_field_path_as_env(t, "PHASE", "status.phase")  # downward API volumes only
+        kubernetes.use_field_path_as_env(t, "IPS", "status.podIPs")
+
+    with pytest.raises(UsageError) as err:
+        run_kfp(p)
+    assert "field path 'status.phase' (env PHASE) is not one a pod can read" in str(err.value)
+    assert "podIPs" not in str(err.value)

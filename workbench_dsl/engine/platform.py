@@ -129,8 +129,32 @@ def _field_value(path: str, ex: ExecutorPlatform, pod_name: str) -> str:
         "spec.nodeName": socket.gethostname(),
         "spec.serviceAccountName": "default",
         "status.hostIP": "127.0.0.1",
+        "status.hostIPs": "127.0.0.1",
         "status.podIP": "127.0.0.1",
+        "status.podIPs": "127.0.0.1",
     }.get(p, "")
+
+
+# What the API server accepts in an env var's fieldRef (the downward API), else it
+# refuses the pod (kubernetes pkg/apis/core/validation: validEnvDownwardAPIFieldPathExpressions).
+_FIELD_PATHS = {
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+}
+
+
+def _field_path_ok(path: str) -> bool:
+    p = path.replace('"', "'").strip()
+    if p.startswith(("metadata.labels['", "metadata.annotations['")) and p.endswith("']"):
+        return True
+    return p in _FIELD_PATHS
 
 
 def _tasks_by_executor(spec: PipelineSpec) -> dict[str, list[str]]:
@@ -217,6 +241,14 @@ def plan(spec: PipelineSpec, params: dict[str, Any]) -> PlatformPlan:
             f"task {who}: two volumes are mounted at {p} (Kubernetes refuses such a pod): "
             f"mount one of them elsewhere"
             for p in sorted({p for p in paths if paths.count(p) > 1})
+        ]
+        result.refusals += [
+            f"task {who}: field path {p!r} (env {env}) is not one a pod can read "
+            f"(Kubernetes refuses it): use metadata.name, metadata.namespace, metadata.uid, "
+            f"metadata.labels['KEY'], metadata.annotations['KEY'], spec.nodeName, "
+            f"spec.serviceAccountName, status.hostIP or status.podIP"
+            for env, p in sorted(ex.field_env.items())
+            if not _field_path_ok(p)
         ]
         result.executors[label] = ex
     _resources(spec, execs, tasks, ignored)
