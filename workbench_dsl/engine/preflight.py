@@ -111,6 +111,8 @@ def object_problems(
     """Secrets, config maps and keys the tasks read that are not set here, env or files."""
     out: list[str] = []
     stores = {k: kube_objects.ObjectStore(root, k) for k in kube_objects.KINDS}
+    if not any(ex.env_refs or ex.mounts for ex in plan.executors.values()):
+        return []  # nothing to look up: spare a spec of thousands of tasks the walk
     known, where = dag_inputs.known_inputs(spec, params), dag_inputs.executor_dags(spec)
     wanted: list[tuple[str, str, str | None]] = []  # kind, name, key (None: any, as files)
     for label, ex in sorted(plan.executors.items()):
@@ -156,6 +158,8 @@ def mount_problems(
     """
     from workbench_dsl.engine import mounts
 
+    if not any(ex.mounts for ex in plan.executors.values()):
+        return []
     where = dag_inputs.executor_dags(spec)
     refs = [
         r
