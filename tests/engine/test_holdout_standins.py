@@ -66,6 +66,7 @@ def mount_root() -> Any:
     shutil.rmtree(MNT, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_changed_secret_or_config_map_mounted_as_files_is_a_cache_miss(
     run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
 ) -> None:
@@ -114,6 +115,7 @@ def _files_holding(root: Path, needle: bytes) -> list[Path]:
     ]
 
 
+@pytest.mark.slow
 def test_a_multi_line_secret_printed_in_other_forms_is_masked(
     run_kfp: Callable[..., Any], workbench_home: Path
 ) -> None:
@@ -167,6 +169,7 @@ def test_a_secret_that_holds_another_is_masked_whole(tmp_path: Path) -> None:
     assert redact(f"{long} {short}", [short, long]) == "*** ***"
 
 
+@pytest.mark.slow
 def test_an_optional_secret_or_config_map_that_is_not_set_mounts_an_empty_folder(
     run_kfp: Callable[..., Any], mount_root: str
 ) -> None:
@@ -193,6 +196,7 @@ def test_an_optional_secret_or_config_map_that_is_not_set_mounts_an_empty_folder
     assert summary.outputs["Output"] == "[]|[]"
 
 
+@pytest.mark.slow
 def test_a_binary_secret_from_a_file_reaches_the_task_byte_for_byte(
     run_kfp: Callable[..., Any], workbench_home: Path, tmp_path: Path, mount_root: str
 ) -> None:
@@ -300,6 +304,7 @@ def test_a_script_that_exits_127_on_a_missing_path_is_diagnosed(tmp_path: Path) 
     assert msg is not None and "program '/opt/tools/prep.sh' not found on this machine" in msg
 
 
+@pytest.mark.slow
 def test_the_cache_key_holds_the_names_of_the_claims_a_task_mounts(
     run_kfp: Callable[..., Any], mount_root: str
 ) -> None:
@@ -329,6 +334,7 @@ def test_the_cache_key_holds_the_names_of_the_claims_a_task_mounts(
     assert (cached["write"], cached["write-2"]) == (False, True), cached
 
 
+@pytest.mark.slow
 def test_kubernetes_expands_env_references_in_a_container_command(
     run_kfp: Callable[..., Any], workbench_home: Path, tmp_path: Path
 ) -> None:
@@ -399,6 +405,7 @@ def test_a_secret_named_by_a_parameter_handed_to_a_sub_pipeline_is_checked_up_fr
     assert RunStore(LocalRoot(workbench_home).runs_db).list_runs() == []
 
 
+@pytest.mark.slow
 def test_a_sub_pipeline_input_that_shares_a_parameter_name_names_its_own_secret(
     run_kfp: Callable[..., Any], workbench_home: Path
 ) -> None:
@@ -428,6 +435,7 @@ def test_a_sub_pipeline_input_that_shares_a_parameter_name_names_its_own_secret(
     assert summary.outputs["Output"] == 8
 
 
+@pytest.mark.slow
 def test_a_claim_mounted_with_a_sub_path_shows_only_that_folder(
     run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
 ) -> None:
@@ -479,6 +487,7 @@ def test_a_sub_path_leading_out_of_its_volume_is_refused_up_front(
     assert not (workbench_home / "volumes").exists()
 
 
+@pytest.mark.slow
 def test_an_ephemeral_volume_is_a_fresh_folder_for_each_attempt(
     run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
 ) -> None:
@@ -523,6 +532,7 @@ def test_an_ephemeral_volume_is_a_fresh_folder_for_each_attempt(
     assert leftovers == []  # deleted with its attempt, as with its pod
 
 
+@pytest.mark.slow
 def test_a_status_line_that_quotes_a_secret_is_stored_masked(
     run_kfp: Callable[..., Any], workbench_home: Path
 ) -> None:
@@ -548,6 +558,7 @@ def test_a_status_line_that_quotes_a_secret_is_stored_masked(
     assert line == "connected with ***"
 
 
+@pytest.mark.slow
 def test_secrets_named_by_loop_items_are_checked_up_front(
     run_kfp: Callable[..., Any], workbench_home: Path
 ) -> None:
@@ -581,6 +592,7 @@ def test_secrets_named_by_loop_items_are_checked_up_front(
         run_kfp(p, {"names": ["t-a", "t-e"]})
 
 
+@pytest.mark.slow
 def test_a_secret_mounted_inside_a_claim_is_mounted_after_it(
     run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
 ) -> None:
@@ -628,6 +640,7 @@ def test_two_volumes_at_one_path_are_refused_up_front(
         execute.start(compile_yaml(p).read_text(), {}, root=LocalRoot(workbench_home))
 
 
+@pytest.mark.slow
 def test_each_create_pvc_in_a_parallel_for_makes_its_own_volume(
     run_kfp: Callable[..., Any], workbench_home: Path, mount_root: str
 ) -> None:
@@ -723,6 +736,7 @@ def test_an_optional_mount_named_by_an_unset_parameter_needs_no_mount_point(
         preflight.check(spec, {"cm": "there"}, from_cli=False, root=workbench_home)
 
 
+@pytest.mark.slow
 def test_an_input_folder_with_a_link_out_of_it_is_refused_before_the_run(
     run_kfp: Callable[..., Any], workbench_home: Path, tmp_path: Path
 ) -> None:
@@ -749,6 +763,7 @@ def test_an_input_folder_with_a_link_out_of_it_is_refused_before_the_run(
     assert RunStore(LocalRoot(workbench_home).runs_db).list_runs() == []
 
 
+@pytest.mark.slow
 def test_a_secret_name_built_in_an_f_string_is_refused_with_why(
     run_kfp: Callable[..., Any],
 ) -> None:
@@ -765,6 +780,7 @@ def test_a_secret_name_built_in_an_f_string_is_refused_with_why(
         run_kfp(p)
 
 
+@pytest.mark.slow
 def test_a_claim_name_kubernetes_would_refuse_is_refused_before_anything_runs(
     run_kfp: Callable[..., Any], workbench_home: Path
 ) -> None:
@@ -782,6 +798,7 @@ def test_a_claim_name_kubernetes_would_refuse_is_refused_before_anything_runs(
     assert not (workbench_home / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_field_path_a_pod_cannot_read_is_refused_before_anything_runs(
     run_kfp: Callable[..., Any],
 ) -> None:
