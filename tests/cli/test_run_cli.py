@@ -330,6 +330,35 @@ def test_refuses_a_secret_the_task_reads_before_running(
     assert json.loads(wb("runs", "list", "--json", home=workbench_home).stdout) == []
 
 
+def test_a_secret_named_by_an_upstream_output_is_read_when_its_task_starts(
+    tmp_path: Path, workbench_home: Path
+) -> None:
+    from kfp import kubernetes
+
+    @dsl.component(base_image=IMG)
+    def name_of_secret() -> str:
+        return "dyn"
+
+    @dsl.pipeline(name="secret-from-output")
+    def p(log: str) -> None:
+        t = step(i=0, log=log, secs=0.0)
+        kubernetes.use_secret_as_env(
+            t, secret_name=name_of_secret().output, secret_key_to_env={"k": "K"}
+        )
+
+    y = compile_to(p, tmp_path / "secret-from-output.yaml")
+    log = tmp_path / "log"
+    r = wb("run", str(y), "-p", f"log={log}", "--json", home=workbench_home)
+    assert r.returncode == 1, r.stderr
+    assert "step: secret 'dyn' is not set here: workbench secrets set dyn k=VALUE" in r.stderr
+    assert "log: None" not in r.stderr  # the task never started: it has no log
+    assert not log.exists()
+    wb("secrets", "set", "dyn", "k=v4lue", home=workbench_home)
+    r = wb("run", str(y), "-p", f"log={log}", "--json", home=workbench_home)
+    assert r.returncode == 0, r.stderr
+    assert log.read_text() == "0\n"
+
+
 def test_runs_logs_follow_ends_with_the_run(
     chain_yaml: Path, workbench_home: Path, tmp_path: Path
 ) -> None:

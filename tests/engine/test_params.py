@@ -6,6 +6,7 @@ import pytest
 
 from workbench_dsl.engine.params import (
     ParameterTypeError,
+    argument_problems,
     coerce,
     from_text,
     output_value,
@@ -69,6 +70,18 @@ def test_bad_values_are_usage_errors(given: dict, message: str) -> None:
     with pytest.raises(UsageError) as e:
         pipeline_arguments(DEFS, given, from_cli=True)
     assert message in str(e.value)
+
+
+def test_every_problem_is_listed_not_only_the_first() -> None:
+    typed, problems = argument_problems(
+        DEFS, {"bogus": "1", "rows": "many", "rate": "0.25"}, from_cli=True
+    )
+    assert problems == [
+        "unknown parameter 'bogus' (pipeline parameters: conf, flag, items, name, rate, rows)",
+        "parameter 'rows' expects an integer, got 'many'",
+        "missing required parameter: name (a string); give -p name=...",
+    ]
+    assert typed["rate"] == 0.25 and "rows" not in typed
 
 
 def test_python_values() -> None:

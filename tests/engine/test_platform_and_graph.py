@@ -172,3 +172,45 @@ def test_loop_items_from_raw_and_json_text() -> None:
     node.params = {"xs": "not json"}
     with pytest.raises(graph.InputError, match="must be a list"):
         graph.loop_items(node)
+
+
+def test_pvc_mounts_in_the_deprecated_fields_of_older_kfp_kubernetes() -> None:
+    # kfp-kubernetes before pvcNameParameter wrote only the deprecated oneof of PvcMount.
+    from workbench_dsl.engine.platform import plan
+    from workbench_dsl.engine.spec import PipelineSpec
+
+    spec = PipelineSpec.from_documents(
+        [
+            {"pipelineInfo": {"name": "old"}, "root": {"dag": {"tasks": {}}}},
+            {
+                "platforms": {
+                    "kubernetes": {
+                        "deploymentSpec": {
+                            "executors": {
+                                "exec-a": {
+                                    "pvcMount": [
+                                        {
+                                            "mountPath": "/a",
+                                            "taskOutputParameter": {
+                                                "producerTask": "createpvc",
+                                                "outputParameterKey": "name",
+                                            },
+                                        },
+                                        {"mountPath": "/b", "componentInputParameter": "claim"},
+                                        {"mountPath": "/c", "constant": "fixed"},
+                                    ]
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        ],
+        "",
+    )
+    mounts = plan(spec, {}).for_executor("exec-a").mounts
+    assert [(m.path, m.name, m.source) for m in mounts] == [
+        ("/a", None, (("task", "createpvc"), ("key", "name"))),
+        ("/b", None, (("input", "claim"),)),
+        ("/c", "fixed", ()),
+    ]

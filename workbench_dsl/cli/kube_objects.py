@@ -34,10 +34,12 @@ def _values(pairs: list[str] | None, files: list[str] | None) -> dict[str, str]:
         key, sep, path = item.partition("=")
         if not sep or not key or not path:
             raise UsageError(f"--from-file {item!r}: write it as KEY=PATH")
+        from workbench_dsl.engine.kube_objects import from_bytes
+
         try:
-            out[key] = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"--from-file {key}: cannot read {path}: {e}") from None
+            out[key] = from_bytes(Path(path).read_bytes())  # any bytes, as Kubernetes keeps them
+        except OSError as e:
+            raise UsageError(f"--from-file {key}: cannot read {path}: {e.strerror}") from None
     if not out:
         raise UsageError("give at least one KEY=VALUE or --from-file KEY=PATH")
     return out
@@ -60,7 +62,10 @@ def _make(kind: str, noun: str, plural: str) -> typer.Typer:
         name: str = typer.Argument(..., help=f"The {noun}'s name, as the pipeline names it."),
         pairs: list[str] = typer.Argument(None, metavar="KEY=VALUE...", help="Keys to set."),
         from_file: list[str] = typer.Option(
-            None, "--from-file", metavar="KEY=PATH", help="A key whose value is a file's text."
+            None,
+            "--from-file",
+            metavar="KEY=PATH",
+            help="A key whose value is a file's bytes (text or binary).",
         ),
         replace: bool = typer.Option(False, "--replace", help="Drop the keys not given here."),
         json_out: bool = typer.Option(False, "--json", help="Print a JSON object."),

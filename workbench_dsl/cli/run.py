@@ -216,7 +216,9 @@ def finish(summary: Any, json_out: bool) -> None:
         print_json(summary_json(summary))
         if summary.failures:
             for f in summary.failures:
-                sys.stderr.write(f"✗ {f['task']}: {f['error']}\n  log: {f.get('log_path')}\n")
+                sys.stderr.write(f"✗ {f['task']}: {f['error']}\n")
+                if f.get("log_path"):
+                    sys.stderr.write(f"  log: {f['log_path']}\n")
     else:
         print_summary(summary)
     raise typer.Exit(exit_code(summary.status))

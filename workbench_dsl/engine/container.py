@@ -15,8 +15,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-# "sh: 1: gsutil: not found" (dash), "bash: gsutil: command not found", "$0: line 2: ...".
-_NOT_FOUND = re.compile(r"(?m)(?:^|: )([^\s:]+): (?:command )?not found\s*$")
+# "sh: 1: gsutil: not found" (dash), "bash: gsutil: command not found", "$0: line 2: ...",
+# and for a path: "x: line 1: /opt/tools/prep.sh: No such file or directory" (bash, 127).
+_NOT_FOUND = re.compile(
+    r"(?m)(?:^|: )([^\s:]+): (?:(?:command )?not found|No such file or directory)\s*$"
+)
 
 _BASHISMS = {"[[", "function", "source", "declare", "shopt", "pushd", "popd", "typeset"}
 
@@ -40,6 +43,39 @@ def host_shell(argv: list[str], path: str | None = None) -> list[str]:
     if bash is None:
         return argv
     return [bash, "--posix", *argv[1:]]
+
+
+def expand_env_refs(text: str, env: dict[str, str]) -> str:
+    """``$(VAR)`` in a command or argument, expanded from the container's env as the kubelet does.
+
+    The rules of Kubernetes' ``third_party/forked/golang/expansion``: ``$(NAME)`` of a
+    variable the container defines becomes its value, of one it does not stays as it
+    is; ``$$`` is a literal ``$``; any other ``$`` is kept. The pod's command holds the
+    component's command and args before the launcher fills its placeholders, so this
+    runs on them first.
+    """
+    if "$" not in text:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c != "$" or i + 1 == n:
+            out.append(c)
+            i += 1
+            continue
+        nxt = text[i + 1]
+        if nxt == "$":
+            out.append("$")
+            i += 2
+        elif nxt == "(" and (end := text.find(")", i + 2)) != -1:
+            name = text[i + 2 : end]
+            out.append(env.get(name, f"$({name})"))
+            i = end + 1
+        else:
+            out.append("$" + nxt)
+            i += 2
+    return "".join(out)
 
 
 class MissingProgram(Exception):

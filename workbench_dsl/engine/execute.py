@@ -31,6 +31,7 @@ from workbench_dsl.engine.orchestrator.signals import install_signal_handlers
 from workbench_dsl.engine.orchestrator.summary import RunOptions, RunSummary
 from workbench_dsl.engine.spec import PipelineSpec, load_documents
 from workbench_dsl.engine.store import DEFAULT_EXPERIMENT, RunStore
+from workbench_dsl.errors import UsageError
 from workbench_dsl.paths import LocalRoot, local_root
 
 
@@ -140,7 +141,7 @@ def _input_artifacts(
     spec: PipelineSpec, inputs: dict[str, str], root: LocalRoot
 ) -> dict[str, list[dict[str, Any]]]:
     """Store the pipeline's input artifacts (``--input NAME=PATH``) like any artifact."""
-    from workbench_dsl.engine.attempts import import_artifact
+    from workbench_dsl.engine.attempts import OutputProblem, import_artifact
     from workbench_dsl.engine.cas import ArtifactStore
 
     cas = ArtifactStore(root.artifacts)
@@ -148,7 +149,14 @@ def _input_artifacts(
     for name, path in inputs.items():
         d = spec.input_artifact_definitions.get(name) or {}
         type_schema = dict(d.get("artifactType") or {})
-        entry, _ = import_artifact(os.path.abspath(path), type_schema, {}, cas)
+        try:
+            entry, _ = import_artifact(os.path.abspath(path), type_schema, {}, cas)
+        except (OutputProblem, OSError) as e:  # a link out of the folder, an unreadable file
+            why = str(e).removeprefix("importer: ")
+            raise UsageError(
+                f"cannot run {spec.name!r} locally: input artifact {name!r}: {why}"
+            ) from None
+
         entry["name"] = name
         out[name] = [entry]
     return out
@@ -188,10 +196,10 @@ def start(
         spec, typed, plan = prepare(
             source, params, from_cli=from_cli, root=root, inputs=inputs, store=store
         )
+        artifacts = _input_artifacts(spec, dict(inputs or {}), root)
     except BaseException:
         store.close()
         raise
-    artifacts = _input_artifacts(spec, dict(inputs or {}), root)
     options = RunOptions(cache=cache, max_parallel=max(1, max_parallel or default_max_parallel()))
     run_id = new_run_id()
     text = spec.text

@@ -15,6 +15,7 @@ import json
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from workbench_dsl.errors import UsageError
 
@@ -37,9 +38,15 @@ class ObjectStore:
 
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):
+            hint = (
+                " (kfp-kubernetes leaves a pipeline parameter inside an f-string unfilled, as "
+                "a cluster would: pass the parameter itself, or a task's output)"
+                if "{{channel:" in name
+                else ""
+            )
             raise UsageError(
                 f"{self.kind} name {name!r} is not a valid Kubernetes name: use lower-case "
-                f"letters, digits, '-' and '.'"
+                f"letters, digits, '-' and '.'{hint}"
             )
         return self.folder / f"{name}.json"
 
@@ -87,13 +94,55 @@ class ObjectStore:
         return True
 
 
+def from_bytes(data: bytes) -> str:
+    """A value as stored: UTF-8 text, with bytes that are not UTF-8 kept as surrogates.
+
+    Kubernetes keeps a secret's value as bytes (a keystore, a keytab); ``surrogateescape``
+    gives them back unchanged (:func:`to_bytes`), through JSON and through ``os.environ``.
+    """
+    return data.decode("utf-8", "surrogateescape")
+
+
+def to_bytes(value: str) -> bytes:
+    """The bytes of a stored value (what a task's file or env var holds)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
 def digest(value: str) -> str:
     """What a cache key holds in place of a value."""
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(to_bytes(value)).hexdigest()
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """``text`` with every secret value replaced by ``***``."""
-    for value in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
+#: Shorter values are not masked: they would mask every ``id`` or ``on`` in a log.
+MIN_MASKED = 3
+
+
+def mask_forms(secrets: list[str] | tuple[str, ...]) -> list[str]:
+    """What to mask for these secret values, longest first.
+
+    The value itself, and the forms a task most often prints it in, as CI systems mask
+    theirs: Python's ``repr`` and JSON's escaping (a value with quotes, newlines or
+    non-ASCII text), URL-encoding (in a connection URL), and each line of a value of
+    several lines (a key file), which a tool may print on its own.
+    """
+    out: set[str] = set()
+    for v in secrets:
+        forms = [
+            v,
+            repr(v)[1:-1],
+            json.dumps(v)[1:-1],
+            json.dumps(v, ensure_ascii=False)[1:-1],
+            quote(to_bytes(v), safe=""),
+            quote_plus(to_bytes(v)),
+        ]
+        if "\n" in v or "\r" in v:
+            forms += [line.strip() for line in v.splitlines()]
+        out.update(f for f in forms if len(f) >= MIN_MASKED)
+    return sorted(out, key=lambda f: (-len(f), f))
+
+
+def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
+    """``text`` with every secret value (in any of :func:`mask_forms`) replaced by ``***``."""
+    for value in mask_forms(secrets):
         text = text.replace(value, "***")
     return text

@@ -54,6 +54,10 @@ class LogPump:
     mask: tuple[bytes, ...] = ()  # secret values, written as ***
     held: bytes = b""  # a tail that may be the start of a secret
 
+    def __post_init__(self) -> None:
+        # Longest first: a secret that holds another one is masked whole.
+        self.mask = tuple(sorted(self.mask, key=len, reverse=True))
+
     def pump(self, drain: bool) -> bool:
         """Copy what is there now (all of it with ``drain``); False once every writer is gone."""
         for _ in range(1 << 30 if drain else 16):

@@ -59,7 +59,10 @@ def enter(mounts: list[dict[str, Any]]) -> None:
     _write("/proc/self/uid_map", f"{uid} {uid} 1")
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
     _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount --make-rprivate /")
-    for m in mounts:
+    # Parents first, as the container runtime mounts them: a secret at /data/creds goes
+    # inside a PVC at /data, on a mount point made in it (as runc makes it in the volume).
+    for m in sorted(mounts, key=lambda m: os.path.normpath(str(m["path"])).count("/")):
+        os.makedirs(str(m["path"]), exist_ok=True)
         dst = str(m["path"]).encode()
         if "source" in m:
             src = str(m["source"]).encode()
@@ -68,8 +71,8 @@ def enter(mounts: list[dict[str, Any]]) -> None:
         _check(libc.mount(b"tmpfs", dst, b"tmpfs", 0, b"mode=0700"), f"tmpfs {m['path']}")
         for name, text in (m.get("files") or {}).items():
             fd = os.open(os.path.join(m["path"], name), os.O_WRONLY | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+            with os.fdopen(fd, "wb") as f:
+                f.write(text.encode("utf-8", "surrogateescape"))  # kube_objects.to_bytes
         if m.get("readonly"):
             libc.mount(b"tmpfs", dst, None, _MS_REMOUNT | _MS_RDONLY, None)
 

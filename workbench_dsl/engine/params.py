@@ -172,17 +172,33 @@ def pipeline_arguments(
         from_cli: Parse strings as ``-p`` values (JSON for lists and dicts).
 
     Raises:
-        UsageError: an unknown or missing parameter, or a value of the wrong type.
+        UsageError: an unknown or missing parameter, or a value of the wrong type (the
+            first problem; :func:`argument_problems` gives all of them).
     """
+    out, problems = argument_problems(definitions, given, from_cli=from_cli)
+    if problems:
+        raise UsageError(problems[0])
+    return out
+
+
+def argument_problems(
+    definitions: dict[str, Any], given: dict[str, Any], *, from_cli: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """The typed parameters that are fine, and one line for every one that is not.
+
+    The preflight lists every problem of a run at once, so an unknown name does not
+    hide a missing one.
+    """
+    problems = []
     unknown = sorted(set(given) - set(definitions))
     if unknown:
         known = ", ".join(sorted(definitions)) or "none"
         what = "parameter" if len(unknown) == 1 else "parameters"
-        raise UsageError(
+        problems.append(
             f"unknown {what} {', '.join(repr(u) for u in unknown)} (pipeline parameters: {known})"
         )
     out: dict[str, Any] = {}
-    missing = []
+    missing: list[str] = []
     for name, definition in definitions.items():
         ptype = str(definition.get("parameterType", STRING))
         if name in given:
@@ -193,17 +209,21 @@ def pipeline_arguments(
                 else:
                     out[name] = coerce(value, ptype)
             except ParameterTypeError as e:
-                raise UsageError(f"parameter {name!r} {e}") from None
+                problems.append(f"parameter {name!r} {e}")
             continue
         has_default, default = default_of(definition)
         if has_default:
             out[name] = default
         elif not definition.get("isOptional"):
-            missing.append(f"{name} ({describe(ptype)})")
+            missing.append(name)
     if missing:
         what = "parameter" if len(missing) == 1 else "parameters"
-        raise UsageError(f"missing required {what}: {', '.join(missing)}; give -p NAME=VALUE")
-    return out
+        kinds = ", ".join(
+            f"{n} ({describe(str(definitions[n].get('parameterType', STRING)))})" for n in missing
+        )
+        give = " ".join(f"-p {n}=..." for n in missing)
+        problems.append(f"missing required {what}: {kinds}; give {give}")
+    return out, problems
 
 
 def output_value(raw: Any, ptype: str | None) -> Any:

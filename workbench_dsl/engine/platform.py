@@ -13,7 +13,8 @@ Each setting falls in one of three groups:
 * **local stand-ins**: secrets and config maps read as environment variables
   (``EnvRef``; their values come from ``kube_objects.py`` when an attempt
   starts, and ``preflight.py`` checks they exist before the run); volumes
-  (``MountRef``: PVCs, secrets and config maps as files, emptyDirs), mounted
+  (``MountRef``: PVCs, secrets and config maps as files, emptyDirs, generic
+  ephemeral volumes), mounted
   at their paths in the attempt's own mount namespace (``mounts.py``);
 * nothing is refused here any more: what is missing is found by ``preflight.py``. Running without them would give a wrong
   result rather than an error, so the run does not start.
@@ -22,6 +23,7 @@ Each setting falls in one of three groups:
 from __future__ import annotations
 
 import socket
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +39,6 @@ _IGNORED = {
     "imagePullSecret": "image pull secrets",
     "imagePullPolicy": "image pull policy",
     "enabledSharedMemory": "shared memory size",
-    "genericEphemeralVolume": "ephemeral volumes",
     "securityContext": "security context",
 }
 _MOUNT_KINDS = {
@@ -45,6 +46,7 @@ _MOUNT_KINDS = {
     "secretAsVolume": ("secret", "secretName"),
     "configMapAsVolume": ("configmap", "configMapName"),
     "emptyDirMounts": ("emptydir", ""),
+    "genericEphemeralVolume": ("ephemeral", ""),
 }
 _ENV_KINDS = {
     "secretAsEnv": ("secret", "secretKey"),
@@ -77,11 +79,12 @@ class MountRef:
     the task's own DAG), resolved when the attempt starts.
     """
 
-    kind: str  # pvc | secret | configmap | emptydir
+    kind: str  # pvc | secret | configmap | emptydir | ephemeral
     path: str
     name: str | None = None
     source: tuple[tuple[str, str], ...] = ()
     optional: bool = False
+    sub_path: str = ""  # a PVC's folder to mount instead of its root (``mount_pvc(sub_path=)``)
 
 
 @dataclass
@@ -122,12 +125,36 @@ def _field_value(path: str, ex: ExecutorPlatform, pod_name: str) -> str:
     return {
         "metadata.name": pod_name,
         "metadata.namespace": "local",
-        "metadata.uid": pod_name,
+        "metadata.uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"pod:{pod_name}")),  # a UUID
         "spec.nodeName": socket.gethostname(),
         "spec.serviceAccountName": "default",
         "status.hostIP": "127.0.0.1",
+        "status.hostIPs": "127.0.0.1",
         "status.podIP": "127.0.0.1",
+        "status.podIPs": "127.0.0.1",
     }.get(p, "")
+
+
+# What the API server accepts in an env var's fieldRef (the downward API), else it
+# refuses the pod (kubernetes pkg/apis/core/validation: validEnvDownwardAPIFieldPathExpressions).
+_FIELD_PATHS = {
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+}
+
+
+def _field_path_ok(path: str) -> bool:
+    p = path.replace('"', "'").strip()
+    if p.startswith(("metadata.labels['", "metadata.annotations['")) and p.endswith("']"):
+        return True
+    return p in _FIELD_PATHS
 
 
 def _tasks_by_executor(spec: PipelineSpec) -> dict[str, list[str]]:
@@ -203,6 +230,26 @@ def plan(spec: PipelineSpec, params: dict[str, Any]) -> PlatformPlan:
                     ignored.setdefault(_IGNORED[key], set()).add(who)
             else:
                 ignored.setdefault(f"'{key}'", set()).add(who)
+        result.refusals += [
+            f"task {who}: sub_path {m.sub_path!r} of the volume mounted at {m.path} "
+            f"must be a relative path without '..' (Kubernetes refuses it)"
+            for m in ex.mounts
+            if m.sub_path and (m.sub_path.startswith("/") or ".." in m.sub_path.split("/"))
+        ]
+        paths = [m.path.rstrip("/") or "/" for m in ex.mounts]
+        result.refusals += [
+            f"task {who}: two volumes are mounted at {p} (Kubernetes refuses such a pod): "
+            f"mount one of them elsewhere"
+            for p in sorted({p for p in paths if paths.count(p) > 1})
+        ]
+        result.refusals += [
+            f"task {who}: field path {p!r} (env {env}) is not one a pod can read "
+            f"(Kubernetes refuses it): use metadata.name, metadata.namespace, metadata.uid, "
+            f"metadata.labels['KEY'], metadata.annotations['KEY'], spec.nodeName, "
+            f"spec.serviceAccountName, status.hostIP or status.podIP"
+            for env, p in sorted(ex.field_env.items())
+            if not _field_path_ok(p)
+        ]
         result.executors[label] = ex
     _resources(spec, execs, tasks, ignored)
     for what, whos in sorted(ignored.items()):
@@ -272,7 +319,10 @@ def _name_and_source(
             ("task", str(t.get("producerTask", ""))),
             ("key", str(t.get("outputParameterKey", ""))),
         )
-    if "componentInputParameter" in ref and ref["componentInputParameter"] not in params:
+    if "componentInputParameter" in ref:
+        # An input of the task's own DAG: a sub-pipeline's input may share a pipeline
+        # parameter's name and hold another value, so it is resolved in that DAG
+        # (the preflight: dag_inputs.py; the run: when the attempt starts).
         return None, (("input", str(ref["componentInputParameter"])),)
     return _name_of(e, name_key, params), ()
 
@@ -285,7 +335,9 @@ def _mount_refs(key: str, entries: Any, params: dict[str, Any], ex: ExecutorPlat
         source: tuple[tuple[str, str], ...] = ()
         name = None
         if name_key:
-            ref = e.get(f"{name_key}Parameter") or {}
+            # Files compiled by kfp-kubernetes before pvcNameParameter hold only the
+            # deprecated oneof: taskOutputParameter, constant, componentInputParameter.
+            ref = e.get(f"{name_key}Parameter") or _legacy_ref(e)
             if "taskOutputParameter" in ref:
                 t = ref["taskOutputParameter"]
                 source = (
@@ -300,7 +352,24 @@ def _mount_refs(key: str, entries: Any, params: dict[str, Any], ex: ExecutorPlat
                 )
                 if name is None and kind == "pvc":
                     continue
-        ex.mounts.append(MountRef(kind, str(e["mountPath"]), name, source, bool(e.get("optional"))))
+        ex.mounts.append(
+            MountRef(
+                kind,
+                str(e["mountPath"]),
+                name,
+                source,
+                bool(e.get("optional")),
+                str(e.get("subPath") or ""),
+            )
+        )
+
+
+def _legacy_ref(e: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(e.get("taskOutputParameter"), dict):
+        return {"taskOutputParameter": e["taskOutputParameter"]}
+    if isinstance(e.get("componentInputParameter"), str):
+        return {"componentInputParameter": e["componentInputParameter"]}
+    return {}
 
 
 def _resources(

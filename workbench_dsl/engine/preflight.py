@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from workbench_dsl.engine import kube_objects, remote_needs
+from workbench_dsl.engine import dag_inputs, kube_objects, remote_needs, volumes
 from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine import platform as plat
 from workbench_dsl.engine.container import missing_program_message
@@ -44,20 +44,19 @@ def check(
     Raises:
         UsageError: one line per problem, after a first line naming the pipeline.
     """
-    problems: list[str] = []
-    try:
-        typed = ptypes.pipeline_arguments(spec.input_definitions, dict(params), from_cli=from_cli)
-    except UsageError as e:
-        problems.append(str(e))
-        typed = {k: v for k, v in params.items() if k in spec.input_definitions}
+    typed, problems = ptypes.argument_problems(
+        spec.input_definitions, dict(params), from_cli=from_cli
+    )
     problems += input_problems(spec, inputs or {})
     plan = plat.plan(spec, typed)
     problems += plan.refusals
     if root is not None:
-        problems += object_problems(plan, root, typed)
-        problems += mount_problems(plan, typed, root)
+        problems += object_problems(spec, plan, root, typed)
+        problems += mount_problems(spec, plan, typed)
     problems += remote_needs.importer_problems(spec, typed)
-    problems += program_problems(spec)
+    problems += program_problems(
+        spec, {m.path for ex in plan.executors.values() for m in ex.mounts}
+    )
     problems += final_status_problems(spec)
     if problems:
         if len(problems) == 1:
@@ -87,49 +86,93 @@ def input_problems(spec: PipelineSpec, inputs: dict[str, str]) -> list[str]:
     return out
 
 
-def _pipeline_param(source: tuple[tuple[str, str], ...], params: dict[str, Any]) -> str | None:
-    """A name a nested DAG gets from a pipeline parameter (``pipelinechannel--NAME``)."""
+def _names(
+    label: str,
+    name: str | None,
+    source: tuple[tuple[str, str], ...],
+    known: dag_inputs.Values,
+    where: dict[str, set[str]],
+) -> list[str]:
+    """The names an object of an executor may have, as far as they are known before the run."""
+    if name:
+        return [name]
     src = dict(source)
-    ref = src.get("input", "")
-    if ref.startswith("pipelinechannel--") and ref[len("pipelinechannel--") :] in params:
-        value = params[ref[len("pipelinechannel--") :]]
-        return None if value in (None, "") else str(value)
-    return None
+    if "input" not in src:
+        return []  # a task's output: only the run knows it
+    found: set[str] = set()
+    for dag in where.get(label, ()):
+        found.update(v for v in known.get(dag, {}).get(src["input"], ()) if v)
+    return sorted(found)
 
 
-def object_problems(plan: plat.PlatformPlan, root: Path, params: dict[str, Any]) -> list[str]:
-    """Secrets, config maps and keys the tasks read that are not set here."""
+def object_problems(
+    spec: PipelineSpec, plan: plat.PlatformPlan, root: Path, params: dict[str, Any]
+) -> list[str]:
+    """Secrets, config maps and keys the tasks read that are not set here, env or files."""
     out: list[str] = []
     stores = {k: kube_objects.ObjectStore(root, k) for k in kube_objects.KINDS}
-    seen: set[tuple[str, str, str]] = set()
-    for ex in plan.executors.values():
+    if not any(ex.env_refs or ex.mounts for ex in plan.executors.values()):
+        return []  # nothing to look up: spare a spec of thousands of tasks the walk
+    known, where = dag_inputs.known_inputs(spec, params), dag_inputs.executor_dags(spec)
+    wanted: list[tuple[str, str, str | None]] = []  # kind, name, key (None: any, as files)
+    for label, ex in sorted(plan.executors.items()):
         for ref in ex.env_refs:
-            name = ref.name or _pipeline_param(ref.source, params)
-            if ref.optional or not name or (ref.kind, name, ref.key) in seen:
-                continue
-            seen.add((ref.kind, name, ref.key))
-            what = "secret" if ref.kind == "secret" else "config map"
-            try:
-                keys = stores[ref.kind].keys(name)
-            except UsageError as e:
-                out.append(str(e))
-                continue
-            cmd = kube_objects.set_command(ref.kind)
-            if keys is None:
-                out.append(f"{what} {name!r} is not set here: {cmd} {name} {ref.key}=VALUE")
-            elif ref.key not in keys:
-                out.append(
-                    f"{what} {name!r} has no key {ref.key!r} (it has: "
-                    f"{', '.join(keys) or 'none'}): {cmd} {name} {ref.key}=VALUE"
-                )
-    return out
+            if not ref.optional:
+                wanted += [
+                    (ref.kind, n, ref.key)
+                    for n in _names(label, ref.name, ref.source, known, where)
+                ]
+        for m in ex.mounts:
+            if m.kind in kube_objects.KINDS and not m.optional:
+                wanted += [(m.kind, n, None) for n in _names(label, m.name, m.source, known, where)]
+            elif m.kind == "pvc":  # a claim's name must be one Kubernetes accepts
+                for n in _names(label, m.name, m.source, known, where):
+                    try:
+                        volumes.volume_dir(root, n)
+                    except UsageError as e:
+                        out.append(str(e))
+    for kind, name, key in dict.fromkeys(wanted):
+        what = "secret" if kind == "secret" else "config map"
+        try:
+            keys = stores[kind].keys(name)
+        except UsageError as e:
+            out.append(str(e))
+            continue
+        cmd = f"{kube_objects.set_command(kind)} {name} {key or 'KEY'}=VALUE"
+        if keys is None:
+            out.append(f"{what} {name!r} is not set here: {cmd}")
+        elif key is not None and key not in keys:
+            out.append(
+                f"{what} {name!r} has no key {key!r} (it has: {', '.join(keys) or 'none'}): {cmd}"
+            )
+    return list(dict.fromkeys(out))
 
 
-def mount_problems(plan: plat.PlatformPlan, params: dict[str, Any], root: Path) -> list[str]:
-    """Volumes need a user + mount namespace and a mount point; secrets/config maps must exist."""
+def mount_problems(
+    spec: PipelineSpec, plan: plat.PlatformPlan, params: dict[str, Any]
+) -> list[str]:
+    """Volumes need a user + mount namespace and a mount point.
+
+    An optional secret or config map named by a pipeline parameter left unset is not
+    mounted at all, so it needs neither.
+    """
     from workbench_dsl.engine import mounts
 
-    refs = [r for ex in plan.executors.values() for r in ex.mounts]
+    if not any(ex.mounts for ex in plan.executors.values()):
+        return []
+    where = dag_inputs.executor_dags(spec)
+    refs = [
+        r
+        for label, ex in plan.executors.items()
+        for r in ex.mounts
+        if not (
+            r.optional
+            and not r.name
+            and where.get(label) == {dag_inputs.ROOT}
+            and params.get(dict(r.source).get("input", "")) in (None, "")
+            and "task" not in dict(r.source)
+        )
+    ]
     if not refs:
         return []
     out: list[str] = []
@@ -140,26 +183,7 @@ def mount_problems(plan: plat.PlatformPlan, params: dict[str, Any], root: Path) 
         p = mounts.path_problem(path)
         if p:
             out.append(p)
-    for r in refs:
-        if r.kind not in ("secret", "configmap") or r.optional:
-            continue
-        src = dict(r.source)
-        name = r.name or (params.get(src["input"]) if "input" in src else None)
-        name = name or _pipeline_param(r.source, params)
-        if not name:
-            continue
-        what = "secret" if r.kind == "secret" else "config map"
-        try:
-            found = kube_objects.ObjectStore(root, r.kind).get(str(name)) is not None
-        except UsageError as e:
-            out.append(str(e))
-            continue
-        if not found:
-            out.append(
-                f"{what} {name!r} is not set here: {kube_objects.set_command(r.kind)} {name} "
-                f"KEY=VALUE"
-            )
-    return list(dict.fromkeys(out))
+    return out
 
 
 def final_status_problems(spec: PipelineSpec) -> list[str]:
@@ -225,8 +249,39 @@ def _script_in_image(argv: list[str]) -> str | None:
     return None
 
 
-def program_problems(spec: PipelineSpec) -> list[str]:
-    """Executors that cannot run here, and container programs the host lacks."""
+def _paths_in_image(argv: list[str], mounted: set[str]) -> list[str]:
+    """Absolute paths the command runs (a program, or an interpreter's script) that are
+    not on this machine, that the command names nowhere else (a test such as
+    ``[ -x PATH ]``, or its folder in a ``mkdir``, ``cp`` or redirect, means it may
+    cope or make it) and that are not in a volume (``mounted``: an upstream task may
+    have written them there): ``python3 /app/train.py``, ``sh -c '/opt/tools/prep.sh'``.
+    """
+    text = "\n".join(argv)
+    if "<<" in text:  # a here-document's lines are data, not commands
+        return []
+    runs: list[str] = []
+    for words in remote_needs.simple_commands(argv):
+        runs.append(words[0])
+        if os.path.basename(words[0]) in _INTERPRETERS and len(words) > 1:
+            runs.append(words[1])
+    out = []
+    for path in dict.fromkeys(runs):
+        if not path.startswith("/") or any(c in path for c in "{$*?`'\""):
+            continue
+        if os.path.exists(path) or any(path.startswith(m.rstrip("/") + "/") for m in mounted):
+            continue
+        named = runs.count(path)
+        if text.count(path) > named or text.count(os.path.dirname(path) + "/") > named:
+            continue
+        out.append(path)
+    return out
+
+
+def program_problems(spec: PipelineSpec, mounted: set[str] | None = None) -> list[str]:
+    """Executors that cannot run here, and container programs the host lacks.
+
+    ``mounted``: the mount paths of the run's volumes, whose files only the run makes.
+    """
     out = []
     path = os.environ.get("PATH", os.defpath)
     # KFP gives each call of a component its own executor (exec-noop, exec-noop-2, ...):
@@ -270,4 +325,10 @@ def program_problems(spec: PipelineSpec) -> list[str]:
                     f"task {who}: script '{script}' is not on this machine; it is a file in "
                     f"image {image}, which is not used locally: run the pipeline on a cluster"
                 )
+            else:
+                out += [
+                    f"task {who}: '{path}' is not on this machine; it is a file in image "
+                    f"{image}, which is not used locally: run the pipeline on a cluster"
+                    for path in _paths_in_image(list(p.argv), mounted or set())
+                ]
     return out

@@ -258,7 +258,7 @@ def _command_problems(who: str, argv: list[str], image: str) -> list[str]:
             out.append(
                 f"task {who} runs python module {module}, which only image {image} holds{what}"
             )
-    for words in _simple_commands(argv):
+    for words in simple_commands(argv):
         program = os.path.basename(words[0])
         if program in _CLOUD_TOOLS:
             out.append(
@@ -330,7 +330,7 @@ _SEPARATORS = re.compile(r"\n|;|&&|\|\||\||\$\(|`|\(|\)")
 _KEYWORDS = {"if", "then", "else", "elif", "do", "while", "until", "!", "time", "exec", "command"}
 
 
-def _simple_commands(argv: list[str]) -> Iterator[list[str]]:
+def simple_commands(argv: list[str]) -> Iterator[list[str]]:
     """The simple commands of ``argv``: itself, or each command of a ``sh -c`` script."""
     shell = argv and os.path.basename(argv[0]) in ("sh", "bash", "ash", "dash", "zsh")
     flag = next((i for i, a in enumerate(argv[1:3], 1) if re.fullmatch(r"-[a-z]*c[a-z]*", a)), None)

@@ -298,7 +298,16 @@ class TaskRunner:
         resolver = Resolver(spec.executor_input, self._context(spec))
         try:
             executor_input = resolver.resolve_executor_input()
-            argv = resolver.resolve_command(list(plan.argv)) if plan.kind == "container" else []
+            argv = (
+                resolver.resolve_command(
+                    [
+                        container.expand_env_refs(a, spec.env) if isinstance(a, str) else a
+                        for a in plan.argv
+                    ]
+                )
+                if plan.kind == "container"
+                else []
+            )
         except ValueError as exc:  # an unknown placeholder, a malformed Concat/IfPresent
             self._fail(attempt, f"cannot resolve the component's command: {exc}")
             return

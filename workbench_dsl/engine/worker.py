@@ -197,7 +197,7 @@ class _Server:
         except OSError:
             log = os.open(os.devnull, os.O_WRONLY)
         _owned.add(log)
-        mask = tuple(v.encode() for v in req.get("mask") or () if v)
+        mask = tuple(v.encode("utf-8", "surrogateescape") for v in req.get("mask") or () if v)
         self.pumps[child.out_r] = LogPump(
             child.out_r, log, max(0, int(req.get("log_max") or 0)), mask=mask
         )

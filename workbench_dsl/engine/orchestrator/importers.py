@@ -8,6 +8,7 @@ still outputs the name a cluster would give the claim.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from workbench_dsl.engine import attempts as att
@@ -115,9 +116,12 @@ def run_stub(o: Orchestrator, node: Node) -> None:
     o.obs.task_start(o.task_info(node))
     try:
         if what == "createpvc":
+            # As KFP's driver names it (backend/src/v2/driver/k8s.go, createPVC): pvc_name,
+            # else a fresh uuid + pvc_name_suffix, so each execution (each ParallelFor
+            # iteration, each run) has a volume of its own.
             name = str(
                 node.params.get("pvc_name")
-                or f"{o.job_resource_name}{node.params.get('pvc_name_suffix', '-pvc')}"
+                or f"{uuid.uuid4()}{node.params.get('pvc_name_suffix') or ''}"
             ).lower()
             volumes.volume_dir(o.root.root, name, create=True)
             node.out_params = {"name": name}

@@ -13,9 +13,7 @@ in the I/O pool and answers with a message.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import shutil
 import threading
 import time
@@ -25,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from workbench_dsl import _env
 from workbench_dsl.engine import attempts as att
-from workbench_dsl.engine import kube_objects, volumes
+from workbench_dsl.engine import kube_objects
 from workbench_dsl.engine.graph import Node
 from workbench_dsl.engine.orchestrator import messages as m
+from workbench_dsl.engine.orchestrator import pod
 from workbench_dsl.engine.orchestrator.states import TaskState
 from workbench_dsl.engine.orchestrator.status_lines import read_line
 from workbench_dsl.engine.placeholders import Resolver, RunContext
-from workbench_dsl.engine.platform import ExecutorPlatform
 from workbench_dsl.engine.retry import RetryPolicy
 from workbench_dsl.engine.spec import caching_enabled
 from workbench_dsl.engine.task_api import TaskOutcome, TaskSpec
@@ -75,49 +73,6 @@ def resolve_constants(
     return out
 
 
-def _object_name(node: Node, name: str | None, source: tuple[tuple[str, str], ...]) -> str | None:
-    """A secret's, config map's or claim's name: known before the run, or resolved now."""
-    src = dict(source)
-    if "task" in src:
-        producer = node.scope.children.get(src["task"])
-        value = None if producer is None else producer.out_params.get(src["key"])
-        return None if value in (None, "") else str(value)
-    if "input" in src:
-        value = node.scope.params.get(src["input"])
-        return None if value in (None, "") else str(value)
-    return name or None
-
-
-def object_env(
-    o: Orchestrator, node: Node, plat: ExecutorPlatform, *, digests: bool
-) -> dict[str, str]:
-    """Env vars from secrets and config maps (``digests``: a secret's digest, for cache keys).
-
-    Raises:
-        ValueError: a secret, config map or key that is not set here (not optional).
-    """
-    out: dict[str, str] = {}
-    for ref in plat.env_refs:
-        name = _object_name(node, ref.name, ref.source)
-        data = kube_objects.ObjectStore(o.root.root, ref.kind).get(name) if name else None
-        if data is None or ref.key not in data:
-            if ref.optional:
-                continue
-            what = "secret" if ref.kind == "secret" else "config map"
-            raise ValueError(
-                f"{what} {name!r} has no key {ref.key!r} here: "
-                f"{kube_objects.set_command(ref.kind)} {name} {ref.key}=VALUE"
-            )
-        value = data[ref.key]
-        if ref.kind == "secret":
-            if value not in o.secret_values:
-                o.secret_values.append(value)
-            if digests:
-                value = kube_objects.digest(value)
-        out[ref.env] = value
-    return out
-
-
 def executor_of(o: Orchestrator, node: Node) -> tuple[str, dict[str, Any]]:
     label = str(node.component.get("executorLabel") or "")
     return label, o.spec.executor(label)
@@ -135,7 +90,11 @@ def prepare(o: Orchestrator, node: Node, absent: list[str]) -> None:
     plat = o.platform.for_executor(label)
     node.cost_per_hour = plat.cost_per_hour
     try:
-        env = {**plat.env_for(node.qname), **object_env(o, node, plat, digests=True)}
+        env = {
+            **plat.env_for(node.qname),
+            **pod.object_env(o, node, plat, digests=True),
+            **pod.mounted_digests(o, node, plat),
+        }
     except (ValueError, UsageError) as e:
         o.finish(node, S.FAILED, str(e))
         return
@@ -205,49 +164,10 @@ def paths(o: Orchestrator, node: Node, attempt: int) -> tuple[Path, Path, Path]:
     return workdir, log, status
 
 
-def volume_mounts(o: Orchestrator, node: Node, plat: ExecutorPlatform) -> list[dict[str, Any]]:
-    """The task's volumes, resolved now (a PVC's name may be an upstream task's output).
-
-    Raises:
-        ValueError: a volume that cannot be had (its name is unknown, or the object is unset).
-    """
-    out: list[dict[str, Any]] = []
-    for ref in plat.mounts:
-        name = _object_name(node, ref.name, ref.source)
-        if ref.kind == "emptydir":
-            out.append({"path": ref.path, "files": {}})
-            continue
-        if not name:
-            if ref.optional:
-                continue
-            raise ValueError(f"the name of the {ref.kind} mounted at {ref.path} is not known")
-        if ref.kind == "pvc":
-            folder = volumes.volume_dir(o.root.root, str(name), create=True)
-            out.append({"path": ref.path, "source": str(folder)})
-            continue
-        data = kube_objects.ObjectStore(o.root.root, ref.kind).get(str(name))
-        if data is None:
-            if ref.optional:
-                continue
-            what = "secret" if ref.kind == "secret" else "config map"
-            raise ValueError(
-                f"{what} {name!r} is not set here: {kube_objects.set_command(ref.kind)} {name} "
-                f"KEY=VALUE"
-            )
-        if ref.kind == "secret":
-            o.secret_values.extend(v for v in data.values() if v not in o.secret_values)
-        out.append({"path": ref.path, "files": data, "readonly": True})
-    return out
-
-
-def pod_name(o: Orchestrator, node: Node, attempt: int) -> str:
-    """The attempt's pod name (``metadata.name``): stable for the attempt, like a cluster's."""
-    raw = f"{o.spec.name}-{o.run_id}-{node.qname}-{attempt}".lower()
-    name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")
-    if len(name) > 63:
-        digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
-        name = f"{name[:54].rstrip('-')}-{digest}"
-    return name
+def ephemeral_dir(o: Orchestrator, node: Node, attempt: int) -> Path:
+    """Where an attempt's generic ephemeral volumes live: made with it, removed with it."""
+    workdir, _, _ = paths(o, node, attempt)
+    return workdir.with_name(f"{workdir.name}.volumes")
 
 
 def submit(o: Orchestrator, node: Node) -> None:
@@ -255,8 +175,8 @@ def submit(o: Orchestrator, node: Node) -> None:
     label, executor = executor_of(o, node)
     plat = o.platform.for_executor(label)
     try:
-        mounts = volume_mounts(o, node, plat)
-        object_vars = object_env(o, node, plat, digests=False)
+        mounts = pod.volume_mounts(o, node, plat, ephemeral_dir(o, node, node.attempts + 1))
+        object_vars = pod.object_env(o, node, plat, digests=False)
     except (ValueError, UsageError) as e:
         o.finish(node, S.FAILED, str(e))
         return
@@ -276,7 +196,7 @@ def submit(o: Orchestrator, node: Node) -> None:
         for e in (executor.get("container") or {}).get("env") or []
         if e.get("name")
     }
-    env.update(plat.env_for(pod_name(o, node, attempt)))
+    env.update(plat.env_for(pod.pod_name(o, node, attempt)))
     env.update(object_vars)
     env.update(
         {
@@ -302,7 +222,7 @@ def submit(o: Orchestrator, node: Node) -> None:
         log_path=log,
         timeout=plat.timeout,
         mounts=tuple(mounts),
-        mask=tuple(v for v in o.secret_values if len(v) >= 3),
+        mask=tuple(kube_objects.mask_forms(o.secret_values)),
     )
     node.log_path = str(log)
     if node.started is None:
@@ -338,6 +258,10 @@ def on_attempt_ended(
         outcome = TaskOutcome(status="FAILED", error=f"task runner error: {type(e).__name__}: {e}")
     for n in outcome.notices:
         o.notice(n)
+    if any(
+        ref.kind == "ephemeral" for ref in o.platform.for_executor(executor_of(o, node)[0]).mounts
+    ):
+        o.io.submit(shutil.rmtree, ephemeral_dir(o, node, attempt), True)  # deleted with its pod
     node.duration_s += outcome.duration_s
     if outcome.status != "SUCCEEDED":
         _attempt_failed(o, node, attempt, outcome)
@@ -415,6 +339,8 @@ def on_stored(o: Orchestrator, node: Node, attempt: int, outcome: TaskOutcome, r
     with o.watcher.lock:
         status_file = o.recorder.status_files.get(node.qname)
     line = read_line(status_file) if status_file is not None else None
+    if line and o.secret_values:
+        line = kube_objects.redact(line, o.secret_values)
     o.recorder.outputs_committed(
         node, attempt, outcome.duration_s, outcome.exit_code, line, cache_entry
     )

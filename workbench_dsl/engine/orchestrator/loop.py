@@ -397,6 +397,8 @@ class Orchestrator:
         )
 
     def _on_status_line(self, qname: str, line: str) -> None:
+        if self.secret_values:
+            line = kube_objects.redact(line, self.secret_values)
         self.obs.task_status(qname, line)
         # The runtime's register step says "waiting for approval: <command>" while it blocks.
         self._on_approval(qname, line.startswith("waiting for approval"))
