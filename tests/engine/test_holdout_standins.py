@@ -816,3 +816,46 @@ def test_a_field_path_a_pod_cannot_read_is_refused_before_anything_runs(
         run_kfp(p)
     assert "field path 'status.phase' (env PHASE) is not one a pod can read" in str(err.value)
     assert "podIPs" not in str(err.value)
+
+
+def test_a_status_line_that_quotes_a_secret_is_masked_on_disk_and_while_running(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    @dsl.component(base_image="python:3.11")
+    def reports() -> None:
+        import os
+        import time
+
+        with open(os.environ["WORKBENCH_STATUS_FILE"], "w") as f:
+            f.write(f"connected with {os.environ['PW']}")
+        time.sleep(1.5)  # the watcher copies the line while the task still runs
+
+    @dsl.pipeline(name="status-file")
+    def p() -> None:
+        t = reports()
+        kubernetes.use_secret_as_env(t, secret_name="db", secret_key_to_env={"pw": "PW"})
+
+    ObjectStore(workbench_home, "secret").set("db", {"pw": "st4tus-file-secret"})
+    seen: list[str] = []
+    import threading
+
+    from workbench_dsl.engine.run_view import read_status_line
+
+    stop = threading.Event()
+
+    def watch() -> None:  # what `runs show` reads for a running task, as it runs
+        while not stop.wait(0.1):
+            for f in (workbench_home / "runs").rglob("status/*.txt"):
+                seen.append(read_status_line(str(f)) or "")
+
+    th = threading.Thread(target=watch, daemon=True)
+    th.start()
+    summary = run_kfp(p)
+    stop.set()
+    th.join()
+    assert summary.status == "SUCCEEDED", summary.failures
+    assert "connected with ***" in seen
+    assert not any("st4tus-file-secret" in s for s in seen), seen
+    for f in (workbench_home / "runs").rglob("*"):
+        if f.is_file():
+            assert b"st4tus-file-secret" not in f.read_bytes(), f

@@ -26,9 +26,8 @@ from workbench_dsl.engine import attempts as att
 from workbench_dsl.engine import kube_objects
 from workbench_dsl.engine.graph import Node
 from workbench_dsl.engine.orchestrator import messages as m
-from workbench_dsl.engine.orchestrator import pod
+from workbench_dsl.engine.orchestrator import pod, status_lines
 from workbench_dsl.engine.orchestrator.states import TaskState
-from workbench_dsl.engine.orchestrator.status_lines import read_line
 from workbench_dsl.engine.placeholders import Resolver, RunContext
 from workbench_dsl.engine.retry import RetryPolicy
 from workbench_dsl.engine.spec import caching_enabled
@@ -207,7 +206,7 @@ def submit(o: Orchestrator, node: Node) -> None:
             _env.TASK: node.qname,
             _env.ATTEMPT: str(attempt),
             _env.RUN_DIR: str(o.run_dir),
-            _env.STATUS_FILE: str(status_file),
+            _env.STATUS_FILE: str(status_lines.task_file(status_file)),
         }
     )
     ei = att.executor_input(node.component, node.params, node.artifacts, workdir)
@@ -252,6 +251,10 @@ def on_attempt_ended(
     o: Orchestrator, node: Node, attempt: int, future: Future[TaskOutcome]
 ) -> None:
     o.running.pop(node.qname, None)
+    with o.watcher.lock:
+        status_file = o.recorder.status_files.get(node.qname)
+    if status_file is not None:
+        status_lines.settle(status_file, o.mask_secrets)
     try:
         outcome = future.result()
     except Exception as e:
@@ -338,9 +341,7 @@ def on_stored(o: Orchestrator, node: Node, attempt: int, outcome: TaskOutcome, r
     node.finished = time.time()
     with o.watcher.lock:
         status_file = o.recorder.status_files.get(node.qname)
-    line = read_line(status_file) if status_file is not None else None
-    if line and o.secret_values:
-        line = kube_objects.redact(line, o.secret_values)
+    line = status_lines.read_line(status_file)  # masked when the attempt ended (settle)
     o.recorder.outputs_committed(
         node, attempt, outcome.duration_s, outcome.exit_code, line, cache_entry
     )

@@ -118,7 +118,9 @@ class Orchestrator:
         self._executor_facts: dict[Any, tuple[list[str], str | None, str | None]] = {}
         self.job_resource_name = f"{spec.name}-{run_id}"
         self.started = time.time()
-        self.watcher = StatusWatcher(self.recorder.status_files, self.running, self.post)
+        self.watcher = StatusWatcher(
+            self.recorder.status_files, self.running, self.post, self.mask_secrets
+        )
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -396,9 +398,12 @@ class Orchestrator:
             cost=node.duration_s * node.cost_per_hour / 3600.0,
         )
 
+    def mask_secrets(self, text: str) -> str:
+        """``text`` with the value of every secret this run read so far masked (``***``)."""
+        return kube_objects.redact(text, self.secret_values) if self.secret_values else text
+
     def _on_status_line(self, qname: str, line: str) -> None:
-        if self.secret_values:
-            line = kube_objects.redact(line, self.secret_values)
+        line = self.mask_secrets(line)
         self.obs.task_status(qname, line)
         # The runtime's register step says "waiting for approval: <command>" while it blocks.
         self._on_approval(qname, line.startswith("waiting for approval"))
