@@ -16,6 +16,7 @@ command on the host, as the engine runs them.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -52,6 +53,8 @@ class ReplayPlan:
         function: For Python kinds: the function to execute.
         argv: For containers: the resolved command.
         notes: Things to tell the user before it starts.
+        mounts: The task's volumes (``mounts.enter``), mounted in its own namespace.
+        mask: The secret values it reads (never printed by the replay itself).
     """
 
     run_id: str
@@ -68,6 +71,8 @@ class ReplayPlan:
     layers: list[str] = field(default_factory=list)
     launcher: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    mask: list[str] = field(default_factory=list)
 
 
 def _find_task(store: Any, run_id: str, name: str) -> Any:
@@ -233,6 +238,10 @@ def prepare(
         for e in (executor.get("container") or {}).get("env") or []
         if e.get("name")
     }
+    from workbench_dsl.replay._pod import standins
+
+    pod_env, volumes, secrets = standins(lr, spec, run_id, row, scratch)
+    env.update(pod_env)
     env.update(
         {
             _env.ENGINE: "local",
@@ -255,6 +264,8 @@ def prepare(
         overridden=overridden,
         env=env,
         argv=argv,
+        mounts=volumes,
+        mask=secrets,
     )
     if plan.kind == "python":
         assert plan.source is not None and plan.function is not None
@@ -369,13 +380,24 @@ def execute(
         argv = [sys.executable, "-m", "workbench_dsl.replay._child", str(request)]
     else:
         argv = _debuggable(plan.argv) if debug else list(plan.argv)
-    code = subprocess.call(argv, cwd=work, env=env, stdout=2 if stdout_to_stderr else None)
+    enter = None
+    if plan.mounts:  # in the child, as the engine's worker mounts them: nothing on the host
+        from workbench_dsl.engine import mounts
+
+        for m in plan.mounts:
+            mounts.make_mount_point(str(m["path"]))
+        enter = functools.partial(mounts.enter, plan.mounts)
+    code = subprocess.call(
+        argv, cwd=work, env=env, stdout=2 if stdout_to_stderr else None, preexec_fn=enter
+    )
     outputs: dict[str, Any] = {}
     if code == 0:
         try:
             outputs = collect_outputs(plan.executor_input)
         except OutputError as e:
-            print(f"replay: {e}", file=sys.stderr)
+            from workbench_dsl.engine.kube_objects import redact
+
+            print(f"replay: {redact(str(e), plan.mask)}", file=sys.stderr)
             code = 1
     return code, outputs
 

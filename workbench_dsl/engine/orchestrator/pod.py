@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,9 @@ from workbench_dsl.engine.platform import ExecutorPlatform
 
 if TYPE_CHECKING:
     from workbench_dsl.engine.orchestrator.loop import Orchestrator
+
+#: Resolves an object's name from its constant name and where else it may come from.
+NameOf = Callable[[str | None, tuple[tuple[str, str], ...]], str | None]
 
 
 def _object_name(node: Node, name: str | None, source: tuple[tuple[str, str], ...]) -> str | None:
@@ -43,10 +47,30 @@ def object_env(
     Raises:
         ValueError: a secret, config map or key that is not set here (not optional).
     """
+    return env_from_objects(
+        o.root.root,
+        plat,
+        lambda name, source: _object_name(node, name, source),
+        o.secret_values,
+        digests=digests,
+    )
+
+
+def env_from_objects(
+    root: Path, plat: ExecutorPlatform, name_of: NameOf, secrets: list[str], *, digests: bool
+) -> dict[str, str]:
+    """Env vars from the secrets and config maps under ``root`` (a run's or a replay's).
+
+    ``name_of`` resolves an object's name; each secret value read is added to ``secrets``
+    (the values to mask).
+
+    Raises:
+        ValueError: a secret, config map or key that is not set here (not optional).
+    """
     out: dict[str, str] = {}
     for ref in plat.env_refs:
-        name = _object_name(node, ref.name, ref.source)
-        data = kube_objects.ObjectStore(o.root.root, ref.kind).get(name) if name else None
+        name = name_of(ref.name, ref.source)
+        data = kube_objects.ObjectStore(root, ref.kind).get(name) if name else None
         if data is None or ref.key not in data:
             if ref.optional:
                 continue
@@ -58,8 +82,8 @@ def object_env(
             )
         value = data[ref.key]
         if ref.kind == "secret":
-            if value not in o.secret_values:
-                o.secret_values.append(value)
+            if value not in secrets:
+                secrets.append(value)
             if digests:
                 value = kube_objects.digest(value)
         out[ref.env] = value
@@ -99,9 +123,26 @@ def volume_mounts(
     Raises:
         ValueError: a volume that cannot be had (its name is unknown, or the object is unset).
     """
+    return mounts_for(
+        o.root.root,
+        plat,
+        lambda name, source: _object_name(node, name, source),
+        o.secret_values,
+        ephemeral,
+    )
+
+
+def mounts_for(
+    root: Path, plat: ExecutorPlatform, name_of: NameOf, secrets: list[str], ephemeral: Path
+) -> list[dict[str, Any]]:
+    """The volumes of a task under ``root`` (a run's or a replay's), as ``mounts.enter`` takes.
+
+    Raises:
+        ValueError: a volume that cannot be had (its name is unknown, or the object is unset).
+    """
     out: list[dict[str, Any]] = []
     for i, ref in enumerate(plat.mounts):
-        name = _object_name(node, ref.name, ref.source)
+        name = name_of(ref.name, ref.source)
         if ref.kind == "emptydir":
             out.append({"path": ref.path, "files": {}})
             continue
@@ -115,7 +156,7 @@ def volume_mounts(
                 continue
             raise ValueError(f"the name of the {ref.kind} mounted at {ref.path} is not known")
         if ref.kind == "pvc":
-            folder = volumes.volume_dir(o.root.root, str(name), create=True)
+            folder = volumes.volume_dir(root, str(name), create=True)
             if ref.sub_path:  # the kubelet makes a missing sub path (checked by the preflight)
                 base, folder = folder.resolve(), folder / ref.sub_path
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -125,7 +166,7 @@ def volume_mounts(
                     )
             out.append({"path": ref.path, "source": str(folder)})
             continue
-        data = kube_objects.ObjectStore(o.root.root, ref.kind).get(str(name))
+        data = kube_objects.ObjectStore(root, ref.kind).get(str(name))
         if data is None:
             if ref.optional:  # as the kubelet does: an empty volume
                 out.append({"path": ref.path, "files": {}, "readonly": True})
@@ -136,14 +177,19 @@ def volume_mounts(
                 f"KEY=VALUE"
             )
         if ref.kind == "secret":
-            o.secret_values.extend(v for v in data.values() if v not in o.secret_values)
+            secrets.extend(v for v in data.values() if v not in secrets)
         out.append({"path": ref.path, "files": data, "readonly": True})
     return out
 
 
 def pod_name(o: Orchestrator, node: Node, attempt: int) -> str:
     """The attempt's pod name (``metadata.name``): stable for the attempt, like a cluster's."""
-    raw = f"{o.spec.name}-{o.run_id}-{node.qname}-{attempt}".lower()
+    return pod_name_of(o.spec.name, o.run_id, node.qname, attempt)
+
+
+def pod_name_of(pipeline: str, run_id: str, qname: str, attempt: int | str) -> str:
+    """A pod name for ``qname``'s ``attempt`` (``replay`` for a replay)."""
+    raw = f"{pipeline}-{run_id}-{qname}-{attempt}".lower()
     name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")
     if len(name) > 63:
         digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
