@@ -192,6 +192,21 @@ def test_run_cli_input_option(
     assert r.exit_code == 2 and "NAME=PATH" in r.output
 
 
+def test_an_input_or_parameter_given_twice_is_refused(workbench_home: Path, tmp_path: Path) -> None:
+    from workbench_dsl.cli.app import app
+
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"y")
+    r = CliRunner().invoke(
+        app, ["run", "nowhere.yaml", "--input", f"data={other}", "--input", "data=/x"]
+    )
+    assert r.exit_code == 2
+    assert r.output.strip() == "error: --input data given twice: give each input once"
+    r = CliRunner().invoke(app, ["run", "nowhere.yaml", "-p", "n=1", "-p", "n=2"])
+    assert r.exit_code == 2
+    assert r.output.strip() == "error: -p n given twice: give each parameter once"
+
+
 @dsl.container_component
 def shell_step(text: str, out: dsl.OutputPath(str)) -> dsl.ContainerSpec:  # type: ignore[valid-type]
     return dsl.ContainerSpec(

@@ -75,12 +75,17 @@ def print_done(data: Any, as_json: bool, line: str) -> None:
 
 
 def parse_params(items: list[str] | None) -> dict[str, str]:
-    """``-p NAME=VALUE`` options as a dict of raw strings (typed later by the pipeline)."""
+    """``-p NAME=VALUE`` options as a dict of raw strings (typed later by the pipeline).
+
+    A name given twice is refused: which one was meant is not ours to guess.
+    """
     out: dict[str, str] = {}
     for item in items or []:
         name, sep, value = item.partition("=")
         name = name.strip()
         if not sep or not name:
             raise UsageError(f"bad parameter {item!r}: write -p NAME=VALUE")
+        if name in out:
+            raise UsageError(f"-p {name} given twice: give each parameter once")
         out[name] = value
     return out

@@ -148,6 +148,8 @@ def parse_inputs(items: list[str] | None) -> dict[str, str]:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise UsageError(f"--input {item!r}: write it as NAME=PATH")
+        if name in out:
+            raise UsageError(f"--input {name} given twice: give each input once")
         out[name] = path
     return out
 
