@@ -859,3 +859,31 @@ def test_a_status_line_that_quotes_a_secret_is_masked_on_disk_and_while_running(
     for f in (workbench_home / "runs").rglob("*"):
         if f.is_file():
             assert b"st4tus-file-secret" not in f.read_bytes(), f
+
+
+def test_a_secret_holding_a_nul_byte_as_an_env_var_is_refused_before_the_run(
+    compile_yaml: Callable[..., Path], workbench_home: Path
+) -> None:
+    from workbench_dsl.engine import execute
+    from workbench_dsl.engine.store import RunStore
+    from workbench_dsl.paths import LocalRoot
+
+    @dsl.component(base_image="python:3.11")
+    def reads() -> None:
+        pass
+
+    @dsl.pipeline(name="nul-secret")
+    def p() -> None:
+        t = reads()
+        kubernetes.use_secret_as_env(t, secret_name="ks", secret_key_to_env={"store.p12": "KS"})
+
+    ObjectStore(workbench_home, "secret").set("ks", {"store.p12": "ab\x00c-zq9v"})
+    with pytest.raises(UsageError) as err:
+        execute.start(compile_yaml(p).read_text(), {}, root=LocalRoot(workbench_home))
+    msg = str(err.value)
+    assert (
+        "key 'store.p12' of secret 'ks' holds a NUL byte, which an env var cannot hold: "
+        "mount it as a file (use_secret_as_volume)" in msg
+    ), msg
+    assert "zq9v" not in msg  # the name and key, never the value
+    assert RunStore(LocalRoot(workbench_home).runs_db).list_runs() == []

@@ -108,6 +108,25 @@ def to_bytes(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
+def env_problem(kind: str, name: str, key: str, value: str) -> str | None:
+    """Why ``value`` cannot be an env var, or None (the problem names the key, never the value).
+
+    An environment string ends at its first NUL byte (execve), so a binary value that
+    holds one (a keystore, a keytab) could only reach a task cut short; as a file it is whole.
+    """
+    if "\x00" not in value:
+        return None
+    what, call = (
+        ("secret", "use_secret_as_volume")
+        if kind == "secret"
+        else ("config map", "use_config_map_as_volume")
+    )
+    return (
+        f"key {key!r} of {what} {name!r} holds a NUL byte, which an env var cannot hold: "
+        f"mount it as a file ({call})"
+    )
+
+
 def digest(value: str) -> str:
     """What a cache key holds in place of a value."""
     return "sha256:" + hashlib.sha256(to_bytes(value)).hexdigest()

@@ -134,17 +134,20 @@ def object_problems(
     for kind, name, key in dict.fromkeys(wanted):
         what = "secret" if kind == "secret" else "config map"
         try:
-            keys = stores[kind].keys(name)
+            data = stores[kind].get(name)
         except UsageError as e:
             out.append(str(e))
             continue
         cmd = f"{kube_objects.set_command(kind)} {name} {key or 'KEY'}=VALUE"
-        if keys is None:
+        if data is None:
             out.append(f"{what} {name!r} is not set here: {cmd}")
-        elif key is not None and key not in keys:
-            out.append(
-                f"{what} {name!r} has no key {key!r} (it has: {', '.join(keys) or 'none'}): {cmd}"
-            )
+        elif key is not None and key not in data:
+            keys = ", ".join(sorted(data)) or "none"
+            out.append(f"{what} {name!r} has no key {key!r} (it has: {keys}): {cmd}")
+        elif key is not None:  # read as an env var
+            problem = kube_objects.env_problem(kind, name, key, data[key])
+            if problem is not None:
+                out.append(problem)
     return list(dict.fromkeys(out))
 
 

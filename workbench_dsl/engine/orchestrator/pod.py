@@ -81,6 +81,9 @@ def env_from_objects(
                 f"{kube_objects.set_command(ref.kind)} {name} {ref.key}=VALUE"
             )
         value = data[ref.key]
+        problem = kube_objects.env_problem(ref.kind, str(name), ref.key, value)
+        if problem is not None:  # a name only the run knew (the preflight checks the others)
+            raise ValueError(problem)
         if ref.kind == "secret":
             if value not in secrets:
                 secrets.append(value)
