@@ -887,3 +887,37 @@ def test_a_secret_holding_a_nul_byte_as_an_env_var_is_refused_before_the_run(
     ), msg
     assert "zq9v" not in msg  # the name and key, never the value
     assert RunStore(LocalRoot(workbench_home).runs_db).list_runs() == []
+
+
+def test_create_pvc_with_a_name_that_exists_fails_as_kfps_driver_does_unless_cached(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    from workbench_dsl.engine import volumes
+
+    def pipeline_for(claim: str) -> Any:
+        @dsl.pipeline(name=f"fixed-{claim}")
+        def p() -> str:
+            return kubernetes.CreatePVC(
+                pvc_name=claim, access_modes=["ReadWriteOnce"], size="1Gi"
+            ).outputs["name"]
+
+        return p
+
+    volumes.volume_dir(workbench_home, "made-elsewhere", create=True)
+    summary = run_kfp(pipeline_for("made-elsewhere"))
+    assert summary.status == "FAILED"
+    (failure,) = summary.failures
+    assert failure["error"].startswith(
+        'failed to create pvc: persistentvolumeclaims "made-elsewhere" already exists'
+    ), failure
+
+    p = pipeline_for("fresh-claim")
+    first = run_kfp(p)
+    assert first.status == "SUCCEEDED", first.failures
+    assert first.outputs["Output"] == "fresh-claim"
+    again = run_kfp(p)  # the driver's cache hit: the claim is not created again
+    assert again.status == "SUCCEEDED", again.failures
+    assert [t["cached"] for t in again.tasks] == [True]
+    uncached = run_kfp(p, cache=False)
+    assert uncached.status == "FAILED"
+    assert "already exists" in uncached.failures[0]["error"]

@@ -426,19 +426,7 @@ class RunStore:
                     ),
                 )
             if cache_entry:
-                c.execute(
-                    "INSERT OR REPLACE INTO cache(key, pipeline, task, component, run_id,"
-                    " outputs_json, created_at, hits) VALUES(?,?,?,?,?,?,?,0)",
-                    (
-                        cache_entry["key"],
-                        cache_entry.get("pipeline"),
-                        task,
-                        cache_entry.get("component"),
-                        run_id,
-                        _dumps(cache_entry["outputs"]),
-                        now,
-                    ),
-                )
+                _cache_insert(c, run_id, task, cache_entry, now)
 
     def tasks(self, run_id: str) -> list[sqlite3.Row]:
         return self.conn.execute(
@@ -501,6 +489,11 @@ class RunStore:
     def cache_get(self, key: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT outputs_json FROM cache WHERE key=?", (key,)).fetchone()
         return None if row is None else json.loads(row["outputs_json"])
+
+    def cache_put(self, run_id: str, task: str, entry: dict[str, Any]) -> None:
+        """A cache entry of a task that ran no attempt (kfp-kubernetes' CreatePVC)."""
+        with self.tx() as c:
+            _cache_insert(c, run_id, task, entry, time.time())
 
     def cache_hit(self, key: str) -> None:
         with self.tx() as c:
@@ -673,3 +666,21 @@ def _upsert_many(
             f" ON CONFLICT(run_id, task) DO UPDATE SET {sets}",
             batch,
         )
+
+
+def _cache_insert(
+    c: sqlite3.Connection, run_id: str, task: str, entry: dict[str, Any], now: float
+) -> None:
+    c.execute(
+        "INSERT OR REPLACE INTO cache(key, pipeline, task, component, run_id,"
+        " outputs_json, created_at, hits) VALUES(?,?,?,?,?,?,?,0)",
+        (
+            entry["key"],
+            entry.get("pipeline"),
+            task,
+            entry.get("component"),
+            run_id,
+            _dumps(entry["outputs"]),
+            now,
+        ),
+    )

@@ -20,6 +20,7 @@ from workbench_dsl.engine.orchestrator.launch import context, executor_of
 from workbench_dsl.engine.orchestrator.scopes import stub_kind
 from workbench_dsl.engine.orchestrator.states import TaskState
 from workbench_dsl.engine.placeholders import Resolver
+from workbench_dsl.engine.spec import caching_enabled
 from workbench_dsl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -112,17 +113,17 @@ def run_stub(o: Orchestrator, node: Node) -> None:
     removes it (``engine/volumes.py``)."""
     _, executor = executor_of(o, node)
     what = stub_kind(str((executor.get("container") or {}).get("image")))
+    if what == "createpvc" and node.params.get("pvc_name"):
+        _create_named_pvc(o, node, executor)
+        return
     o.transition(node, S.RUNNING)
     o.obs.task_start(o.task_info(node))
     try:
         if what == "createpvc":
-            # As KFP's driver names it (backend/src/v2/driver/k8s.go, createPVC): pvc_name,
-            # else a fresh uuid + pvc_name_suffix, so each execution (each ParallelFor
-            # iteration, each run) has a volume of its own.
-            name = str(
-                node.params.get("pvc_name")
-                or f"{uuid.uuid4()}{node.params.get('pvc_name_suffix') or ''}"
-            ).lower()
+            # As KFP's driver names it (backend/src/v2/driver/k8s.go, createPVC): a fresh
+            # uuid + pvc_name_suffix, so each execution (each ParallelFor iteration, each
+            # run) has a volume of its own.
+            name = f"{uuid.uuid4()}{node.params.get('pvc_name_suffix') or ''}".lower()
             volumes.volume_dir(o.root.root, name, create=True)
             node.out_params = {"name": name}
         else:
@@ -130,4 +131,56 @@ def run_stub(o: Orchestrator, node: Node) -> None:
     except UsageError as e:
         o.finish(node, S.FAILED, str(e))
         return
+    o.finish(node, S.SUCCEEDED)
+
+
+def _create_named_pvc(o: Orchestrator, node: Node, executor: dict[str, Any]) -> None:
+    """``CreatePVC(pvc_name=NAME)``, as KFP's driver runs it (backend/src/v2/driver/k8s.go).
+
+    The driver looks up its cache first (the fingerprint of the step's inputs, which hold
+    the fixed name): on a hit it outputs the name and creates nothing. Otherwise it creates
+    the claim, and Kubernetes refuses a name that exists (AlreadyExists): the task fails.
+    A claim that another pipeline or ``kubectl`` made is ``mount_pvc``'s to use.
+    """
+    name = str(node.params["pvc_name"]).lower()
+    key = task_key(node.component, executor, {}, node.params, {})
+    use_cache = o.options.cache and caching_enabled(node.task)
+    try:
+        folder = volumes.volume_dir(o.root.root, name)
+    except UsageError as e:
+        o.finish(node, S.FAILED, str(e))
+        return
+    entry = o.recorder.store.cache_get(key) if use_cache and folder.exists() else None
+    prev = o.prev.get(node.qname)
+    if entry is not None or (prev is not None and prev["status"] == "SUCCEEDED"):
+        # A cache hit, or a resumed run whose step made the claim before the interruption.
+        o.transition(node, S.VERIFYING)
+        node.duration_s = 0.0
+        node.out_params = {"name": name}
+        if entry is None:
+            node.reused = True
+        else:
+            node.key, node.cached = key, True
+            o.recorder.cache_hit(key)
+        o.obs.task_start(o.task_info(node))
+        o.finish(node, S.SUCCEEDED if entry is None else S.CACHED)
+        return
+    o.transition(node, S.RUNNING)
+    o.obs.task_start(o.task_info(node))
+    if folder.exists():
+        o.finish(
+            node,
+            S.FAILED,
+            f'failed to create pvc: persistentvolumeclaims "{name}" already exists (as '
+            f"KFP's driver, CreatePVC makes a new claim: mount an existing one with "
+            f"mount_pvc, or remove it first: workbench volumes rm {name})",
+        )
+        return
+    volumes.volume_dir(o.root.root, name, create=True)
+    node.out_params = {"name": name}
+    if use_cache:
+        node.key = key
+        entry = {"key": key, "pipeline": o.spec.name, "component": node.comp_name}
+        outputs = {"parameters": node.out_params, "artifacts": {}}
+        o.recorder.store.cache_put(o.run_id, node.qname, {**entry, "outputs": outputs})
     o.finish(node, S.SUCCEEDED)
