@@ -26,6 +26,8 @@ def reads() -> str:
     with open(f"{os.environ['MNT']}/token") as f:
         token = f.read()
     assert os.environ["PW"] == token
+    with open(os.environ["WORKBENCH_STATUS_FILE"], "w") as f:
+        f.write(f"logged in with {token}")
     return f"{os.environ['MODE']}:{len(token)}:{os.environ['POD'].endswith('-replay') or 'run'}"
 
 

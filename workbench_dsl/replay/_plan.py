@@ -390,6 +390,11 @@ def execute(
     code = subprocess.call(
         argv, cwd=work, env=env, stdout=2 if stdout_to_stderr else None, preexec_fn=enter
     )
+    status = Path(plan.env.get(_env.STATUS_FILE, ""))
+    if plan.mask and status.name and status.is_file():  # as the engine keeps it: masked
+        from workbench_dsl.engine.kube_objects import redact
+
+        status.write_text(redact(status.read_text(errors="replace"), plan.mask))
     outputs: dict[str, Any] = {}
     if code == 0:
         try:

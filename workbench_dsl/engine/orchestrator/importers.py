@@ -1,9 +1,9 @@
 """Tasks that run no program: ``dsl.importer`` and the kfp-kubernetes PVC stubs.
 
 An importer brings an existing file or directory into the CAS (in the I/O pool,
-answered by :class:`~.messages.Imported`). ``createpvc`` / ``deletepvc`` are
-no-ops locally (DESIGN.md: volumes are named local directories); ``createpvc``
-still outputs the name a cluster would give the claim.
+answered by :class:`~.messages.Imported`). ``createpvc`` / ``deletepvc`` make and
+remove a named local volume (DESIGN.md: volumes are named local directories);
+``createpvc`` outputs the name a cluster would give the claim.
 """
 
 from __future__ import annotations
