@@ -921,3 +921,8 @@ def test_create_pvc_with_a_name_that_exists_fails_as_kfps_driver_does_unless_cac
     uncached = run_kfp(p, cache=False)
     assert uncached.status == "FAILED"
     assert "already exists" in uncached.failures[0]["error"]
+    volumes.remove_volume(workbench_home, "fresh-claim")  # a DeletePVC since: made again
+    remade = run_kfp(p)
+    assert remade.status == "SUCCEEDED", remade.failures
+    assert [t["cached"] for t in remade.tasks] == [False]
+    assert volumes.volume_dir(workbench_home, "fresh-claim").is_dir()

@@ -139,8 +139,11 @@ def _create_named_pvc(o: Orchestrator, node: Node, executor: dict[str, Any]) -> 
 
     The driver looks up its cache first (the fingerprint of the step's inputs, which hold
     the fixed name): on a hit it outputs the name and creates nothing. Otherwise it creates
-    the claim, and Kubernetes refuses a name that exists (AlreadyExists): the task fails.
-    A claim that another pipeline or ``kubectl`` made is ``mount_pvc``'s to use.
+    the claim, and Kubernetes refuses a name that exists (AlreadyExists): the task fails;
+    a cache entry is written only with caching on (globally and for the task). One
+    difference: on a hit whose claim was deleted since (``DeletePVC``), the driver
+    creates nothing and the pods that mount it wait for a claim that is gone; here the
+    volume is made again. A claim made elsewhere is ``mount_pvc``'s to use.
     """
     name = str(node.params["pvc_name"]).lower()
     key = task_key(node.component, executor, {}, node.params, {})
