@@ -854,7 +854,9 @@ def test_a_status_line_that_quotes_a_secret_is_masked_on_disk_and_while_running(
     stop.set()
     th.join()
     assert summary.status == "SUCCEEDED", summary.failures
-    assert "connected with ***" in seen
+    (shown,) = (workbench_home / "runs").rglob("status/*.txt")
+    assert read_status_line(str(shown)) == "connected with ***"
+    assert "connected with ***" in seen  # shown while the task ran (it sleeps 1.5 s)
     assert not any("st4tus-file-secret" in s for s in seen), seen
     for f in (workbench_home / "runs").rglob("*"):
         if f.is_file():
