@@ -1,0 +1,37 @@
+"""Errors the option parser finds (a missing argument, an unknown option, a value out of range)
+are one line on stderr with the command's --help, exit 2, as every other bad input is."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from workbench_dsl.cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["compile"], "missing argument 'PIPELINE'"),
+        (["run", "x.py", "--nosuch"], "no such option: --nosuch"),
+        (["nosuchcmd"], "no such command 'nosuchcmd'"),
+        (["runs", "show", "r", "--limit", "-1"], "invalid value for '--limit'"),
+        (["endpoints", "drift", "e", "--p-value", "2"], "invalid value for '--p-value'"),
+    ],
+)
+def test_parser_errors_are_one_line_with_the_help_command(args: list[str], says: str) -> None:
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"error: {says}"), lines[0]
+    assert lines[0].endswith(" --help)"), lines[0]
+
+
+def test_no_arguments_still_shows_the_help() -> None:
+    r = runner.invoke(app, ["runs"])
+    assert r.exit_code == 2
+    assert "list" in r.output and "show" in r.output and "error:" not in r.output
