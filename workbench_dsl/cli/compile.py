@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from workbench_dsl.cli._common import handle_errors
+from workbench_dsl.errors import UsageError
 
 ORDER = 10
 
@@ -26,13 +27,18 @@ def compile_command(
     from workbench_dsl.compile.compiler import compile_to_text, write_atomic
     from workbench_dsl.compile.loader import load_pipeline, pipeline_name
 
+    if output not in (None, "-") and Path(output).is_dir():
+        raise UsageError(f"-o {output} is a directory: give a file, e.g. -o {output}/NAME.yaml")
     obj = load_pipeline(pipeline)
     text = compile_to_text(obj)
     if output == "-":
         sys.stdout.write(text)
         return
     path = Path(output) if output else Path(f"{pipeline_name(obj)}.yaml")
-    write_atomic(path, text)
+    try:
+        write_atomic(path, text)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}; choose another -o") from None
     typer.echo(f"wrote {path} (pipeline {pipeline_name(obj)})", err=True)
 
 
