@@ -43,6 +43,8 @@ def _names(name: str) -> tuple[str, str]:
 def plan(directory: Path, name: str | None = None) -> Project:
     """The files ``init`` would write into ``directory`` (nothing is written)."""
     directory = directory.resolve()
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} exists and is not a directory; choose another directory")
     kebab, module = _names(directory.name if name is None else name)
     values = {"name": kebab, "module": module}
     targets = {
