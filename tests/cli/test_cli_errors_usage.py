@@ -19,6 +19,7 @@ runner = CliRunner()
         (["nosuchcmd"], "no such command 'nosuchcmd'"),
         (["runs", "show", "r", "--limit", "-1"], "invalid value for '--limit'"),
         (["endpoints", "drift", "e", "--p-value", "2"], "invalid value for '--p-value'"),
+        (["ui", "--port", "70000"], "invalid value for '--port'"),
     ],
 )
 def test_parser_errors_are_one_line_with_the_help_command(args: list[str], says: str) -> None:
@@ -35,3 +36,20 @@ def test_no_arguments_still_shows_the_help() -> None:
     r = runner.invoke(app, ["runs"])
     assert r.exit_code == 2
     assert "list" in r.output and "show" in r.output and "error:" not in r.output
+
+
+def test_every_argument_and_option_has_help() -> None:
+    import typer.main
+
+    missing = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+        if not hasattr(cmd, "commands"):
+            for p in cmd.params:  # type: ignore[attr-defined]
+                if not p.help:
+                    missing.append(f"{' '.join(path)} {p.opts[0]}")
+
+    walk(typer.main.get_command(app), ["workbench"])
+    assert missing == []

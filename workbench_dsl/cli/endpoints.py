@@ -124,7 +124,9 @@ def list_endpoints(
 @endpoints_app.command("show")
 @_errors
 def show_endpoint(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
     namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -186,7 +188,9 @@ def _flatten(value: Any) -> tuple[list[Any], list[int]]:
 @endpoints_app.command("predict")
 @_errors
 def predict(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
     data: str = typer.Option(
         ...,
         "--data",
@@ -224,7 +228,9 @@ def predict(
 @endpoints_app.command("promote")
 @_errors
 def promote(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
     namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -236,7 +242,9 @@ def promote(
 @endpoints_app.command("rollback")
 @_errors
 def rollback(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
     namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -290,7 +298,11 @@ def up(
 
 @endpoints_app.command("token")
 @_errors
-def token(name: str = typer.Argument(..., metavar="NAME")) -> None:
+def token(
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
+) -> None:
     """Make a new bearer token for a local endpoint (shown once; the old one stops working).
 
     A run's deploy step never shows a token (its output is a log file): after a run
@@ -329,7 +341,9 @@ def _since(text: str | None) -> float | None:
 @endpoints_app.command("drift")
 @_errors
 def drift(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
     since: str | None = typer.Option(
         None, "--since", help="Only requests from this long ago (6h, 2d) or this time (ISO 8601)."
     ),

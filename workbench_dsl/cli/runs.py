@@ -266,7 +266,9 @@ def logs_command(
 def resume_command(
     run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the result."),
-    max_parallel: int | None = typer.Option(None, "--max-parallel", metavar="N"),
+    max_parallel: int | None = typer.Option(
+        None, "--max-parallel", metavar="N", help="Most tasks running at once."
+    ),
 ) -> None:
     """Finish a stopped run (killed, cancelled or failed); completed tasks are not run again."""
     from workbench_dsl.cli.run import exit_code, print_summary, summary_json

@@ -226,7 +226,9 @@ def list_command(
 @app.command("show")
 @handle_errors
 def show_command(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The schedule's name (see: workbench schedule list)."
+    ),
     target: str = TARGET,
     as_json: bool = JSON,
     host: str | None = _kfp.HOST,
@@ -292,7 +294,9 @@ def _set_paused(
 @app.command("pause")
 @handle_errors
 def pause_command(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The schedule's name (see: workbench schedule list)."
+    ),
     target: str = TARGET,
     as_json: bool = JSON,
     host: str | None = _kfp.HOST,
@@ -320,7 +324,9 @@ def pause_command(
 @app.command("resume")
 @handle_errors
 def resume_command(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The schedule's name (see: workbench schedule list)."
+    ),
     run_missed: bool = typer.Option(
         False,
         "--run-missed",
@@ -358,7 +364,9 @@ def resume_command(
 @app.command("delete")
 @handle_errors
 def delete_command(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The schedule's name (see: workbench schedule list)."
+    ),
     force: bool = typer.Option(
         False,
         "--force",
@@ -405,7 +413,9 @@ def delete_command(
 @app.command("update")
 @handle_errors
 def update_command(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The schedule's name (see: workbench schedule list)."
+    ),
     pipeline: str | None = typer.Option(None, "--pipeline", help="Run this pipeline from now on."),
     cron_expr: str | None = typer.Option(None, "--cron", help="New cron expression."),
     param: list[str] | None = typer.Option(

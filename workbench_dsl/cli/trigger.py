@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 JSON = typer.Option(False, "--json", help="Print one JSON document.")
-NAME = typer.Argument(..., metavar="NAME")
+NAME = typer.Argument(..., metavar="NAME", help="The trigger's name (see: workbench trigger list).")
 
 
 def _store() -> TriggerStore:

@@ -12,7 +12,9 @@ ORDER = 90
 
 @handle_errors
 def ui_command(
-    port: int = typer.Option(8765, "--port", min=0, help="Port to listen on (0: any free one)."),
+    port: int = typer.Option(
+        8765, "--port", min=0, max=65535, help="Port to listen on (0: any free one)."
+    ),
     open_browser: bool = typer.Option(False, "--open", help="Open the dashboard in a browser."),
     host: str = typer.Option(
         "127.0.0.1",
