@@ -23,6 +23,14 @@ app = typer.Typer(
 )
 
 JSON = typer.Option(False, "--json", help="Print one JSON document.")
+#: KFP parameter types as the pipeline's author wrote them.
+_PY_TYPE = {
+    "NUMBER_INTEGER": "an int",
+    "NUMBER_DOUBLE": "a float",
+    "BOOLEAN": "a bool",
+    "LIST": "a list",
+    "STRUCT": "a dict",
+}
 NAME = typer.Argument(..., metavar="NAME", help="The trigger's name (see: workbench trigger list).")
 
 
@@ -133,27 +141,35 @@ def add_command(
         raise UsageError(f"--max-age applies to dataset: events only (got --on {on!r})")
     raw = parse_params(param)
     check = dict(raw)
-    if event_param:
-        if event_param in raw:
-            raise UsageError(
-                f"-p {event_param}=... and --event-param {event_param} both set it: drop one"
-            )
-        check[event_param] = (
-            "/placeholder"
-            if isinstance(event, DatasetEvent)
-            else event.endpoint
-            if isinstance(event, DriftEvent)
-            else "run-id"
+    if event_param and event_param in raw:
+        raise UsageError(
+            f"-p {event_param}=... and --event-param {event_param} both set it: drop one"
         )
+    gives, sample = (
+        ("the changed file's path", "/placeholder")
+        if isinstance(event, DatasetEvent)
+        else ("the endpoint's name", event.endpoint)
+        if isinstance(event, DriftEvent)
+        else ("the finished run's id", "run-id")
+    )
     drift_inputs: dict[str, str] = {}
 
     def event_inputs(inputs: dict[str, Any]) -> dict[str, str]:
-        """The inputs a drift: firing fills (``endpoint``, ``drifted_features``), by type."""
-        if not isinstance(event, DriftEvent):
-            return {}
+        """The inputs a firing fills: --event-param, and for drift: ``endpoint`` and
+        ``drifted_features``, by type."""
         samples: dict[str, str] = {}
+        if event_param and event_param in inputs:
+            kind = str(inputs[event_param].get("parameterType", "STRING"))
+            if kind != "STRING":
+                raise UsageError(
+                    f"--event-param {event_param}: the event gives {gives}, a string, but "
+                    f"input {event_param!r} is {_PY_TYPE.get(kind, kind)}; name a str input"
+                )
+            samples[event_param] = sample
+        if not isinstance(event, DriftEvent):
+            return samples
         for n in ("endpoint", "drifted_features"):
-            if n in inputs and n not in check:
+            if n in inputs and n not in check and n != event_param:
                 kind = str(inputs[n].get("parameterType", "STRING"))
                 drift_inputs[n] = kind
                 samples[n] = '["x"]' if kind == "LIST" else "x"
