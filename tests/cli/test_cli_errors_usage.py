@@ -20,6 +20,7 @@ runner = CliRunner()
         (["runs", "show", "r", "--limit", "-1"], "invalid value for '--limit'"),
         (["endpoints", "drift", "e", "--p-value", "2"], "invalid value for '--p-value'"),
         (["ui", "--port", "70000"], "invalid value for '--port'"),
+        (["runs", "cancel", "r", "--wait", "-1"], "invalid value for '--wait'"),
     ],
 )
 def test_parser_errors_are_one_line_with_the_help_command(args: list[str], says: str) -> None:

@@ -293,7 +293,9 @@ def resume_command(
 @handle_errors
 def cancel_command(
     run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
-    wait: float = typer.Option(30.0, "--wait", help="Seconds to wait for the engine to stop."),
+    wait: float = typer.Option(
+        30.0, "--wait", min=0, help="Seconds to wait for the engine to stop."
+    ),
 ) -> None:
     """Cancel a running run: its tasks are stopped and it can be resumed later."""
     store = _store()
