@@ -447,6 +447,14 @@ def update_command(
     from workbench_dsl.schedule.pipeline_ref import prepare
 
     raw = parse_params(param)
+    changes = (pipeline, cron_expr, catchup, max_concurrency, timezone, experiment)
+    if not raw and all(c is None for c in changes):
+        from workbench_dsl.errors import UsageError
+
+        raise UsageError(
+            "nothing to change: give --pipeline, --cron, -p NAME=VALUE, --catchup/--no-catchup, "
+            "--max-concurrency, --timezone or --experiment"
+        )
     if target != "local":
         from workbench_dsl.schedule.kfp import check_max_concurrency, check_timezone
 
