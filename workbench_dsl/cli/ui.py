@@ -40,8 +40,10 @@ def ui_command(
 
     Prints a URL with an access token (as Jupyter does); opening it once logs the browser in.
     """
+    from workbench_dsl.cli.models import interactive_mlflow
     from workbench_dsl.ui.server import serve
 
+    interactive_mlflow()
     try:
         serve(
             host=host,
