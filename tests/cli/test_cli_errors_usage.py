@@ -54,3 +54,21 @@ def test_every_argument_and_option_has_help() -> None:
 
     walk(typer.main.get_command(app), ["workbench"])
     assert missing == []
+
+
+def test_every_command_summary_is_one_line() -> None:
+    """The first paragraph is what `--help` lists beside the command: a hard line break
+    there shows up as a broken line in the listing."""
+    import typer.main
+
+    broken = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        for name, sub in getattr(cmd, "commands", {}).items():
+            summary = (sub.help or "").strip().split("\n\n")[0]
+            if "\n" in summary:
+                broken.append(" ".join([*path, name]))
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), ["workbench"])
+    assert broken == []

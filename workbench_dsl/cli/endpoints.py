@@ -246,8 +246,9 @@ def up(
     names: list[str] = typer.Argument(None, metavar="[NAME...]", help="Default: every endpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Start the recorded local endpoints that are not running or whose model does not answer
-    (same port, same revisions)."""
+    """Start the recorded local endpoints that are down or whose model does not answer.
+
+    Each comes back on its port with its revisions."""
     infos = _local().up(names or None)
     if as_json:
         print_json([i.to_json() for i in infos])

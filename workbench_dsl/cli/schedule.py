@@ -343,8 +343,9 @@ def resume_command(
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
     kfp_version: str | None = _kfp.KFP_VERSION,
 ) -> None:
-    """Start a paused schedule again from now: ticks missed while paused do not run (on KFP
-    it is recreated from now when ticks were missed, unless --run-missed)."""
+    """Start a paused schedule again from now: ticks missed while paused do not run.
+
+    On KFP it is recreated from now when ticks were missed, unless --run-missed."""
     _set_paused(
         name,
         False,
@@ -383,8 +384,9 @@ def delete_command(
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
     kfp_version: str | None = _kfp.KFP_VERSION,
 ) -> None:
-    """Delete a schedule; runs in flight go on (on KFP before 2.16 it refuses while runs are
-    in flight, unless --force)."""
+    """Delete a schedule; runs in flight go on.
+
+    On KFP before 2.16 it refuses while runs are in flight, unless --force."""
     kfp = _kfp_target(
         target,
         host=host,
@@ -441,8 +443,9 @@ def update_command(
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
     kfp_version: str | None = _kfp.KFP_VERSION,
 ) -> None:
-    """Change a schedule (on KFP: a new version under the same name takes over every tick
-    after the old one stopped; runs in flight go on)."""
+    """Change a schedule; runs in flight go on.
+
+    On KFP a new version under the same name takes over every tick after the old one stopped."""
     from workbench_dsl.schedule import cron
     from workbench_dsl.schedule.pipeline_ref import prepare
 

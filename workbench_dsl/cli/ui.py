@@ -35,8 +35,9 @@ def ui_command(
         "section in workbench.toml, else the local one).",
     ),
 ) -> None:
-    """Serve the local dashboard: runs, costs, sweeps, models and approvals, endpoints,
-    schedules and lineage, with approve/reject, promote/rollback and pause/resume buttons.
+    """Serve the local dashboard: runs, sweeps, models, endpoints, schedules and lineage.
+
+    Costs and approvals too, with approve/reject, promote/rollback and pause/resume buttons.
 
     Prints a URL with an access token (as Jupyter does); opening it once logs the browser in.
     """
