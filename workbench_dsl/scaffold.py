@@ -75,10 +75,18 @@ def write(project: Project) -> list[Path]:
                 raise UsageError(
                     f"{parent} exists and is not a directory; choose another directory"
                 )
-    written = []
-    for path, text in project.files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as f:  # "x": never replace a file created meanwhile
-            f.write(text)
-        written.append(path)
+    written: list[Path] = []
+    try:
+        for path, text in project.files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("x", encoding="utf-8") as f:  # "x": never replace a file made meanwhile
+                written.append(path)
+                f.write(text)
+    except OSError as e:
+        for path in written:  # nothing half-written: take back what this call wrote
+            path.unlink(missing_ok=True)
+        root = min(project.files, key=lambda p: len(p.parts)).parent
+        raise UsageError(
+            f"cannot create the project in {root}: {e.strerror or e}; choose another directory"
+        ) from None
     return written
