@@ -99,3 +99,12 @@ def test_a_directory_as_pipeline_is_named_as_one(here: Path, command: list[str])
     r = runner.invoke(app, [*command, "adir"])
     assert r.exit_code == 2
     assert "adir is a directory: give path/to/module.py" in one_error_line(r)
+
+
+def test_trigger_output_into_a_directory_is_bad_input(here: Path) -> None:
+    (here / "out").mkdir()
+    args = ["trigger", "add", "ok.py", "--on", "run:up", "--target", "kfp", "--cron", "*/5 * * * *"]
+    r = runner.invoke(app, [*args, "--output", "out"])
+    assert r.exit_code == 2
+    assert "--output out is a directory" in one_error_line(r)
+    assert list((here / "out").iterdir()) == []

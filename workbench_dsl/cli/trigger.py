@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from workbench_dsl.cli import _kfp
-from workbench_dsl.cli._common import handle_errors, parse_params, print_done, print_json
+from workbench_dsl.cli._common import (
+    check_output,
+    handle_errors,
+    parse_params,
+    print_done,
+    print_json,
+    write_output,
+)
 
 if TYPE_CHECKING:
     from workbench_dsl.schedule.trigger_store import Trigger, TriggerStore
@@ -136,6 +143,8 @@ def add_command(
     from workbench_dsl.schedule.trigger_store import Trigger
 
     event = parse_threshold(parse_event(on), threshold)
+    if output is not None:
+        check_output(output, "--output")
     max_age_s = parse_duration(max_age) if max_age is not None else None
     if max_age_s is not None and not isinstance(event, DatasetEvent):
         raise UsageError(f"--max-age applies to dataset: events only (got --on {on!r})")
@@ -273,9 +282,6 @@ def _add_kfp(
     conn: dict[str, Any],
 ) -> None:
     """Compile the wrapper pipeline; write it (--output) or create its recurring run."""
-    from pathlib import Path
-
-    from workbench_dsl.compile.compiler import write_atomic
     from workbench_dsl.errors import UsageError
     from workbench_dsl.schedule import cron
     from workbench_dsl.schedule.kfp import KfpSchedules
@@ -306,7 +312,7 @@ def _add_kfp(
         params={k: v for k, v in prepared.params.items() if k != event_param},
     )
     if output is not None:
-        write_atomic(Path(output), text)
+        write_output(output, text, "--output")
         data = {"name": name or prepared.name, "target": "kfp", "on": str(event), "output": output}
         print_done(
             data, as_json, f"wrote {output}: {wrapper.name}, runs {prepared.name} once per {event}"
