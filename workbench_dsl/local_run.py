@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from workbench_dsl.errors import UsageError
@@ -52,13 +51,11 @@ def _source_text(pipeline_or_path: Any) -> tuple[str, str | None]:
     """Compiled YAML for any accepted kind of pipeline, and a label for the run store."""
     if isinstance(pipeline_or_path, (str, os.PathLike)):
         ref = os.fspath(pipeline_or_path)
-        if Path(ref).suffix.lower() in (".yaml", ".yml", ".json"):
-            path = Path(ref).expanduser()
-            if not path.is_file():
-                raise UsageError(f"no such file: {ref}")
-            return path.read_text(encoding="utf-8"), ref
         from workbench_dsl.compile.compiler import compile_to_text
-        from workbench_dsl.compile.loader import load_pipeline
+        from workbench_dsl.compile.loader import is_compiled_file, load_pipeline, read_compiled
+
+        if is_compiled_file(ref):
+            return read_compiled(ref), ref
 
         return compile_to_text(load_pipeline(ref)), ref
     from workbench_dsl.compile.compiler import compile_to_text

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench_dsl import _env
+from workbench_dsl.errors import UsageError
 
 CONFIG_FILE = "workbench.toml"
 #: The umask of every process that works in the local root: nothing for group or others.
@@ -100,7 +101,14 @@ class LocalRoot:
     def ensure(self) -> LocalRoot:
         """Create the root (0700) if needed; make this process's files owner-only; check it once."""
         os.umask(PRIVATE_UMASK)
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            why = "it is not a directory" if self.root.exists() else (e.strerror or str(e))
+            raise UsageError(
+                f"cannot use {self.root} as the local root: {why}; set WORKBENCH_HOME to a "
+                f"directory you can write (or unset it: <project>/.workbench)"
+            ) from None
         if self.root not in _checked:
             _checked.add(self.root)
             repaired = make_private(self.root)

@@ -43,6 +43,8 @@ def _names(name: str) -> tuple[str, str]:
 def plan(directory: Path, name: str | None = None) -> Project:
     """The files ``init`` would write into ``directory`` (nothing is written)."""
     directory = directory.resolve()
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} exists and is not a directory; choose another directory")
     kebab, module = _names(directory.name if name is None else name)
     values = {"name": kebab, "module": module}
     targets = {
@@ -73,10 +75,18 @@ def write(project: Project) -> list[Path]:
                 raise UsageError(
                     f"{parent} exists and is not a directory; choose another directory"
                 )
-    written = []
-    for path, text in project.files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as f:  # "x": never replace a file created meanwhile
-            f.write(text)
-        written.append(path)
+    written: list[Path] = []
+    try:
+        for path, text in project.files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("x", encoding="utf-8") as f:  # "x": never replace a file made meanwhile
+                written.append(path)
+                f.write(text)
+    except OSError as e:
+        for path in written:  # nothing half-written: take back what this call wrote
+            path.unlink(missing_ok=True)
+        root = min(project.files, key=lambda p: len(p.parts)).parent
+        raise UsageError(
+            f"cannot create the project in {root}: {e.strerror or e}; choose another directory"
+        ) from None
     return written

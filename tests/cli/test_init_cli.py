@@ -133,3 +133,30 @@ def test_a_bad_name_is_exit_2_and_writes_nothing(tmp_path: Path, name: str) -> N
     assert code == 2
     assert err.startswith(f"error: project name {name!r} must start with a letter")
     assert not (tmp_path / "p").exists()
+
+
+def test_a_file_as_the_directory_is_named_as_one_before_its_name_is_checked(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine\n")
+    code, out, err = invoke("init", str(tmp_path / "notes.txt"))
+    assert code == 2 and out == ""
+    assert (
+        err
+        == f"error: {tmp_path / 'notes.txt'} exists and is not a directory; choose another directory\n"
+    )
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def test_a_directory_that_cannot_be_created_is_exit_2_and_writes_nothing(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    # root ignores the mode: then a folder no one can create
+    writable = os.access(locked, os.W_OK)
+    target = Path("/proc/no-such-dir/project") if writable else locked / "project"
+    code, out, err = invoke("init", str(target))
+    assert code == 2 and out == ""
+    assert (
+        err.startswith(f"error: cannot create the project in {target}: ") and err.count("\n") == 1
+    )
+    assert not target.exists()

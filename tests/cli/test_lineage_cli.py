@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from workbench_dsl.backends.lineage import LineageRecorder
@@ -88,3 +89,16 @@ def test_lineage_errors_are_one_line(tmp_path: Path) -> None:
     )
     r = runner.invoke(app, ["lineage"])
     assert r.exit_code == 0 and "endpoint:churn" in r.stdout
+
+
+def test_push_to_a_backend_url_that_is_not_one_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _record(tmp_path)
+    monkeypatch.setenv("OPENLINEAGE_URL", "not-a-url")
+    r = runner.invoke(app, ["lineage", "--push", "--json"])
+    assert r.exit_code == 2 and r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: cannot use the OpenLineage backend not-a-url: "), lines[0]
+    assert "internal error" not in lines[0]

@@ -155,3 +155,12 @@ def test_plan_shows_an_llm_endpoint_and_refuses_batching_without_gpus(tmp_path: 
     r = runner.invoke(app, ["plan", f"{mod}:llm"])
     assert r.exit_code == 2
     assert "endpoint tiny: max_batch_size=4 needs vLLM, which runs only with GPUs" in r.output
+
+
+def test_out_that_is_a_file_or_cannot_be_created_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("mine\n")
+    for out in (tmp_path / "taken", Path("/proc/no-such-dir/plan")):
+        r = runner.invoke(app, ["plan", str(REPO / "recipes/train_deploy.py"), "-o", str(out)])
+        assert r.exit_code == 2, r.output
+        assert r.stderr.startswith(f"error: -o {out}: ") and r.stderr.count("\n") == 1, r.stderr
+    assert (tmp_path / "taken").read_text() == "mine\n"

@@ -108,6 +108,17 @@ def test_add_checks_everything_up_front(pipeline: str) -> None:
     assert "--target must be local or kfp" in wb("schedule", "list", "--target", "argo")[1]
 
 
+def test_update_with_nothing_to_change_says_so(pipeline: str) -> None:
+    assert wb("schedule", "add", pipeline, "--cron", "0 3 * * 0")[0] == 0
+    before = json.loads(wb("schedule", "show", "tiny", "--json")[1])
+    code, out = wb("schedule", "update", "tiny")
+    assert code == 2
+    assert (
+        out.startswith("error: nothing to change: give --pipeline, --cron") and out.count("\n") == 1
+    )
+    assert json.loads(wb("schedule", "show", "tiny", "--json")[1]) == before
+
+
 def test_scheduler_once_with_nothing_due(pipeline: str) -> None:
     wb("schedule", "add", pipeline, "--cron", "0 3 1 1 *")
     code, out = wb("scheduler", "--once")

@@ -160,6 +160,10 @@ def test_submit_bad_input_fails_before_any_request(kfp: KfpApiDouble, tmp_path: 
     assert r.exit_code == 2 and "parameter 'times' expects an integer" in r.output
     r = runner.invoke(app, ["submit", str(path), "--host", kfp.url, "-p", "nope=1"])
     assert r.exit_code == 2 and "unknown parameter 'nope'" in r.output
+    missing = tmp_path / "missing-ca.pem"
+    r = runner.invoke(app, ["submit", str(path), "--host", kfp.url, "--ssl-ca-cert", str(missing)])
+    assert r.exit_code == 2
+    assert r.output == f"error: --ssl-ca-cert {missing}: no such file; give the CA bundle (PEM)\n"
     assert kfp.requests == []
 
 

@@ -74,6 +74,32 @@ def print_done(data: Any, as_json: bool, line: str) -> None:
         typer.echo(line)
 
 
+def check_output(path: str, option: str) -> None:
+    """Refuse an output path that is a directory, before any work is done."""
+    from pathlib import Path
+
+    if Path(path).is_dir():
+        raise UsageError(
+            f"{option} {path} is a directory: give a file, e.g. {option} {path}/NAME.yaml"
+        )
+
+
+def write_output(path: str, text: str, option: str) -> None:
+    """Write a command's output file whole (or not at all); a path that cannot be written
+    is one error line."""
+    from pathlib import Path
+
+    from workbench_dsl.compile.compiler import write_atomic
+
+    check_output(path, option)
+    try:
+        write_atomic(Path(path), text)
+    except OSError as e:
+        raise UsageError(
+            f"cannot write {path}: {e.strerror or e}; choose another {option}"
+        ) from None
+
+
 def parse_params(items: list[str] | None) -> dict[str, str]:
     """``-p NAME=VALUE`` options as a dict of raw strings (typed later by the pipeline).
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -59,6 +60,8 @@ def connection(
     from workbench_dsl.errors import UsageError
     from workbench_dsl.schedule.kfp_client import KfpConnection, parse_version
 
+    if ssl_ca_cert is not None and not Path(ssl_ca_cert).expanduser().is_file():
+        raise UsageError(f"--ssl-ca-cert {ssl_ca_cert}: no such file; give the CA bundle (PEM)")
     if kfp_version is not None and parse_version(kfp_version) is None:
         raise UsageError(f"--kfp-version {kfp_version!r}: give a release, e.g. 2.16 or 2.17.0")
     cfg = load_config()

@@ -11,15 +11,62 @@ import importlib
 import os
 import pkgutil
 import sys
+from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
 import typer
+from typer._click import exceptions as _click_errors
+from typer.core import TyperGroup
 
 from workbench_dsl._version import __version__
 from workbench_dsl.cli import _common
 
+
+class _OneLineErrors(TyperGroup):
+    """The root group: what the option parser rejects is one ``error:`` line, as any bad input.
+
+    Click's own display is a usage block and a framed box (five lines or more);
+    here it is the message and the command whose ``--help`` explains it, exit 2.
+    No arguments at all still shows the help.
+    """
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except _click_errors.NoArgsIsHelpError as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except _click_errors.ClickException as e:
+            sys.exit(_usage_line(e))
+        except typer.Abort:
+            print("error: aborted", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(e: _click_errors.ClickException) -> int:
+    message = " ".join(e.format_message().split()).rstrip(".")
+    if message[:2].istitle():  # "Missing argument 'X'" -> "missing argument 'X'"
+        message = message[0].lower() + message[1:]
+    ctx = getattr(e, "ctx", None)
+    where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+    print(f"error: {message}{where}", file=sys.stderr)
+    return e.exit_code
+
+
 app = typer.Typer(
     name="workbench",
+    cls=_OneLineErrors,
     help="ML workflows on Kubeflow Pipelines: run locally, compile for a cluster.",
     no_args_is_help=True,
     add_completion=False,

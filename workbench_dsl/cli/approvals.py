@@ -12,6 +12,7 @@ import typer
 
 from workbench_dsl.cli._common import handle_errors, print_json
 from workbench_dsl.cli.models import TRACKING_URI_HELP, open_cli_registry
+from workbench_dsl.errors import UsageError
 
 ORDER = 61
 BY_HELP = "A name to record beside the OS user (shown as a claim: the OS user is the approver)."
@@ -35,6 +36,11 @@ def _decide(
 ) -> None:
     from workbench_dsl.backends import approvals
 
+    if not version.isdigit() or int(version) < 1:
+        raise UsageError(
+            f"bad version {version!r}: give its number, e.g. `workbench approve {model} 3` "
+            f"(`workbench approvals list` shows the versions waiting)"
+        )
     registry = open_cli_registry(tracking_uri)
     decided = approvals.decide(
         registry, model, version, approve=approve, by=by, comment=comment, run=run

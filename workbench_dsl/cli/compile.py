@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from workbench_dsl.cli._common import handle_errors
+from workbench_dsl.cli._common import check_output, handle_errors, write_output
 
 ORDER = 10
 
@@ -23,16 +23,18 @@ def compile_command(
     """Compile a pipeline to KFP v2 YAML that a cluster runs as is."""
     import sys
 
-    from workbench_dsl.compile.compiler import compile_to_text, write_atomic
+    from workbench_dsl.compile.compiler import compile_to_text
     from workbench_dsl.compile.loader import load_pipeline, pipeline_name
 
+    if output not in (None, "-"):
+        check_output(output, "-o")
     obj = load_pipeline(pipeline)
     text = compile_to_text(obj)
     if output == "-":
         sys.stdout.write(text)
         return
     path = Path(output) if output else Path(f"{pipeline_name(obj)}.yaml")
-    write_atomic(path, text)
+    write_output(str(path), text, "-o")
     typer.echo(f"wrote {path} (pipeline {pipeline_name(obj)})", err=True)
 
 

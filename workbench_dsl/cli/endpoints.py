@@ -8,7 +8,6 @@ port. ``--namespace`` acts on a cluster's InferenceServices instead (kube config
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -124,7 +123,9 @@ def list_endpoints(
 @endpoints_app.command("show")
 @_errors
 def show_endpoint(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
     namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -142,51 +143,12 @@ def show_endpoint(
             typer.echo(f"      kind llm  {knobs}".rstrip())
 
 
-def _body(data: str, protocol: str) -> Any:
-    text = Path(data[1:]).read_text(encoding="utf-8") if data.startswith("@") else data
-    try:
-        value = json.loads(text)
-    except ValueError as e:
-        from workbench_dsl.errors import UsageError
-
-        raise UsageError(f"--data is not JSON: {e}") from None
-    if isinstance(value, dict):
-        return value  # a whole V1 or V2 request
-    if not isinstance(value, list):
-        value = [value]
-    if protocol == "v1":
-        return {"instances": value}
-    flat, shape = _flatten(value)
-    kinds = {type(x) for x in flat}
-    datatype = "BYTES" if str in kinds else "FP64" if float in kinds else "INT64"
-    if kinds == {bool}:
-        datatype = "BOOL"
-    return {"inputs": [{"name": "input-0", "shape": shape, "datatype": datatype, "data": flat}]}
-
-
-def _flatten(value: Any) -> tuple[list[Any], list[int]]:
-    shape = []
-    probe = value
-    while isinstance(probe, list):
-        shape.append(len(probe))
-        probe = probe[0] if probe else None
-    flat: list[Any] = []
-
-    def walk(v: Any) -> None:
-        if isinstance(v, list):
-            for item in v:
-                walk(item)
-        else:
-            flat.append(v)
-
-    walk(value)
-    return flat, shape
-
-
 @endpoints_app.command("predict")
 @_errors
 def predict(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
     data: str = typer.Option(
         ...,
         "--data",
@@ -199,14 +161,18 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print the whole JSON reply."),
 ) -> None:
     """Send a prediction request to a local endpoint and print the reply."""
+    from workbench_dsl.cli._predict_request import read_data, request_body
     from workbench_dsl.errors import JobFailed
 
+    value = read_data(data)
     deployer = _local()
     info = deployer.get(name)
     if info.state not in ANSWERING:
         what = "does not answer" if info.state == "not answering" else "is not running"
         raise JobFailed(f"endpoint {name} {what}; start it with `workbench endpoints up {name}`")
-    status, reply, revision = deployer.predict(name, _body(data, info.protocol), token=token)
+    status, reply, revision = deployer.predict(
+        name, request_body(value, info.protocol), token=token
+    )
     if status >= 400:
         detail = reply.get("error", reply) if isinstance(reply, dict) else reply
         raise JobFailed(f"HTTP {status}: {detail}")
@@ -224,7 +190,9 @@ def predict(
 @endpoints_app.command("promote")
 @_errors
 def promote(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
     namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -236,7 +204,9 @@ def promote(
 @endpoints_app.command("rollback")
 @_errors
 def rollback(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
     namespace: str | None = typer.Option(None, "--namespace", help=NAMESPACE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -276,8 +246,9 @@ def up(
     names: list[str] = typer.Argument(None, metavar="[NAME...]", help="Default: every endpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Start the recorded local endpoints that are not running or whose model does not answer
-    (same port, same revisions)."""
+    """Start the recorded local endpoints that are down or whose model does not answer.
+
+    Each comes back on its port with its revisions."""
     infos = _local().up(names or None)
     if as_json:
         print_json([i.to_json() for i in infos])
@@ -290,7 +261,11 @@ def up(
 
 @endpoints_app.command("token")
 @_errors
-def token(name: str = typer.Argument(..., metavar="NAME")) -> None:
+def token(
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
+) -> None:
     """Make a new bearer token for a local endpoint (shown once; the old one stops working).
 
     A run's deploy step never shows a token (its output is a log file): after a run
@@ -329,7 +304,9 @@ def _since(text: str | None) -> float | None:
 @endpoints_app.command("drift")
 @_errors
 def drift(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The endpoint's name (see: workbench endpoints list)."
+    ),
     since: str | None = typer.Option(
         None, "--since", help="Only requests from this long ago (6h, 2d) or this time (ISO 8601)."
     ),

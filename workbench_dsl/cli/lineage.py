@@ -105,7 +105,14 @@ def _push(events_file: Path, as_json: bool) -> None:
             "http://localhost:5000 for Marquez), write an openlineage.yml, or set "
             "[lineage] url in workbench.toml"
         )
-    transport = build_transport(settings)
+    try:
+        transport = build_transport(settings)
+    except Exception as e:  # the client rejects its configuration (a bad URL, a bad yml)
+        raise UsageError(
+            f"cannot use the OpenLineage backend {settings.remote_label}: "
+            f"{' '.join(str(e).split()) or type(e).__name__}; fix OPENLINEAGE_URL, "
+            f"openlineage.yml or [lineage] url in workbench.toml"
+        ) from None
     if transport is None:
         raise UsageError(
             f"the configured OpenLineage transport ({settings.remote_label}) sends nowhere"

@@ -23,9 +23,21 @@ models_app = typer.Typer(
 )
 
 
+def interactive_mlflow() -> None:
+    """A person waits on this process: a tracking server that does not answer fails in
+    seconds, not after MLflow's default retries (seven, backing off for minutes, silently).
+    A value the user set wins."""
+    import os
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+
 def open_cli_registry(tracking_uri: str | None) -> Any:
     """The registry a command talks to: the option, then workbench.toml, then the local one."""
     from workbench_dsl.backends.registry import open_configured_registry
+
+    interactive_mlflow()
 
     return open_configured_registry(tracking_uri)
 

@@ -19,6 +19,7 @@ from typing import Any
 import typer
 
 from workbench_dsl.cli._common import handle_errors, parse_params, print_json
+from workbench_dsl.errors import UsageError
 
 ORDER = 24
 
@@ -64,13 +65,19 @@ def write_plan(plan: ClusterPlan, out: Path, text: str) -> list[Path]:
     from workbench_dsl.compile.compiler import write_atomic
     from workbench_dsl.runtime.plan import dumps
 
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "pipeline.yaml"]
-    write_atomic(written[0], text)
-    for obj in plan.objects:
-        path = out / obj.filename
-        write_atomic(path, dumps(obj))
-        written.append(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        written = [out / "pipeline.yaml"]
+        write_atomic(written[0], text)
+        for obj in plan.objects:
+            path = out / obj.filename
+            write_atomic(path, dumps(obj))
+            written.append(path)
+    except OSError as e:
+        why = "it is not a directory" if out.exists() and not out.is_dir() else e.strerror or e
+        raise UsageError(
+            f"-o {out}: cannot write the plan there ({why}); choose another -o"
+        ) from None
     return written
 
 

@@ -19,21 +19,18 @@ EXIT_CANCELLED = 130
 
 
 def is_compiled_file(ref: str) -> bool:
-    return Path(ref).suffix.lower() in (".yaml", ".yml", ".json")
+    from workbench_dsl.compile.loader import is_compiled_file as compiled
+
+    return compiled(ref)
 
 
 def pipeline_text(ref: str) -> str:
     """Compiled YAML for a PIPELINE argument: a compiled file as is, a module compiled in memory."""
+    from workbench_dsl.compile.loader import load_pipeline, read_compiled
+
     if is_compiled_file(ref):
-        path = Path(ref).expanduser()
-        if not path.is_file():
-            raise UsageError(f"no such file: {ref}")
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"cannot read {ref}: {e}") from None
+        return read_compiled(ref)
     from workbench_dsl.compile.compiler import compile_to_text
-    from workbench_dsl.compile.loader import load_pipeline
 
     return compile_to_text(load_pipeline(ref))
 

@@ -266,7 +266,9 @@ def logs_command(
 def resume_command(
     run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object with the result."),
-    max_parallel: int | None = typer.Option(None, "--max-parallel", metavar="N"),
+    max_parallel: int | None = typer.Option(
+        None, "--max-parallel", metavar="N", help="Most tasks running at once."
+    ),
 ) -> None:
     """Finish a stopped run (killed, cancelled or failed); completed tasks are not run again."""
     from workbench_dsl.cli.run import exit_code, print_summary, summary_json
@@ -291,7 +293,9 @@ def resume_command(
 @handle_errors
 def cancel_command(
     run: str = typer.Argument(..., metavar="RUN", help="A run id or a unique prefix of one."),
-    wait: float = typer.Option(30.0, "--wait", help="Seconds to wait for the engine to stop."),
+    wait: float = typer.Option(
+        30.0, "--wait", min=0, help="Seconds to wait for the engine to stop."
+    ),
 ) -> None:
     """Cancel a running run: its tasks are stopped and it can be resumed later."""
     store = _store()

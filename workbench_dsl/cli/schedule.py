@@ -226,7 +226,9 @@ def list_command(
 @app.command("show")
 @handle_errors
 def show_command(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The schedule's name (see: workbench schedule list)."
+    ),
     target: str = TARGET,
     as_json: bool = JSON,
     host: str | None = _kfp.HOST,
@@ -292,7 +294,9 @@ def _set_paused(
 @app.command("pause")
 @handle_errors
 def pause_command(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The schedule's name (see: workbench schedule list)."
+    ),
     target: str = TARGET,
     as_json: bool = JSON,
     host: str | None = _kfp.HOST,
@@ -320,7 +324,9 @@ def pause_command(
 @app.command("resume")
 @handle_errors
 def resume_command(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The schedule's name (see: workbench schedule list)."
+    ),
     run_missed: bool = typer.Option(
         False,
         "--run-missed",
@@ -337,8 +343,9 @@ def resume_command(
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
     kfp_version: str | None = _kfp.KFP_VERSION,
 ) -> None:
-    """Start a paused schedule again from now: ticks missed while paused do not run (on KFP
-    it is recreated from now when ticks were missed, unless --run-missed)."""
+    """Start a paused schedule again from now: ticks missed while paused do not run.
+
+    On KFP it is recreated from now when ticks were missed, unless --run-missed."""
     _set_paused(
         name,
         False,
@@ -358,7 +365,9 @@ def resume_command(
 @app.command("delete")
 @handle_errors
 def delete_command(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The schedule's name (see: workbench schedule list)."
+    ),
     force: bool = typer.Option(
         False,
         "--force",
@@ -375,8 +384,9 @@ def delete_command(
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
     kfp_version: str | None = _kfp.KFP_VERSION,
 ) -> None:
-    """Delete a schedule; runs in flight go on (on KFP before 2.16 it refuses while runs are
-    in flight, unless --force)."""
+    """Delete a schedule; runs in flight go on.
+
+    On KFP before 2.16 it refuses while runs are in flight, unless --force."""
     kfp = _kfp_target(
         target,
         host=host,
@@ -405,7 +415,9 @@ def delete_command(
 @app.command("update")
 @handle_errors
 def update_command(
-    name: str = typer.Argument(..., metavar="NAME"),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="The schedule's name (see: workbench schedule list)."
+    ),
     pipeline: str | None = typer.Option(None, "--pipeline", help="Run this pipeline from now on."),
     cron_expr: str | None = typer.Option(None, "--cron", help="New cron expression."),
     param: list[str] | None = typer.Option(
@@ -431,12 +443,21 @@ def update_command(
     no_verify_ssl: bool = _kfp.NO_VERIFY_SSL,
     kfp_version: str | None = _kfp.KFP_VERSION,
 ) -> None:
-    """Change a schedule (on KFP: a new version under the same name takes over every tick
-    after the old one stopped; runs in flight go on)."""
+    """Change a schedule; runs in flight go on.
+
+    On KFP a new version under the same name takes over every tick after the old one stopped."""
     from workbench_dsl.schedule import cron
     from workbench_dsl.schedule.pipeline_ref import prepare
 
     raw = parse_params(param)
+    changes = (pipeline, cron_expr, catchup, max_concurrency, timezone, experiment)
+    if not raw and all(c is None for c in changes):
+        from workbench_dsl.errors import UsageError
+
+        raise UsageError(
+            "nothing to change: give --pipeline, --cron, -p NAME=VALUE, --catchup/--no-catchup, "
+            "--max-concurrency, --timezone or --experiment"
+        )
     if target != "local":
         from workbench_dsl.schedule.kfp import check_max_concurrency, check_timezone
 

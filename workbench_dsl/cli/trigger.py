@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from workbench_dsl.cli import _kfp
-from workbench_dsl.cli._common import handle_errors, parse_params, print_done, print_json
+from workbench_dsl.cli._common import (
+    check_output,
+    handle_errors,
+    parse_params,
+    print_done,
+    print_json,
+    write_output,
+)
 
 if TYPE_CHECKING:
     from workbench_dsl.schedule.trigger_store import Trigger, TriggerStore
@@ -23,7 +30,15 @@ app = typer.Typer(
 )
 
 JSON = typer.Option(False, "--json", help="Print one JSON document.")
-NAME = typer.Argument(..., metavar="NAME")
+#: KFP parameter types as the pipeline's author wrote them.
+_PY_TYPE = {
+    "NUMBER_INTEGER": "an int",
+    "NUMBER_DOUBLE": "a float",
+    "BOOLEAN": "a bool",
+    "LIST": "a list",
+    "STRUCT": "a dict",
+}
+NAME = typer.Argument(..., metavar="NAME", help="The trigger's name (see: workbench trigger list).")
 
 
 def _store() -> TriggerStore:
@@ -128,32 +143,42 @@ def add_command(
     from workbench_dsl.schedule.trigger_store import Trigger
 
     event = parse_threshold(parse_event(on), threshold)
+    if output is not None:
+        check_output(output, "--output")
     max_age_s = parse_duration(max_age) if max_age is not None else None
     if max_age_s is not None and not isinstance(event, DatasetEvent):
         raise UsageError(f"--max-age applies to dataset: events only (got --on {on!r})")
     raw = parse_params(param)
     check = dict(raw)
-    if event_param:
-        if event_param in raw:
-            raise UsageError(
-                f"-p {event_param}=... and --event-param {event_param} both set it: drop one"
-            )
-        check[event_param] = (
-            "/placeholder"
-            if isinstance(event, DatasetEvent)
-            else event.endpoint
-            if isinstance(event, DriftEvent)
-            else "run-id"
+    if event_param and event_param in raw:
+        raise UsageError(
+            f"-p {event_param}=... and --event-param {event_param} both set it: drop one"
         )
+    gives, sample = (
+        ("the changed file's path", "/placeholder")
+        if isinstance(event, DatasetEvent)
+        else ("the endpoint's name", event.endpoint)
+        if isinstance(event, DriftEvent)
+        else ("the finished run's id", "run-id")
+    )
     drift_inputs: dict[str, str] = {}
 
     def event_inputs(inputs: dict[str, Any]) -> dict[str, str]:
-        """The inputs a drift: firing fills (``endpoint``, ``drifted_features``), by type."""
-        if not isinstance(event, DriftEvent):
-            return {}
+        """The inputs a firing fills: --event-param, and for drift: ``endpoint`` and
+        ``drifted_features``, by type."""
         samples: dict[str, str] = {}
+        if event_param and event_param in inputs:
+            kind = str(inputs[event_param].get("parameterType", "STRING"))
+            if kind != "STRING":
+                raise UsageError(
+                    f"--event-param {event_param}: the event gives {gives}, a string, but "
+                    f"input {event_param!r} is {_PY_TYPE.get(kind, kind)}; name a str input"
+                )
+            samples[event_param] = sample
+        if not isinstance(event, DriftEvent):
+            return samples
         for n in ("endpoint", "drifted_features"):
-            if n in inputs and n not in check:
+            if n in inputs and n not in check and n != event_param:
                 kind = str(inputs[n].get("parameterType", "STRING"))
                 drift_inputs[n] = kind
                 samples[n] = '["x"]' if kind == "LIST" else "x"
@@ -257,9 +282,6 @@ def _add_kfp(
     conn: dict[str, Any],
 ) -> None:
     """Compile the wrapper pipeline; write it (--output) or create its recurring run."""
-    from pathlib import Path
-
-    from workbench_dsl.compile.compiler import write_atomic
     from workbench_dsl.errors import UsageError
     from workbench_dsl.schedule import cron
     from workbench_dsl.schedule.kfp import KfpSchedules
@@ -290,7 +312,7 @@ def _add_kfp(
         params={k: v for k, v in prepared.params.items() if k != event_param},
     )
     if output is not None:
-        write_atomic(Path(output), text)
+        write_output(output, text, "--output")
         data = {"name": name or prepared.name, "target": "kfp", "on": str(event), "output": output}
         print_done(
             data, as_json, f"wrote {output}: {wrapper.name}, runs {prepared.name} once per {event}"

@@ -12,7 +12,9 @@ ORDER = 90
 
 @handle_errors
 def ui_command(
-    port: int = typer.Option(8765, "--port", min=0, help="Port to listen on (0: any free one)."),
+    port: int = typer.Option(
+        8765, "--port", min=0, max=65535, help="Port to listen on (0: any free one)."
+    ),
     open_browser: bool = typer.Option(False, "--open", help="Open the dashboard in a browser."),
     host: str = typer.Option(
         "127.0.0.1",
@@ -33,13 +35,16 @@ def ui_command(
         "section in workbench.toml, else the local one).",
     ),
 ) -> None:
-    """Serve the local dashboard: runs, costs, sweeps, models and approvals, endpoints,
-    schedules and lineage, with approve/reject, promote/rollback and pause/resume buttons.
+    """Serve the local dashboard: runs, sweeps, models, endpoints, schedules and lineage.
+
+    Costs and approvals too, with approve/reject, promote/rollback and pause/resume buttons.
 
     Prints a URL with an access token (as Jupyter does); opening it once logs the browser in.
     """
+    from workbench_dsl.cli.models import interactive_mlflow
     from workbench_dsl.ui.server import serve
 
+    interactive_mlflow()
     try:
         serve(
             host=host,

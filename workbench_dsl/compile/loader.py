@@ -1,7 +1,8 @@
 """Finding a pipeline from a reference: ``path/to/module.py[:name]`` or ``package.module[:name]``.
 
-A pipeline is a ``@pipeline`` of this project or a plain ``@kfp.dsl.pipeline``.
-Every way this can go wrong is a one-line :class:`UsageError`.
+A pipeline is a ``@pipeline`` of this project or a plain ``@kfp.dsl.pipeline``;
+a compiled file (``.yaml``, ``.yml``, ``.json``) is read as is by
+:func:`read_compiled`. Every way this can go wrong is a one-line :class:`UsageError`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,34 @@ from types import ModuleType
 from typing import Any
 
 from workbench_dsl.errors import UsageError, WorkbenchError
+
+#: The suffixes of a compiled pipeline file (KFP writes YAML; JSON is YAML too).
+COMPILED_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def is_compiled_file(ref: str) -> bool:
+    """Whether ``ref`` names a compiled pipeline file rather than a module."""
+    return Path(ref).suffix.lower() in COMPILED_SUFFIXES
+
+
+def read_compiled(ref: str) -> str:
+    """The text of a compiled pipeline file (parsing it says whether it is a pipeline)."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{ref} is a directory: give a compiled pipeline file (.yaml)")
+    if not path.is_file():
+        raise UsageError(f"no such file: {ref}")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {ref}: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"{ref} is not a compiled pipeline: it is not UTF-8 text; give the YAML that "
+            f"`workbench compile` writes"
+        ) from None
 
 
 def is_pipeline(obj: Any) -> bool:
@@ -63,6 +92,15 @@ def _user_location(exc: BaseException) -> str | None:
 
 def import_module(target: str) -> ModuleType:
     """Import a module from a file path or a dotted name."""
+    if is_compiled_file(target):
+        raise UsageError(
+            f"{target} is already a compiled pipeline, not a Python module: run, plan, "
+            f"schedule or submit it as is, or give path/to/module.py[:name] to compile"
+        )
+    if Path(target).is_dir() and not (Path(target) / "__init__.py").is_file():
+        raise UsageError(
+            f"{target} is a directory: give path/to/module.py[:name] or package.module[:name]"
+        )
     is_file = target.endswith(".py") or "/" in target or "\\" in target
     if is_file:
         path = Path(target).expanduser()
@@ -92,10 +130,12 @@ def import_module(target: str) -> ModuleType:
         return module
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
-    try:
-        found = importlib.util.find_spec(target)
-    except (ImportError, ValueError):
-        found = None
+    specs: list[Any] = []
+    try:  # finding a submodule imports its parents, which may fail as any import does
+        _exec(lambda: specs.append(importlib.util.find_spec(target)), target, _NOT_FOUND)
+    except _NOT_FOUND:
+        specs = [None]
+    found = specs[0] if specs else None
     if found is None:
         raise UsageError(
             f"module not found: {target!r} (not importable from {Path.cwd()}); give "
@@ -106,13 +146,19 @@ def import_module(target: str) -> ModuleType:
     return result[0]
 
 
-def _exec(run: Any, target: str) -> None:
+_NOT_FOUND = (ImportError, ValueError)  # what find_spec raises for a name it cannot find
+
+
+def _exec(run: Any, target: str, passing: tuple[type[BaseException], ...] = ()) -> None:
     try:
         run()
     except WorkbenchError:
         raise
+    except passing:
+        raise
     except SyntaxError as e:
-        raise UsageError(f"{e.filename}:{e.lineno}: syntax error in {target}: {e.msg}") from e
+        where = f"{e.filename}:{e.lineno}: " if e.filename else ""
+        raise UsageError(f"{where}syntax error in {target}: {e.msg}") from e
     except Exception as e:
         where = _user_location(e) or target
         raise UsageError(f"{where}: importing {target} failed: {type(e).__name__}: {e}") from e

@@ -14,10 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench_dsl.errors import UsageError
-
-_COMPILED = (".yaml", ".yml", ".json")
-
 
 @dataclass(frozen=True)
 class PreparedPipeline:
@@ -58,18 +54,15 @@ def prepare(
     ``event_inputs``: given the pipeline's input definitions, sample values of the inputs
     an event will fill, checked with the rest (and not kept in ``params``).
     """
-    from workbench_dsl.compile.loader import split_ref
+    from workbench_dsl.compile.loader import is_compiled_file, read_compiled, split_ref
     from workbench_dsl.engine.params import pipeline_arguments
     from workbench_dsl.engine.spec import PipelineSpec
 
     raw_params = dict(raw_params or {})
     target, _ = split_ref(ref)
     source_file = None
-    if target.endswith(_COMPILED):
-        path = Path(target)
-        if not path.is_file():
-            raise UsageError(f"no such file: {target}")
-        text = path.read_text(encoding="utf-8")
+    if is_compiled_file(target):
+        text = read_compiled(target)
     else:
         from workbench_dsl.compile.compiler import compile_to_text
         from workbench_dsl.compile.loader import load_pipeline

@@ -89,14 +89,12 @@ class KServeDeployer:
 
     @property
     def api(self) -> Any:
-        from kubernetes import client, config
+        from kubernetes import client
+
+        from workbench_dsl.backends.trainer.kubernetes import default_api_client
 
         if self._api_client is None:
-            try:
-                config.load_incluster_config()
-            except config.ConfigException:
-                config.load_kube_config()
-            self._api_client = client.ApiClient()
+            self._api_client = default_api_client()
         return client.CustomObjectsApi(self._api_client)
 
     # -- the API server -----------------------------------------------------------------

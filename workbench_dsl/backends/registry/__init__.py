@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from workbench_dsl.errors import WorkbenchError
+
 if TYPE_CHECKING:
     from workbench_dsl.paths import LocalRoot
 
@@ -38,6 +40,12 @@ TAG_CHAMPION_METRICS = "workbench.champion.metrics"
 TAG_CHALLENGER_METRICS = "workbench.challenger.metrics"
 TAG_SUMMARY = "workbench.champion.summary"
 PASSED, FAILED, NO_CHAMPION = "passed", "failed", "no-champion"
+
+
+class RegistryUnreachable(WorkbenchError):
+    """The tracking server did not answer (the registry is not the user's input: exit 1)."""
+
+    exit_code = 1
 
 
 class AliasRefused(Exception):

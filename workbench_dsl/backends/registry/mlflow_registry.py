@@ -14,6 +14,7 @@ from workbench_dsl.backends.registry import (
     TAG_RUN_ID,
     AliasRefused,
     ModelSummary,
+    RegistryUnreachable,
     VersionInfo,
 )
 
@@ -29,6 +30,25 @@ def _import_mlflow() -> Any:
     import mlflow
 
     return mlflow
+
+
+def _unavailable(uri: str, e: Any) -> Exception:
+    """A registry that cannot be used at all, as one line: a URI scheme MLflow does not
+    know is bad input; a server that does not answer is not."""
+    import re
+
+    from workbench_dsl.errors import UsageError
+
+    hint = "check --tracking-uri or [registry] tracking_uri in workbench.toml"
+    if "unsupported URI" in str(e):
+        schemes = ", ".join(sorted(s for s in getattr(e, "supported_uri_schemes", []) if s))
+        known = f" (MLflow knows: {schemes})" if schemes else ""
+        return UsageError(f"unsupported MLflow tracking URI {uri!r}{known}; {hint}")
+    text = " ".join(str(getattr(e, "message", e)).split())
+    # urllib3 buries the cause ("[Errno 111] Connection refused") at the end of a long line.
+    cause = re.search(r"\[Errno -?\d+\] [^'\")]+|Failed to resolve [^(]+|timed out", text)
+    reason = cause.group(0).strip() if cause else text[:200]
+    return RegistryUnreachable(f"cannot reach the MLflow registry at {uri}: {reason}; {hint}")
 
 
 class MlflowRegistry:
@@ -53,9 +73,12 @@ class MlflowRegistry:
                 # MLflow creates and migrates a new SQLite file on first use; two processes
                 # doing it at once (a step and `workbench approvals list`, two parallel steps)
                 # collide, so the first use of each store is serialized.
-                client = mlflow.MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
-                client.search_experiments(max_results=1)
-                client.search_registered_models(max_results=1)
+                try:
+                    client = mlflow.MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+                    client.search_experiments(max_results=1)
+                    client.search_registered_models(max_results=1)
+                except mlflow.exceptions.MlflowException as e:
+                    raise _unavailable(self.uri, e) from e
             self._client = client
         return self._client
 

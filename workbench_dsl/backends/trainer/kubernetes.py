@@ -22,6 +22,7 @@ from typing import IO, Any
 from workbench_dsl.backends.trainer import manifest
 from workbench_dsl.backends.trainer._process import Terminated, sigterm_raises
 from workbench_dsl.backends.trainer.base import RESULT_MARKER, TrainingFailed, TrainJobSpec
+from workbench_dsl.errors import UsageError
 
 JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
 REPLICATED_JOB_LABEL = "jobset.sigs.k8s.io/replicatedjob-name"
@@ -44,7 +45,14 @@ def default_api_client() -> Any:
     try:
         config.load_incluster_config()
     except config.ConfigException:
-        config.load_kube_config()
+        try:
+            config.load_kube_config()
+        except (config.ConfigException, OSError) as e:
+            raise UsageError(
+                f"no Kubernetes cluster configured: no in-cluster service account and no "
+                f"usable kube config ({' '.join(str(e).split())}); set KUBECONFIG or run "
+                f"`kubectl config use-context NAME`"
+            ) from None
     return client.ApiClient()
 
 
