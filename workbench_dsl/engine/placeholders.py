@@ -50,8 +50,8 @@ _IO_ATTRS = {None, "path", "uri", "name", "metadata", "output_file"}
 _NAMESPACE = uuid.UUID("6c1b8f5e-9f7e-4d55-9a55-1b7f0c4d2e11")
 
 
-def unknown_placeholders(container: dict[str, Any]) -> list[str]:
-    """The placeholders in a container's ``command``/``args`` a local run cannot fill."""
+def placeholder_texts(container: dict[str, Any]) -> list[str]:
+    """Every string of a container's ``command``/``args``, structured elements opened."""
     texts: list[str] = []
     todo: list[Any] = [*(container.get("command") or []), *(container.get("args") or [])]
     while todo:
@@ -68,8 +68,13 @@ def unknown_placeholders(container: dict[str, Any]) -> list[str]:
             todo.extend(item.values())
         elif isinstance(item, list):
             todo.extend(item)
-    out = []
-    for text in texts:
+    return texts
+
+
+def unknown_placeholders(container: dict[str, Any]) -> list[str]:
+    """The placeholders in a container's ``command``/``args`` a local run cannot fill."""
+    out: list[str] = []
+    for text in placeholder_texts(container):
         for m in _PLACEHOLDER.finditer(text):
             path = (m.group(1) or ".")[1:]
             while escaped := _JSON_ESCAPE.match(path):

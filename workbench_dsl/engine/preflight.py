@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from workbench_dsl.engine import kube_objects, remote_needs
+from workbench_dsl.engine import kube_objects, remote_needs, validate
 from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine import platform as plat
 from workbench_dsl.engine.container import missing_program_message
@@ -44,7 +44,9 @@ def check(
     Raises:
         UsageError: one line per problem, after a first line naming the pipeline.
     """
-    problems: list[str] = []
+    problems: list[str] = validate.problems(spec.spec)
+    if problems:  # the checks below read the spec's structure: refuse a broken one first
+        _refuse(spec, problems)
     try:
         typed = ptypes.pipeline_arguments(spec.input_definitions, dict(params), from_cli=from_cli)
     except UsageError as e:
@@ -60,13 +62,17 @@ def check(
     problems += program_problems(spec)
     problems += final_status_problems(spec)
     if problems:
-        if len(problems) == 1:
-            raise UsageError(f"cannot run {spec.name!r} locally: {problems[0]}")
-        lines = "\n".join(f"  - {p}" for p in problems)
-        raise UsageError(
-            f"cannot run {spec.name!r} locally ({len(problems)} problems, nothing ran):\n{lines}"
-        )
+        _refuse(spec, problems)
     return typed, plan
+
+
+def _refuse(spec: PipelineSpec, problems: list[str]) -> None:
+    if len(problems) == 1:
+        raise UsageError(f"cannot run {spec.name!r} locally: {problems[0]}")
+    lines = "\n".join(f"  - {p}" for p in problems)
+    raise UsageError(
+        f"cannot run {spec.name!r} locally ({len(problems)} problems, nothing ran):\n{lines}"
+    )
 
 
 def input_problems(spec: PipelineSpec, inputs: dict[str, str]) -> list[str]:
