@@ -132,6 +132,10 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "names no output artifact",
     ),
     "component contains itself": (_recursive, "'comp-loop' contains itself"),
+    "loop items not a list": (
+        _set("root.dag.tasks.inc.parameterIterator", {"itemInput": "x", "items": {"raw": "{[}"}}),
+        "the ParallelFor items are not a JSON list: '{[}'",
+    ),
     "task is a string": (_set("root.dag.tasks.inc", "hello"), "task 'inc' is not a mapping"),
     "dependencies are a string": (
         _set("root.dag.tasks.inc-2.dependentTasks", "inc"),

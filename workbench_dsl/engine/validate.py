@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine.placeholders import placeholder_texts
 
 _IO_NAME = re.compile(r"""\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\[['"]([^'"{}]+)['"]\]""")
@@ -131,6 +132,9 @@ def _dag_problems(
         elif ref not in refs:
             refs.append(ref)
         deps[name] = _task_deps(label, task, tasks, components, comp, out)
+        raw = ((task.get("parameterIterator") or {}).get("items") or {}).get("raw")
+        if isinstance(raw, str) and not _is_json_list(raw):
+            out.append(f"{label}: the ParallelFor items are not a JSON list: {raw[:60]!r}")
     for task_name, dep_names in deps.items():
         for dep in dep_names:
             if dep not in tasks:
@@ -223,6 +227,13 @@ def _one_input(
                 f"{label}: input {input_name!r} reads {name!r}, which is not an input "
                 f"{side[:-1]} of the enclosing DAG"
             )
+
+
+def _is_json_list(text: str) -> bool:
+    try:
+        return isinstance(ptypes.loads(text), list)
+    except ValueError:
+        return False
 
 
 def _find_cycle(edges: dict[str, list[str]] | dict[str, set[str]]) -> list[str]:
