@@ -51,6 +51,14 @@ def test_unusual_names_get_paths_of_their_own_inside_the_folder(
         assert inside.is_relative_to(tmp_path / "work")
 
 
+def test_a_task_under_dags_nested_deep_gets_a_short_path_of_its_own() -> None:
+    deep = "/".join(f"{'n' * 90}{i}" for i in range(100))
+    paths = {safe_path(f"{deep}/leaf"), safe_path(f"{deep}x/leaf"), safe_path(f"{deep}/other")}
+    assert len(paths) == 3
+    assert all(len(p) < 200 and p.startswith("~") for p in paths)
+    assert safe_path(f"{deep}/leaf").endswith("/leaf")
+
+
 @dsl.container_component
 def say(msg: str, out: dsl.OutputPath(str)) -> dsl.ContainerSpec:  # type: ignore[valid-type]
     return dsl.ContainerSpec(

@@ -79,6 +79,15 @@ def _recursive(d: dict[str, Any]) -> None:
     _tasks(d)["loop"] = copy.deepcopy(ref)
 
 
+def _nested(d: dict[str, Any]) -> None:
+    leaf = {"componentRef": {"name": "comp-inc"}, "taskInfo": {"name": "leaf"}}
+    leaf["inputs"] = {"parameters": {"x": {"runtimeValue": {"constant": 1}}}}
+    for i in range(150, 0, -1):
+        d["components"][f"comp-n{i}"] = {"dag": {"tasks": {"t": leaf}}}
+        leaf = {"componentRef": {"name": f"comp-n{i}"}, "taskInfo": {"name": "t"}}
+    _tasks(d)["t"] = leaf
+
+
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def change(d: dict[str, Any]) -> None:
         *parents, last = path.split(".")
@@ -132,6 +141,7 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "names no output artifact",
     ),
     "component contains itself": (_recursive, "'comp-loop' contains itself"),
+    "DAGs nested 150 deep": (_nested, "nested 151 deep; at most 100 levels can run here"),
     "loop items not a list": (
         _set("root.dag.tasks.inc.parameterIterator", {"itemInput": "x", "items": {"raw": "{[}"}}),
         "the ParallelFor items are not a JSON list: '{[}'",

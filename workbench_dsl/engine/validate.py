@@ -26,6 +26,9 @@ _IO_NAME = re.compile(r"""\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\[['"]
 # ("for-loop-2[3]/train"), control characters break every log and listing.
 _BAD_TASK_NAME = re.compile(r"[/\[\]\x00-\x1f\x7f]")
 _MAX_PROBLEMS = 20
+# DAGs inside DAGs: a task's folder is one level per DAG, and the deepest a KFP
+# user nests (a loop in a condition in a sub-pipeline...) is a handful.
+MAX_NESTING = 100
 
 
 def problems(spec: dict[str, Any]) -> list[str]:
@@ -68,7 +71,26 @@ def problems(spec: dict[str, Any]) -> list[str]:
         cycle = _find_cycle(edges)
         if cycle:
             out.append(f"component {cycle[0]!r} contains itself: {' -> '.join(cycle)}")
+        elif (depth := _nesting(edges, "root")) > MAX_NESTING:
+            out.append(
+                f"DAGs (pipelines, conditions, loops) are nested {depth} deep; "
+                f"at most {MAX_NESTING} levels can run here"
+            )
     return out[:_MAX_PROBLEMS]
+
+
+def _nesting(edges: dict[str, list[str]], start: str) -> int:
+    """The most DAGs nested in one another from ``start`` (edges: DAG -> its DAG children)."""
+    depth: dict[str, int] = {}
+    stack = [(start, False)]
+    while stack:
+        name, finish = stack.pop()
+        if finish:
+            depth[name] = 1 + max((depth.get(c, 0) for c in edges.get(name, ())), default=0)
+        elif name not in depth:
+            stack.append((name, True))
+            stack.extend((c, False) for c in edges.get(name, ()) if c in edges and c not in depth)
+    return depth[start]
 
 
 def _defs(comp: dict[str, Any], side: str, kind: str) -> dict[str, Any]:
