@@ -88,6 +88,16 @@ def _nested(d: dict[str, Any]) -> None:
     _tasks(d)["t"] = leaf
 
 
+def _rename_output(new: str) -> Callable[[dict[str, Any]], None]:
+    def change(d: dict[str, Any]) -> None:
+        outs = d["components"]["comp-inc"]["outputDefinitions"]["parameters"]
+        outs[new] = outs.pop("Output")
+        sel = _tasks(d)["inc-2"]["inputs"]["parameters"]["x"]["taskOutputParameter"]
+        sel["outputParameterKey"] = new
+
+    return change
+
+
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def change(d: dict[str, Any]) -> None:
         *parents, last = path.split(".")
@@ -152,6 +162,11 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "'dependentTasks' is not a list",
     ),
     "components are a list": (_set("components", [1, 2]), "'components' is not a mapping"),
+    "output name climbs out": (
+        _rename_output("../../../../../../tmp/escaped"),
+        "output parameter name '../../../../../../tmp/escaped' cannot be empty",
+    ),
+    "output name too long": (_rename_output("o" * 300), "(302 characters) cannot be empty"),
     "task name climbs out": (
         lambda d: _rename(d, "../../../../escaped"),
         "a task name cannot be empty or hold '/'",

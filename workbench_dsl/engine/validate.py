@@ -19,12 +19,14 @@ import re
 from typing import Any
 
 from workbench_dsl.engine import params as ptypes
+from workbench_dsl.engine.params import shown
 from workbench_dsl.engine.placeholders import placeholder_texts
 
 _IO_NAME = re.compile(r"""\{\{\$\.(inputs|outputs)\.(parameters|artifacts)\[['"]([^'"{}]+)['"]\]""")
 # Characters a task name cannot hold: "/" and "[...]" build qualified names
 # ("for-loop-2[3]/train"), control characters break every log and listing.
 _BAD_TASK_NAME = re.compile(r"[/\[\]\x00-\x1f\x7f]")
+_BAD_IO_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 _MAX_PROBLEMS = 20
 # DAGs inside DAGs: a task's folder is one level per DAG, and the deepest a KFP
 # user nests (a loop in a condition in a sub-pipeline...) is a handful.
@@ -51,8 +53,11 @@ def problems(spec: dict[str, Any]) -> list[str]:
     for name, comp in components.items():
         if not isinstance(comp, dict):
             out.append(f"component {name!r} is not a mapping")
+        else:
+            out += _io_name_problems(name, comp)
+    out += _io_name_problems("root", root)
     if out:
-        return out
+        return out[:_MAX_PROBLEMS]
     todo: list[tuple[str, dict[str, Any]]] = [("root", root)]
     seen: set[str] = set()
     edges: dict[str, list[str]] = {}
@@ -99,6 +104,23 @@ def _defs(comp: dict[str, Any], side: str, kind: str) -> dict[str, Any]:
         return {}
     found = section.get(kind)
     return found if isinstance(found, dict) else {}
+
+
+def _io_name_problems(name: str, comp: dict[str, Any]) -> list[str]:
+    """Input and output names that would lead out of the folder they name a file in."""
+    out = []
+    for side in ("inputDefinitions", "outputDefinitions"):
+        for kind in ("parameters", "artifacts"):
+            for io_name in _defs(comp, side, kind):
+                text = str(io_name)
+                if text in ("", ".", "..") or _BAD_IO_NAME.search(text) or len(text) > 200:
+                    what = f"{side[: -len('Definitions')]} {kind[:-1]}"
+                    out.append(
+                        f"component {name!r}: {what} name {shown(text)} cannot be empty, "
+                        "'.', '..', over 200 characters, or hold '/', '\\' or controls "
+                        "(it names a file)"
+                    )
+    return out
 
 
 def _executor_problems(name: str, comp: dict[str, Any], executors: dict[str, Any]) -> list[str]:
