@@ -63,3 +63,38 @@ def test_a_48_mb_output_reaches_the_next_task_in_seconds(run_kfp) -> None:  # ty
     (task,) = [t for t in summary.tasks if t["name"] == "big-in"]
     # Before: about 18 s on a quiet machine (quadratic); now about 1.5 s.
     assert task["duration_s"] < 10, task
+
+
+@dsl.component(base_image="python:3.11")
+def boom() -> int:
+    raise RuntimeError("boom")
+
+
+@dsl.pipeline(name="retry-huge")
+def retry_huge() -> None:
+    boom().set_retry(num_retries=5, backoff_factor=3.0)
+
+
+def test_a_retry_policy_with_astronomical_numbers_fails_the_task_instead_of_hanging(
+    compile_yaml,
+    workbench_home,  # type: ignore[no-untyped-def]
+) -> None:
+    from workbench_dsl.engine import execute
+    from workbench_dsl.paths import LocalRoot
+
+    text = compile_yaml(retry_huge).read_text()
+    assert "backoffFactor: 3.0" in text and "backoffMaxDuration: 3600s" in text
+    text = text.replace("backoffFactor: 3.0", "backoffFactor: 1.0e+300")
+    text = text.replace("backoffDuration: 0s", "backoffDuration: 0.001s")
+    text = text.replace("backoffMaxDuration: 3600s", f"backoffMaxDuration: 1{'0' * 300}s")
+    result: list[object] = []
+    runner = threading.Thread(
+        target=lambda: result.append(execute.start(text, {}, root=LocalRoot(workbench_home))),
+        daemon=True,
+    )
+    runner.start()
+    runner.join(timeout=60)  # it used to wait forever: the retry timer's thread overflowed
+    assert result, "the run did not end"
+    summary = result[0]
+    assert summary.status == "FAILED"  # type: ignore[attr-defined]
+    assert summary.tasks[0]["attempts"] == 2  # type: ignore[attr-defined]
