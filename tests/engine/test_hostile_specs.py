@@ -150,6 +150,11 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         _set(_ECHO_ARGS, ["{{$.outputs.artifacts['missing'].path}}"]),
         "names no output artifact",
     ),
+    "escaped 60 times": (
+        # Each escape can double a value: this took 24 GB before the kernel killed the run.
+        _set(_ECHO_ARGS, ["{{$.inputs.parameters['msg'].json_escape[60]}}"]),
+        "json_escape[N] takes N of at most 4",
+    ),
     "component contains itself": (_recursive, "'comp-loop' contains itself"),
     "DAGs nested 150 deep": (_nested, "nested 151 deep; at most 100 levels can run here"),
     "loop items not a list": (

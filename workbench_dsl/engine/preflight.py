@@ -24,7 +24,7 @@ from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine import platform as plat
 from workbench_dsl.engine.container import missing_program_message
 from workbench_dsl.engine.lightweight import plan_executor
-from workbench_dsl.engine.placeholders import unknown_placeholders
+from workbench_dsl.engine.placeholders import ESCAPES_WORDS, unknown_placeholders
 from workbench_dsl.engine.spec import PipelineSpec, component_ref, is_dag
 from workbench_dsl.errors import UsageError
 
@@ -253,7 +253,7 @@ def program_problems(spec: PipelineSpec) -> list[str]:
         remote = remote_needs.executor_problems(who, p)
         out += remote
         out += [
-            f"task {who}: unknown placeholder {ph}{_PLACEHOLDER_HINTS.get(ph, '')}"
+            f"task {who}: unknown placeholder {ph}{_placeholder_hint(ph)}"
             for ph in unknown_placeholders(executor.get("container") or {})
         ]
         if remote:
@@ -277,3 +277,9 @@ def program_problems(spec: PipelineSpec) -> list[str]:
                     f"image {image}, which is not used locally: run the pipeline on a cluster"
                 )
     return out
+
+
+def _placeholder_hint(ph: str) -> str:
+    if ph in _PLACEHOLDER_HINTS:
+        return _PLACEHOLDER_HINTS[ph]
+    return f" ({ESCAPES_WORDS})" if "json_escape[" in ph else ""
