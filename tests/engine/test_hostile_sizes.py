@@ -98,3 +98,27 @@ def test_a_retry_policy_with_astronomical_numbers_fails_the_task_instead_of_hang
     summary = result[0]
     assert summary.status == "FAILED"  # type: ignore[attr-defined]
     assert summary.tasks[0]["attempts"] == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "resources",
+    [
+        {"resourceMemoryLimit": "99999999999999999999999999999Ei"},  # 1e47 bytes
+        {"resourceMemoryLimit": "1e400"},  # infinite as a float
+        {"memoryLimit": 1e300},  # KFP < 2.2: GB as a float
+    ],
+)
+def test_a_memory_limit_past_any_machine_runs_the_task_unlimited(
+    resources: dict[str, object],
+    compile_yaml,
+    workbench_home,  # type: ignore[no-untyped-def]
+) -> None:
+    import yaml
+
+    from workbench_dsl.engine import execute
+    from workbench_dsl.paths import LocalRoot
+
+    d = yaml.safe_load(compile_yaml(big_value).read_text())
+    d["deploymentSpec"]["executors"]["exec-big-out"]["container"]["resources"] = resources
+    summary = execute.start(yaml.safe_dump(d), {"n": 3}, root=LocalRoot(workbench_home))
+    assert summary.status == "SUCCEEDED", summary.failures
