@@ -220,9 +220,9 @@ def pipeline_arguments(
     if unknown:
         known = ", ".join(sorted(definitions)) or "none"
         what = "parameter" if len(unknown) == 1 else "parameters"
-        raise UsageError(
-            f"unknown {what} {', '.join(repr(u) for u in unknown)} (pipeline parameters: {known})"
-        )
+        names = ", ".join(shown(u, 60) for u in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise UsageError(f"unknown {what} {names}{more} (pipeline parameters: {known})")
     out: dict[str, Any] = {}
     missing = []
     for name, definition in definitions.items():
