@@ -16,6 +16,7 @@ import gc
 import hashlib
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from workbench_dsl.engine.orchestrator.signals import install_signal_handlers
 from workbench_dsl.engine.orchestrator.summary import RunOptions, RunSummary
 from workbench_dsl.engine.spec import PipelineSpec, load_documents
 from workbench_dsl.engine.store import DEFAULT_EXPERIMENT, RunStore
+from workbench_dsl.errors import UsageError
 from workbench_dsl.paths import LocalRoot, local_root
 
 
@@ -148,10 +150,24 @@ def _input_artifacts(
     for name, path in inputs.items():
         d = spec.input_artifact_definitions.get(name) or {}
         type_schema = dict(d.get("artifactType") or {})
-        entry, _ = import_artifact(os.path.abspath(path), type_schema, {}, cas)
+        try:
+            entry, _ = import_artifact(os.path.abspath(path), type_schema, {}, cas)
+        except (OSError, ValueError, shutil.Error) as e:  # a device, a pipe, a link outside
+            why = e.args[0] if isinstance(e, shutil.Error) and e.args else e
+            raise UsageError(
+                f"input artifact {name!r} ({path}) cannot be stored: {_first_reason(why)}; "
+                "give a regular file or a folder of regular files"
+            ) from None
         entry["name"] = name
         out[name] = [entry]
     return out
+
+
+def _first_reason(why: object) -> str:
+    """One line out of an error, or out of the first of ``shutil.copytree``'s (src, dst, why)."""
+    if isinstance(why, list) and why and isinstance(why[0], tuple) and len(why[0]) == 3:
+        return str(why[0][2])
+    return str(why).splitlines()[0] if str(why) else type(why).__name__
 
 
 def start(
@@ -191,7 +207,11 @@ def start(
     except BaseException:
         store.close()
         raise
-    artifacts = _input_artifacts(spec, dict(inputs or {}), root)
+    try:
+        artifacts = _input_artifacts(spec, dict(inputs or {}), root)
+    except BaseException:
+        store.close()
+        raise
     options = RunOptions(cache=cache, max_parallel=max(1, max_parallel or default_max_parallel()))
     run_id = new_run_id()
     text = spec.text
