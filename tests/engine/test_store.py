@@ -26,6 +26,12 @@ def test_wal_mode_and_run_lookup_by_prefix(tmp_path: Path) -> None:
         store.find_run("ab")
     with pytest.raises(UsageError, match="no run matches 'zz'"):
         store.find_run("zz")
+    assert store.find_run("ABC")["run_id"] == "abc123"
+    for pattern in ("%", "_", "a_c", "a%"):  # not wildcards
+        with pytest.raises(UsageError, match="no run matches"):
+            store.find_run(pattern)
+    with pytest.raises(UsageError, match=r"no run matches 'aaaa.*\(100,000 characters\)"):
+        store.find_run("a" * 100_000)  # was: OperationalError, LIKE pattern too complex
     assert store.run_parameters("abc123") == {"n": 1}
     assert [r["run_id"] for r in store.list_runs(10)] == ["abd456", "abc123"]
 

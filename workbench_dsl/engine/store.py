@@ -319,16 +319,23 @@ class RunStore:
         exact = self.get_run(prefix)
         if exact is not None:
             return exact
-        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # A plain comparison, not LIKE: a prefix of 100,000 characters made SQLite refuse
+        # the pattern ("LIKE or GLOB pattern too complex"); case-insensitive, as LIKE was.
         rows = self.conn.execute(
-            "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 6",
-            (like,),
+            "SELECT * FROM runs WHERE lower(substr(run_id, 1, ?)) = lower(?)"
+            " ORDER BY created_at DESC LIMIT 6",
+            (len(prefix), prefix),
         ).fetchall()
+        shown = (
+            repr(prefix)
+            if len(prefix) <= 40
+            else f"{prefix[:40]!r}... ({len(prefix):,} characters)"
+        )
         if not rows:
-            raise UsageError(f"no run matches {prefix!r} (see: workbench runs list)")
+            raise UsageError(f"no run matches {shown} (see: workbench runs list)")
         if len(rows) > 1:
             ids = ", ".join(r["run_id"] for r in rows[:5])
-            raise UsageError(f"{prefix!r} matches several runs ({ids}); give more of the id")
+            raise UsageError(f"{shown} matches several runs ({ids}); give more of the id")
         return rows[0]
 
     def list_runs(self, limit: int = 20) -> list[sqlite3.Row]:
