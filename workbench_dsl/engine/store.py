@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench_dsl import _procs, _sqlite
+from workbench_dsl.engine import run_queries as rq
 from workbench_dsl.errors import UsageError
 
 #: 2 added ``runs.experiment`` (see :meth:`RunStore._migrate`).
@@ -342,7 +343,7 @@ class RunStore:
         return self.conn.execute(
             "SELECT run_id, pipeline, status, created_at, started_at, finished_at, error, cost,"
             " pid, host FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (limit,),
+            (rq.sql_count(limit),),
         ).fetchall()
 
     def set_run_pid(self, run_id: str, pid: int | None) -> None:
@@ -545,7 +546,7 @@ class RunStore:
         )
         if limit is not None:
             sql += " LIMIT ?"
-            args.append(limit)
+            args.append(rq.sql_count(limit))
         return self.conn.execute(sql, args).fetchall()
 
     def task_metrics(self, kinds: tuple[str, ...] = ("container", "importer")) -> list[sqlite3.Row]:
