@@ -157,6 +157,11 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     ),
     "component contains itself": (_recursive, "'comp-loop' contains itself"),
     "DAGs nested 150 deep": (_nested, "nested 151 deep; at most 100 levels can run here"),
+    "negative parallelism": (
+        # It ended the run FAILED with 0 tasks and no reason.
+        _set("root.dag.tasks.inc.iteratorPolicy", {"parallelismLimit": -1}),
+        "parallelismLimit -1 is not a whole number of 0 or more",
+    ),
     "loop items not a list": (
         _set("root.dag.tasks.inc.parameterIterator", {"itemInput": "x", "items": {"raw": "{[}"}}),
         "the ParallelFor items are not a JSON list: '{[}'",

@@ -350,7 +350,7 @@ def loop_items(node: Node) -> list[Any]:
 def parallelism(node: Node) -> int:
     """``iteratorPolicy.parallelismLimit`` (0: no limit)."""
     try:
-        return int((node.task.get("iteratorPolicy") or {}).get("parallelismLimit") or 0)
+        return max(0, int((node.task.get("iteratorPolicy") or {}).get("parallelismLimit") or 0))
     except (TypeError, ValueError):
         return 0
 

@@ -176,6 +176,11 @@ def _dag_problems(
         elif ref not in refs:
             refs.append(ref)
         deps[name] = _task_deps(label, task, tasks, components, comp, out)
+        limit = (task.get("iteratorPolicy") or {}).get("parallelismLimit", 0)
+        if isinstance(limit, str) and limit.isdigit():
+            limit = int(limit)  # protobuf's JSON may write an integer as a string
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            out.append(f"{label}: parallelismLimit {limit!r} is not a whole number of 0 or more")
         raw = ((task.get("parameterIterator") or {}).get("items") or {}).get("raw")
         if isinstance(raw, str) and not _is_json_list(raw):
             out.append(f"{label}: the ParallelFor items are not a JSON list: {raw[:60]!r}")
