@@ -265,3 +265,28 @@ def test_the_cli_refuses_a_cycle_with_one_line_and_exit_2(
         "error: cannot run 'base' locally: cycle between tasks: inc -> inc-2 -> inc"
     ]
     assert not (workbench_home / "runs").exists() or not any((workbench_home / "runs").iterdir())
+
+
+@dsl.pipeline(name="loop")
+def loop() -> None:
+    with dsl.ParallelFor([1, 2, 3]) as item:
+        inc(x=item)
+
+
+def test_a_run_that_fails_without_a_failed_task_still_says_why(
+    tmp_path: Path, workbench_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A loop whose iterations can never start (what a parallelismLimit of -1 did before
+    # it was refused up front): the run ended FAILED with no failure to show.
+    from workbench_dsl.engine import graph
+
+    monkeypatch.setattr(graph, "parallelism", lambda node: -1)
+    path = tmp_path / "loop.yaml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiler.Compiler().compile(loop, str(path))
+    summary = execute.start(path.read_text(), {}, root=LocalRoot(workbench_home))
+    assert summary.status == "FAILED"
+    assert summary.failures == [
+        {"task": "for-loop-2", "error": "3 iteration(s) not_run", "log_path": None}
+    ]
