@@ -125,3 +125,20 @@ def test_output_values(raw: object, ptype: str, expected: object) -> None:
 def test_coerce_string_from_structures() -> None:
     assert coerce([1, 2], "STRING") == "[1, 2]"
     assert coerce(3.0, "STRING") == "3"
+
+
+def test_an_error_about_huge_or_many_parameters_stays_one_short_line() -> None:
+    import pytest
+
+    from workbench_dsl.engine.params import pipeline_arguments
+    from workbench_dsl.errors import UsageError
+
+    defs = {"n": {"parameterType": "NUMBER_INTEGER"}}
+    for given in (
+        {"x" * 100_000: "1"},
+        {f"p{i}": "1" for i in range(10_000)},
+        {"n": "9" * 100_000 + "x"},
+    ):
+        with pytest.raises(UsageError) as e:
+            pipeline_arguments(defs, given, from_cli=True)
+        assert "\n" not in str(e.value) and len(str(e.value)) < 400, str(e.value)[:500]

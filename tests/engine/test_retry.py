@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench_dsl.engine.retry import RetryPolicy, duration_seconds
+from workbench_dsl.engine.retry import MAX_DURATION, RetryPolicy, duration_seconds
 
 
 def test_durations() -> None:
@@ -32,3 +32,20 @@ def test_backoff_grows_by_factor_and_stops_at_max_duration() -> None:
 
 def test_no_policy_means_no_retry() -> None:
     assert not RetryPolicy.of({}).allows(1, 0)
+
+
+def test_a_backoff_past_what_a_duration_holds_is_capped_not_an_overflow() -> None:
+    huge = "1" + "0" * 300 + "s"
+    p = RetryPolicy.of(
+        {
+            "retryPolicy": {
+                "maxRetryCount": 5,
+                "backoffDuration": "0.001s",
+                "backoffFactor": 1e300,
+                "backoffMaxDuration": huge,
+            }
+        }
+    )
+    assert p.max_duration == MAX_DURATION
+    assert p.delay(1) == 0.001 and p.delay(3) == MAX_DURATION  # 1e600 overflowed
+    assert p.allows(1, 0.0) and not p.allows(3, 0.5)

@@ -26,6 +26,12 @@ def test_wal_mode_and_run_lookup_by_prefix(tmp_path: Path) -> None:
         store.find_run("ab")
     with pytest.raises(UsageError, match="no run matches 'zz'"):
         store.find_run("zz")
+    assert store.find_run("ABC")["run_id"] == "abc123"
+    for pattern in ("%", "_", "a_c", "a%"):  # not wildcards
+        with pytest.raises(UsageError, match="no run matches"):
+            store.find_run(pattern)
+    with pytest.raises(UsageError, match=r"no run matches 'aaaa.*\(100,000 characters\)"):
+        store.find_run("a" * 100_000)  # was: OperationalError, LIKE pattern too complex
     assert store.run_parameters("abc123") == {"n": 1}
     assert [r["run_id"] for r in store.list_runs(10)] == ["abd456", "abc123"]
 
@@ -93,3 +99,15 @@ def test_several_processes_write_at_once(tmp_path: Path) -> None:
     )
     assert len(store.cache_list()) == 160
     assert all(r["status"] == "SUCCEEDED" for r in store.list_runs(10))
+
+
+def test_limits_and_offsets_past_sqlite_integers_are_clamped(tmp_path: Path) -> None:
+    from workbench_dsl.engine import run_queries as rq
+
+    store = RunStore(tmp_path / "runs.db")
+    _new(store, "abc123")
+    huge = 10**23  # `runs list --limit 1e23` was an OverflowError: an internal error
+    assert [r["run_id"] for r in store.list_runs(huge)] == ["abc123"]
+    assert rq.task_page(store.conn, "abc123", huge, huge) == []
+    rows, total = rq.page_of_runs(store.conn, "", [], huge, 50)
+    assert rows == [] and total == 1

@@ -172,3 +172,28 @@ def test_charts_escape_and_scale() -> None:
     assert str(el("text", {"class_": "x", "text_anchor": "end"}, XSS)) == (
         '<text class="x" text-anchor="end">&lt;script&gt;alert(1)&lt;/script&gt;</text>'
     )
+
+
+def test_a_chain_longer_than_the_drawing_is_cut_without_dangling_edges() -> None:
+    # KFP names a chain's tasks inc, inc-2, ..., inc-500 and sorts them as text, so
+    # inc-10 comes long before inc-9: an edge could name a task the cut left out.
+    n = dag.MAX_NODES + 100
+    names = ["inc", *(f"inc-{i}" for i in range(2, n + 1))]
+    tasks = {
+        name: {
+            "componentRef": {"name": "comp-inc"},
+            "dependentTasks": [names[i - 1]] if i else [],
+            "taskInfo": {"name": name},
+        }
+        for i, name in sorted(enumerate(names), key=lambda p: p[1])
+    }
+    spec = {
+        "pipelineInfo": {"name": "chain"},
+        "root": {"dag": {"tasks": tasks}},
+        "components": {"comp-inc": {"executorLabel": "exec-inc"}},
+        "deploymentSpec": {"executors": {"exec-inc": {"container": {"image": "python"}}}},
+    }
+    graph = dag.build(PipelineSpec.parse(json.dumps(spec)), {})
+    assert graph.truncated and len(graph.nodes) == dag.MAX_NODES
+    assert all(a in graph.nodes and b in graph.nodes for a, b in graph.edges)
+    assert dag.draw(graph, "run1")

@@ -13,6 +13,7 @@ content-addressed store, which records its sha256 and size.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -29,10 +30,34 @@ class OutputProblem(ValueError):
     """An output that does not match the component's declaration."""
 
 
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_-]{1,100}(?:\[\d{1,9}\])?")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_PATH = 1024  # of a task's relative path, well inside PATH_MAX (4096) with the root's
+
+
 def safe_path(qname: str) -> str:
-    """A task's qualified name as a relative path (``for-loop-2[1]/train`` -> ``for-loop-2.1/train``)."""
-    s = qname.replace("[", ".").replace("]", "")
-    return re.sub(r"[^A-Za-z0-9._/-]", "_", s)
+    """A task's qualified name as a relative path (``for-loop-2[1]/train`` -> ``for-loop-2.1/train``).
+
+    Two tasks never share a path, and a path never leaves the folder it is put in:
+    a segment that is not a plain name (KFP's task names are ``[a-z0-9-]``) is
+    cut to 100 characters, anything but letters, digits, ``.``, ``_`` and ``-``
+    becomes ``_``, and ``~`` with a digest of the whole segment is appended, so
+    ``e-ü`` and ``e-é``, ``..`` and a 300-character name all get names of their own.
+    A path longer than 1,024 characters (DAGs nested very deep) becomes a digest of
+    the whole name and the task's own segment.
+    """
+    out = []
+    for segment in qname.split("/"):
+        if _PLAIN_SEGMENT.fullmatch(segment):
+            out.append(segment.replace("[", ".").replace("]", ""))
+            continue
+        digest = hashlib.sha256(segment.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        name = _UNSAFE.sub("_", segment[:100])
+        out.append(f"{'_' + name[1:] if name.startswith('.') else name}~{digest}")
+    if sum(len(s) + 1 for s in out) > _MAX_PATH:  # DAGs nested deep: keep the task's own name
+        digest = hashlib.sha256(qname.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        return f"~{digest}/{out[-1]}"
+    return "/".join(out)
 
 
 def typed_inputs(

@@ -124,6 +124,11 @@ def digest(path: Path) -> tuple[str, int]:
                 total += size
                 x = "x" if fst.st_mode & stat.S_IXUSR else "-"
                 entries.append((rel, f"f{x} {d}"))
+            else:  # a pipe, socket or device: nothing a copy could hold (copytree fails on it)
+                raise ValueError(
+                    f"{rel} in {path} is neither a file, a folder nor a link (a pipe, socket "
+                    "or device); artifacts hold files and folders"
+                )
         # Symlinks to directories show up in dirnames; record, don't follow.
         for dn in list(dirnames):
             full = os.path.join(dirpath, dn)
@@ -237,17 +242,21 @@ class ArtifactStore:
             return Stored(str(existing), d, size)
         tmp = self._tmpdir()
         target = tmp / _safe_name(name)
-        if move:
-            try:
-                os.rename(src, target)
-            except OSError as e:
-                if e.errno != errno.EXDEV:
-                    raise
-                shutil.move(str(src), str(target))
-        elif src.is_dir():
-            shutil.copytree(src, target, symlinks=True)
-        else:
-            shutil.copy2(src, target)
+        try:
+            if move:
+                try:
+                    os.rename(src, target)
+                except OSError as e:
+                    if e.errno != errno.EXDEV:
+                        raise
+                    shutil.move(str(src), str(target))
+            elif src.is_dir():
+                shutil.copytree(src, target, symlinks=True)
+            else:
+                shutil.copy2(src, target)
+        except BaseException:
+            remove(tmp)  # nothing half-copied stays in the store
+            raise
         if target.is_dir() and _links(target):  # appeared since it was checked: not stored
             remove(tmp)
             raise LinkError(f"{src} changed while it was stored (a link appeared in it)")
@@ -257,7 +266,11 @@ class ArtifactStore:
         """Store a tree whose inner links point inside it: each link becomes a copy of its target."""
         tmp = self._tmpdir()
         target = tmp / _safe_name(name)
-        shutil.copytree(src, target, symlinks=False)
+        try:
+            shutil.copytree(src, target, symlinks=False)
+        except BaseException:
+            remove(tmp)  # nothing half-copied stays in the store
+            raise
         if _links(target):
             remove(tmp)
             raise LinkError(f"{src} changed while it was stored (a link appeared in it)")

@@ -16,6 +16,7 @@ import gc
 import hashlib
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -151,15 +152,26 @@ def _input_artifacts(
         type_schema = dict(d.get("artifactType") or {})
         try:
             entry, _ = import_artifact(os.path.abspath(path), type_schema, {}, cas)
-        except (OutputProblem, OSError) as e:  # a link out of the folder, an unreadable file
-            why = str(e).removeprefix("importer: ")
+        except OutputProblem as e:  # a link out of the folder
             raise UsageError(
-                f"cannot run {spec.name!r} locally: input artifact {name!r}: {why}"
+                f"input artifact {name!r}: {str(e).removeprefix('importer: ')}"
             ) from None
-
+        except (OSError, ValueError, shutil.Error) as e:  # a device, a pipe, unreadable
+            reason = _first_reason(e.args[0] if isinstance(e, shutil.Error) and e.args else e)
+            raise UsageError(
+                f"input artifact {name!r}: {path} cannot be stored: {reason}; "
+                "give a regular file or a folder of regular files"
+            ) from None
         entry["name"] = name
         out[name] = [entry]
     return out
+
+
+def _first_reason(why: object) -> str:
+    """One line out of an error, or out of the first of ``shutil.copytree``'s (src, dst, why)."""
+    if isinstance(why, list) and why and isinstance(why[0], tuple) and len(why[0]) == 3:
+        return str(why[0][2])
+    return str(why).splitlines()[0] if str(why) else type(why).__name__
 
 
 def start(

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine.orchestrator.states import TaskState
 from workbench_dsl.engine.spec import iterator_of, trigger_strategy, upstream_tasks
 
@@ -326,8 +327,8 @@ def loop_items(node: Node) -> list[Any]:
     if "raw" in items_spec:
         raw = items_spec["raw"]
         try:
-            value = json.loads(raw) if isinstance(raw, str) else raw
-        except json.JSONDecodeError:
+            value = ptypes.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
             raise InputError(f"ParallelFor items are not a JSON list: {str(raw)[:80]!r}") from None
     else:
         name = items_spec.get("inputParameter", "")
@@ -336,8 +337,8 @@ def loop_items(node: Node) -> list[Any]:
         value = node.params[name]
         if isinstance(value, str):
             try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
+                value = ptypes.loads(value)
+            except ValueError:
                 raise InputError(f"ParallelFor items must be a list, got {value[:80]!r}") from None
     if isinstance(value, dict):
         raise InputError("ParallelFor items must be a list, got an object")
@@ -349,7 +350,7 @@ def loop_items(node: Node) -> list[Any]:
 def parallelism(node: Node) -> int:
     """``iteratorPolicy.parallelismLimit`` (0: no limit)."""
     try:
-        return int((node.task.get("iteratorPolicy") or {}).get("parallelismLimit") or 0)
+        return max(0, int((node.task.get("iteratorPolicy") or {}).get("parallelismLimit") or 0))
     except (TypeError, ValueError):
         return 0
 

@@ -9,8 +9,9 @@ executor output gives merged over them.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from workbench_dsl.engine import params as ptypes
 
 
 class OutputError(Exception):
@@ -81,7 +82,7 @@ def _read_executor_output(path: str | None) -> dict[str, Any]:
     if not text.strip():
         return {}
     try:
-        data = json.loads(text)
+        data = ptypes.loads(text, around=3)  # parameterValues/artifacts and their names
     except ValueError as exc:
         raise OutputError(f"the executor output file {path} is not JSON: {exc}") from None
     if not isinstance(data, dict):

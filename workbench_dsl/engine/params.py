@@ -40,6 +40,47 @@ class ParameterTypeError(ValueError):
     """A value that does not fit its declared parameter type."""
 
 
+# Deeper JSON than any real parameter; KFP's protobuf ``Value`` parsing stops at 100
+# nested messages, and Python's JSON codec raises RecursionError near 1,000.
+MAX_VALUE_DEPTH = 100
+
+
+def loads(text: str, around: int = 0) -> Any:
+    """``json.loads`` that refuses values nested deeper than :data:`MAX_VALUE_DEPTH`
+    (plus ``around``: the levels of a document that holds values, not a value).
+
+    Raises:
+        ValueError: not JSON (``json.JSONDecodeError``), or nested too deeply.
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"JSON nested more than {MAX_VALUE_DEPTH} levels deep") from None
+    if nesting(value, MAX_VALUE_DEPTH + around) > MAX_VALUE_DEPTH + around:
+        raise ValueError(f"JSON nested more than {MAX_VALUE_DEPTH} levels deep")
+    return value
+
+
+def nesting(value: Any, stop: int = MAX_VALUE_DEPTH) -> int:
+    """How deep lists and dicts nest in ``value`` (0 for a scalar), counted up to past ``stop``."""
+    worst = 0
+    todo = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while todo:
+        item, depth = todo.pop()
+        worst = max(worst, depth)
+        if worst > stop:
+            return worst
+        kids = item.values() if isinstance(item, dict) else item
+        todo.extend((k, depth + 1) for k in kids if isinstance(k, (dict, list)))
+    return worst
+
+
+def shown(text: Any, limit: int = 80) -> str:
+    """``repr`` of a value for an error line, cut to about ``limit`` characters."""
+    r = repr(text)
+    return r if len(r) <= limit else f"{r[:limit]}... ({len(r):,} characters)"
+
+
 def describe(ptype: str) -> str:
     return _WORDS.get(ptype, ptype.lower())
 
@@ -56,35 +97,36 @@ def from_text(text: str, ptype: str) -> Any:
             try:
                 f = float(s)
             except ValueError:
-                raise ParameterTypeError(f"expects {describe(ptype)}, got {text!r}") from None
+                raise ParameterTypeError(f"expects {describe(ptype)}, got {shown(text)}") from None
             return _int_of_float(f, text)
     if ptype == DOUBLE:
         try:
             return float(s)
         except ValueError:
-            raise ParameterTypeError(f"expects {describe(ptype)}, got {text!r}") from None
+            raise ParameterTypeError(f"expects {describe(ptype)}, got {shown(text)}") from None
     if ptype == BOOLEAN:
         low = s.lower()
         if low in _TRUE:
             return True
         if low in _FALSE:
             return False
-        raise ParameterTypeError(f"expects {describe(ptype)}, got {text!r}")
+        raise ParameterTypeError(f"expects {describe(ptype)}, got {shown(text)}")
     if ptype in (LIST, STRUCT):
         try:
-            value = json.loads(s)
-        except json.JSONDecodeError as e:
+            value = loads(s)
+        except ValueError as e:
+            why = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
             raise ParameterTypeError(
-                f"expects {describe(ptype)}, got {text!r} (invalid JSON: {e.msg})"
+                f"expects {describe(ptype)}, got {shown(text)} (invalid JSON: {why})"
             ) from None
         return coerce(value, ptype)
     raise ParameterTypeError(f"cannot be set (type {ptype})")
 
 
-def _int_of_float(f: float, shown: Any) -> int:
+def _int_of_float(f: float, given: Any) -> int:
     if math.isfinite(f) and f == int(f):
         return int(f)
-    raise ParameterTypeError(f"expects {describe(INTEGER)}, got {shown!r}")
+    raise ParameterTypeError(f"expects {describe(INTEGER)}, got {shown(given)}")
 
 
 def coerce(value: Any, ptype: str | None) -> Any:
@@ -107,7 +149,7 @@ def coerce(value: Any, ptype: str | None) -> Any:
         return str(value)
     if ptype == INTEGER:
         if isinstance(value, bool):
-            raise ParameterTypeError(f"expects {describe(ptype)}, got {value!r}")
+            raise ParameterTypeError(f"expects {describe(ptype)}, got {shown(value)}")
         if isinstance(value, int):
             return value
         if isinstance(value, float):
@@ -117,7 +159,7 @@ def coerce(value: Any, ptype: str | None) -> Any:
         raise ParameterTypeError(f"expects {describe(ptype)}, got {type(value).__name__}")
     if ptype == DOUBLE:
         if isinstance(value, bool):
-            raise ParameterTypeError(f"expects {describe(ptype)}, got {value!r}")
+            raise ParameterTypeError(f"expects {describe(ptype)}, got {shown(value)}")
         if isinstance(value, (int, float)):
             return float(value)
         if isinstance(value, str):
@@ -130,7 +172,7 @@ def coerce(value: Any, ptype: str | None) -> Any:
             return from_text(value, ptype)
         if isinstance(value, (int, float)) and value in (0, 1):
             return bool(value)
-        raise ParameterTypeError(f"expects {describe(ptype)}, got {value!r}")
+        raise ParameterTypeError(f"expects {describe(ptype)}, got {shown(value)}")
     if ptype == LIST:
         if isinstance(value, str):
             return from_text(value, ptype)
@@ -194,9 +236,9 @@ def argument_problems(
     if unknown:
         known = ", ".join(sorted(definitions)) or "none"
         what = "parameter" if len(unknown) == 1 else "parameters"
-        problems.append(
-            f"unknown {what} {', '.join(repr(u) for u in unknown)} (pipeline parameters: {known})"
-        )
+        names = ", ".join(shown(u, 60) for u in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        problems.append(f"unknown {what} {names}{more} (pipeline parameters: {known})")
     out: dict[str, Any] = {}
     missing: list[str] = []
     for name, definition in definitions.items():
@@ -234,7 +276,7 @@ def output_value(raw: Any, ptype: str | None) -> Any:
         return coerce(raw, STRING)
     if isinstance(raw, str) and ptype in (LIST, STRUCT):
         try:
-            return coerce(json.loads(raw), ptype)
-        except json.JSONDecodeError:
-            raise ParameterTypeError(f"expects {describe(ptype)}, got {raw[:80]!r}") from None
+            return coerce(loads(raw), ptype)
+        except ValueError:
+            raise ParameterTypeError(f"expects {describe(ptype)}, got {shown(raw)}") from None
     return coerce(raw, ptype)

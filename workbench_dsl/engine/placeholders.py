@@ -47,11 +47,16 @@ RUN_CONSTANTS = frozenset(
     }
 )
 _IO_ATTRS = {None, "path", "uri", "name", "metadata", "output_file"}
+# Each escape can double a value (every backslash escaped again): json_escape[60] of
+# 'a"b' took 24 GB before the kernel killed the engine. KFP's SDK writes at most [1].
+MAX_JSON_ESCAPES = 4
+ESCAPES_WORDS = f"json_escape[N] takes N of at most {MAX_JSON_ESCAPES}"
+_MAX_ESCAPED = 64 << 20
 _NAMESPACE = uuid.UUID("6c1b8f5e-9f7e-4d55-9a55-1b7f0c4d2e11")
 
 
-def unknown_placeholders(container: dict[str, Any]) -> list[str]:
-    """The placeholders in a container's ``command``/``args`` a local run cannot fill."""
+def placeholder_texts(container: dict[str, Any]) -> list[str]:
+    """Every string of a container's ``command``/``args``, structured elements opened."""
     texts: list[str] = []
     todo: list[Any] = [*(container.get("command") or []), *(container.get("args") or [])]
     while todo:
@@ -68,19 +73,26 @@ def unknown_placeholders(container: dict[str, Any]) -> list[str]:
             todo.extend(item.values())
         elif isinstance(item, list):
             todo.extend(item)
-    out = []
-    for text in texts:
+    return texts
+
+
+def unknown_placeholders(container: dict[str, Any]) -> list[str]:
+    """The placeholders in a container's ``command``/``args`` a local run cannot fill."""
+    out: list[str] = []
+    for text in placeholder_texts(container):
         for m in _PLACEHOLDER.finditer(text):
             path = (m.group(1) or ".")[1:]
+            escapes = 0
             while escaped := _JSON_ESCAPE.match(path):
                 path = escaped.group(1)
+                escapes += int(escaped.group(2)) if len(escaped.group(2)) < 6 else 10**6
             io = _IO.match(path)
             known = (
                 path in ("", "outputs.output_file", "outputMetadataUri")
                 or path in RUN_CONSTANTS
                 or (io is not None and io["attr"] in _IO_ATTRS)
             )
-            if not known and m.group(0) not in out:
+            if (not known or escapes > MAX_JSON_ESCAPES) and m.group(0) not in out:
                 out.append(m.group(0))
     return out
 
@@ -257,9 +269,14 @@ class Resolver:
         path = path[1:] if path.startswith(".") else path
         escaped = _JSON_ESCAPE.match(path)
         if escaped:
+            times = int(escaped.group(2))
+            if times > MAX_JSON_ESCAPES:
+                raise ValueError(f"{{{{$.{path}}}}}: {ESCAPES_WORDS}")
             value = self._one(escaped.group(1))
-            for _ in range(int(escaped.group(2))):
+            for _ in range(times):
                 value = json.dumps(value)[1:-1]
+                if len(value) > _MAX_ESCAPED:
+                    raise ValueError(f"{{{{$.{path}}}}}: the escaped value passed 64 MiB")
             return value
         if path == "":
             if self._dollar is None:

@@ -19,12 +19,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from workbench_dsl.engine import dag_inputs, kube_objects, remote_needs, volumes
+from workbench_dsl.engine import dag_inputs, kube_objects, remote_needs, validate, volumes
 from workbench_dsl.engine import params as ptypes
 from workbench_dsl.engine import platform as plat
 from workbench_dsl.engine.container import missing_program_message
 from workbench_dsl.engine.lightweight import plan_executor
-from workbench_dsl.engine.placeholders import unknown_placeholders
+from workbench_dsl.engine.placeholders import ESCAPES_WORDS, unknown_placeholders
 from workbench_dsl.engine.spec import PipelineSpec, component_ref, is_dag
 from workbench_dsl.errors import UsageError
 
@@ -44,6 +44,9 @@ def check(
     Raises:
         UsageError: one line per problem, after a first line naming the pipeline.
     """
+    problems: list[str] = validate.problems(spec.spec)
+    if problems:  # the checks below read the spec's structure: refuse a broken one first
+        _refuse(spec, problems)
     typed, problems = ptypes.argument_problems(
         spec.input_definitions, dict(params), from_cli=from_cli
     )
@@ -59,13 +62,17 @@ def check(
     )
     problems += final_status_problems(spec)
     if problems:
-        if len(problems) == 1:
-            raise UsageError(f"cannot run {spec.name!r} locally: {problems[0]}")
-        lines = "\n".join(f"  - {p}" for p in problems)
-        raise UsageError(
-            f"cannot run {spec.name!r} locally ({len(problems)} problems, nothing ran):\n{lines}"
-        )
+        _refuse(spec, problems)
     return typed, plan
+
+
+def _refuse(spec: PipelineSpec, problems: list[str]) -> None:
+    if len(problems) == 1:
+        raise UsageError(f"cannot run {spec.name!r} locally: {problems[0]}")
+    lines = "\n".join(f"  - {p}" for p in problems)
+    raise UsageError(
+        f"cannot run {spec.name!r} locally ({len(problems)} problems, nothing ran):\n{lines}"
+    )
 
 
 def input_problems(spec: PipelineSpec, inputs: dict[str, str]) -> list[str]:
@@ -305,7 +312,7 @@ def program_problems(spec: PipelineSpec, mounted: set[str] | None = None) -> lis
         remote = remote_needs.executor_problems(who, p)
         out += remote
         out += [
-            f"task {who}: unknown placeholder {ph}{_PLACEHOLDER_HINTS.get(ph, '')}"
+            f"task {who}: unknown placeholder {ph}{_placeholder_hint(ph)}"
             for ph in unknown_placeholders(executor.get("container") or {})
         ]
         if remote:
@@ -335,3 +342,9 @@ def program_problems(spec: PipelineSpec, mounted: set[str] | None = None) -> lis
                     for path in _paths_in_image(list(p.argv), mounted or set())
                 ]
     return out
+
+
+def _placeholder_hint(ph: str) -> str:
+    if ph in _PLACEHOLDER_HINTS:
+        return _PLACEHOLDER_HINTS[ph]
+    return f" ({ESCAPES_WORDS})" if "json_escape[" in ph else ""

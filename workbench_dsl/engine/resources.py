@@ -10,6 +10,7 @@ cannot). CPU and accelerator counts are not enforced locally.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -33,6 +34,7 @@ _UNITS = {
     "Pi": 2**50,
     "Ei": 2**60,
 }
+_NO_LIMIT = 1 << 62  # bytes: past every address space (setrlimit takes < 2**63)
 _QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
 
@@ -41,7 +43,12 @@ def quantity_bytes(text: str) -> int | None:
     m = _QUANTITY.match(str(text))
     if m is None or m.group(2) not in _UNITS:
         return None
-    return int(float(m.group(1)) * _UNITS[m.group(2)])
+    return _bytes(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _bytes(value: float) -> int | None:
+    """Whole bytes, or None for a number no memory has (``1e400`` is infinite as a float)."""
+    return int(value) if math.isfinite(value) else None
 
 
 def memory_limit(executor: dict[str, Any]) -> int | None:
@@ -53,7 +60,7 @@ def memory_limit(executor: dict[str, Any]) -> int | None:
         return quantity_bytes(str(res["resourceMemoryLimit"]))
     if res.get("memoryLimit"):  # KFP < 2.2: a float, in GB
         try:
-            return int(float(res["memoryLimit"]) * 10**9)
+            return _bytes(float(res["memoryLimit"]) * 10**9)
         except (TypeError, ValueError):
             return None
     return None
@@ -102,7 +109,9 @@ def confine(cgroup: str | None, limit: int | None, how: str | None, forked: bool
         base = _address_space() if forked else 0
         want = base + int(limit)
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY and want > hard:
+        if want >= _NO_LIMIT:  # more than any address space: no limit (and no OverflowError)
+            want = resource.RLIM_INFINITY
+        if hard != resource.RLIM_INFINITY and (want > hard or want == resource.RLIM_INFINITY):
             # A limit this process inherited (a run started inside another run's task)
             # cannot be raised without privileges, and should not be: it stays in force.
             want = hard

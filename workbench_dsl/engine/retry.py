@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# The longest a protobuf ``Duration`` holds (10,000 years); more is no valid policy.
+MAX_DURATION = 315_576_000_000.0
 
 
 def duration_seconds(value: Any, default: float) -> float:
@@ -21,11 +23,11 @@ def duration_seconds(value: Any, default: float) -> float:
     if value is None or value == "":
         return default
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return max(0.0, float(value))
+        return min(max(0.0, float(value)), MAX_DURATION)
     m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*", str(value))
     if not m:
         return default
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    return min(float(m.group(1)) * _UNITS[m.group(2) or "s"], MAX_DURATION)
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,12 @@ class RetryPolicy:
         )
 
     def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
-        return self.backoff * (self.factor ** max(0, retry - 1))
+        """Seconds to wait before retry number ``retry`` (1 for the first retry), at most
+        :data:`MAX_DURATION` (a factor of ``1e300`` overflowed, and its timer never fired)."""
+        try:
+            return min(self.backoff * (self.factor ** max(0, retry - 1)), MAX_DURATION)
+        except OverflowError:
+            return MAX_DURATION
 
     def allows(self, retry: int, elapsed: float) -> bool:
         """Whether retry number ``retry`` may start, ``elapsed`` seconds after the first attempt."""

@@ -37,6 +37,17 @@ _ORDER = " ORDER BY started_at IS NULL, started_at, seq, task"
 # -- one run's tasks ----------------------------------------------------------------------------
 
 
+_SQL_MAX = 2**63 - 1
+
+
+def sql_count(n: int) -> int:
+    """A LIMIT or OFFSET SQLite takes: 0 and up, at most its largest integer.
+
+    (``--offset 99999999999999999999999`` was an OverflowError: an internal error.)
+    """
+    return min(max(0, int(n)), _SQL_MAX)
+
+
 def task_page(
     conn: sqlite3.Connection,
     run_id: str,
@@ -49,7 +60,7 @@ def task_page(
     cols = _TASK_COLS + (", outputs_json" if outputs else "")
     return conn.execute(
         f"SELECT {cols} FROM tasks WHERE run_id=? AND kind IN {_KINDS}{_ORDER} LIMIT ? OFFSET ?",
-        (run_id, -1 if limit is None else limit, max(0, offset)),
+        (run_id, -1 if limit is None else sql_count(limit), sql_count(offset)),
     ).fetchall()
 
 
@@ -61,7 +72,7 @@ def tasks_in_status(
     return conn.execute(
         f"SELECT {_TASK_COLS}, outputs_json FROM tasks WHERE run_id=? AND kind IN {_KINDS}"
         f" AND status IN ({marks}){_ORDER} LIMIT ?",
-        (run_id, *statuses, limit),
+        (run_id, *statuses, sql_count(limit)),
     ).fetchall()
 
 
@@ -170,7 +181,7 @@ def page_of_runs(
     rows = conn.execute(
         "SELECT run_id, pipeline, status, created_at, started_at, finished_at, cost, pid, host,"
         f" error FROM runs{where} ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
-        [*args, size, max(0, page - 1) * size],
+        [*args, sql_count(size), sql_count((page - 1) * size)],
     ).fetchall()
     return rows, int(total)
 

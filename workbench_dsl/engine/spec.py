@@ -9,14 +9,38 @@ and ``pipeline_spec.proto`` in kubeflow/pipelines for the fields read here.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from itertools import accumulate
+from operator import sub
 from typing import Any
 
 from workbench_dsl.errors import UsageError
 
+# Deeper than any compiled pipeline (about 15 levels, plus a parameter value's own):
+# deeper text crashes libyaml's C composer (it recurses in C), and deeper values
+# exceed Python's recursion limit in everything that copies or encodes them.
+MAX_DEPTH = 200
+# An anchor definition (``&name`` before a space or a flow indicator): without one
+# the text has no aliases, so its values cannot be shared, expanded or cyclic.
+# ``&&`` in a shell command and ``a & b`` in Python source do not match.
+_ANCHOR = re.compile(r"&(?<![^\s\[{,:]&)[^\s\[\]{},&]+(?=[\s\[\]{},]|$)")
+_NOT_FLOW = bytes(b for b in range(256) if b not in b"[]{}")
+# A line whose indentation (with "- " and "? " entries) could nest past 100 levels.
+_DEEP_BLOCK = re.compile(r"\n[ ?-]{100}")
+_DELTA = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
 
 def load_documents(text: str) -> list[dict[str, Any]]:
-    """The YAML/JSON documents of a compiled pipeline file, empty ones dropped."""
+    """The YAML/JSON documents of a compiled pipeline file, empty ones dropped.
+
+    Raises:
+        UsageError: not YAML or JSON, not mappings, nested deeper than
+            :data:`MAX_DEPTH`, or aliases that expand past the text's size or refer to
+            the value that holds them.
+    """
+    bound = _nesting_bound(text)
+    docs: list[Any] | None = None
     if text.lstrip().startswith("{"):
         # JSON (what the run store keeps for a spec given as a dict): json is many times
         # faster than YAML's constructor on a spec of thousands of tasks.
@@ -24,23 +48,97 @@ def load_documents(text: str) -> list[dict[str, Any]]:
             doc = json.loads(text)
         except json.JSONDecodeError:
             pass
+        except RecursionError:
+            raise UsageError(_TOO_DEEP) from None
         else:
             if isinstance(doc, dict):
-                return [doc] if doc else []
+                docs = [doc] if doc else []
+    if docs is None:
+        docs = _load_yaml(text, bound)
+    for d in docs:
+        if not isinstance(d, dict):
+            raise UsageError("not a compiled pipeline: a document is not a mapping")
+    if bound > MAX_DEPTH or _ANCHOR.search(text):
+        _check_shape(docs, len(text))
+    return docs
+
+
+_TOO_DEEP = f"not a compiled pipeline: it is nested more than {MAX_DEPTH} levels deep"
+
+
+def _load_yaml(text: str, bound: int) -> list[Any]:
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # libyaml's composer recurses in C: text that may nest deeper than it safely can goes
+    # through the Python loader, whose recursion ends in a RecursionError instead.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if bound <= 1000 else yaml.SafeLoader
     try:
-        docs = [d for d in yaml.load_all(text, Loader=loader) if d]
+        return [d for d in yaml.load_all(text, Loader=loader) if d]
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise UsageError(f"not a compiled pipeline: invalid YAML{where}: {problem}") from None
-    for d in docs:
-        if not isinstance(d, dict):
-            raise UsageError("not a compiled pipeline: a document is not a mapping")
-    return docs
+    except RecursionError:
+        raise UsageError(_TOO_DEEP) from None
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound of how deep ``text`` can nest (flow brackets plus block indentation).
+
+    Each block level indents by at least one column (or one ``- ``/``? `` entry).
+
+    Brackets inside strings count too (the bound only decides how carefully the text is
+    read); a closing bracket never takes the count below zero.
+    """
+    brackets = text.encode("utf-8", "surrogatepass").translate(None, _NOT_FLOW)
+    sums = list(accumulate(map(_DELTA.__getitem__, brackets)))
+    lows = accumulate(sums, min, initial=0)  # the lowest count so far (stray closers)
+    worst = max(map(sub, sums, lows), default=0)
+    if _DEEP_BLOCK.search("\n" + text[:100]) or _DEEP_BLOCK.search(text):
+        return worst + len(text)  # a deep block structure is possible: read it with care
+    return worst + 100
+
+
+def _check_shape(docs: list[Any], text_size: int) -> None:
+    """Refuse values nested deeper than :data:`MAX_DEPTH`, alias cycles and alias bombs.
+
+    One pass, iterative, each distinct container once (shared ones are memoised), so
+    a billion-laughs text is measured without being expanded.
+    """
+    limit = max(1_000_000, text_size)
+    done: dict[int, tuple[int, int]] = {}  # id -> (depth below, values when expanded)
+    open_ids: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(docs, False)]
+    while stack:
+        obj, finish = stack.pop()
+        key = id(obj)
+        kids = [
+            k
+            for k in (obj.values() if isinstance(obj, dict) else obj)
+            if isinstance(k, dict | list)
+        ]
+        if not finish:
+            if key in done:
+                continue
+            if key in open_ids:
+                raise UsageError(
+                    "not a compiled pipeline: an alias refers to a value that holds it"
+                )
+            open_ids.add(key)
+            stack.append((obj, True))
+            stack.extend((k, False) for k in kids if id(k) not in done)
+            continue
+        open_ids.discard(key)
+        depth = 1 + max((done[id(k)][0] for k in kids), default=0)
+        size = 1 + len(obj) + sum(done[id(k)][1] for k in kids)
+        if depth > MAX_DEPTH + 1:  # + 1: the list of documents
+            raise UsageError(_TOO_DEEP)
+        if size > limit:
+            raise UsageError(
+                f"not a compiled pipeline: its aliases expand to more than {limit:,} values"
+            )
+        done[key] = (depth, size)
 
 
 _EMPTY: dict[str, Any] = {}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench_dsl import _procs, _sqlite
+from workbench_dsl.engine import run_queries as rq
 from workbench_dsl.errors import UsageError
 
 #: 2 added ``runs.experiment`` (see :meth:`RunStore._migrate`).
@@ -319,23 +320,30 @@ class RunStore:
         exact = self.get_run(prefix)
         if exact is not None:
             return exact
-        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # A plain comparison, not LIKE: a prefix of 100,000 characters made SQLite refuse
+        # the pattern ("LIKE or GLOB pattern too complex"); case-insensitive, as LIKE was.
         rows = self.conn.execute(
-            "SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY created_at DESC LIMIT 6",
-            (like,),
+            "SELECT * FROM runs WHERE lower(substr(run_id, 1, ?)) = lower(?)"
+            " ORDER BY created_at DESC LIMIT 6",
+            (len(prefix), prefix),
         ).fetchall()
+        shown = (
+            repr(prefix)
+            if len(prefix) <= 40
+            else f"{prefix[:40]!r}... ({len(prefix):,} characters)"
+        )
         if not rows:
-            raise UsageError(f"no run matches {prefix!r} (see: workbench runs list)")
+            raise UsageError(f"no run matches {shown} (see: workbench runs list)")
         if len(rows) > 1:
             ids = ", ".join(r["run_id"] for r in rows[:5])
-            raise UsageError(f"{prefix!r} matches several runs ({ids}); give more of the id")
+            raise UsageError(f"{shown} matches several runs ({ids}); give more of the id")
         return rows[0]
 
     def list_runs(self, limit: int = 20) -> list[sqlite3.Row]:
         return self.conn.execute(
             "SELECT run_id, pipeline, status, created_at, started_at, finished_at, error, cost,"
             " pid, host FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (limit,),
+            (rq.sql_count(limit),),
         ).fetchall()
 
     def set_run_pid(self, run_id: str, pid: int | None) -> None:
@@ -531,7 +539,7 @@ class RunStore:
         )
         if limit is not None:
             sql += " LIMIT ?"
-            args.append(limit)
+            args.append(rq.sql_count(limit))
         return self.conn.execute(sql, args).fetchall()
 
     def task_metrics(self, kinds: tuple[str, ...] = ("container", "importer")) -> list[sqlite3.Row]:

@@ -121,7 +121,7 @@ class _Server:
         for _ in range(SPARES):
             self.spares.append(_fork_spare())
         self.send({"event": "ready", "pid": os.getpid()})
-        buf = b""
+        lines = _Lines()
         while True:
             poller = select.poll()  # not select(): hundreds of attempts may hold fds > 1024
             for fd in (self.proto_in, self.wake_r, *self.by_status, *self.pumps):
@@ -149,19 +149,15 @@ class _Server:
                 data = os.read(self.proto_in, 1 << 20)
                 if not data:
                     return  # the engine is gone or done
-                buf += data
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
+                for line in lines.feed(data):
                     if line.strip():
                         self.start(json.loads(line))
                 while len(self.spares) < SPARES:
                     self.spares.append(_fork_spare())
 
     def send(self, msg: dict[str, Any]) -> None:
-        data = (json.dumps(msg) + "\n").encode()
         try:
-            while data:
-                data = data[os.write(self.proto_out, data) :]
+            _write_all(self.proto_out, (json.dumps(msg) + "\n").encode())
         except OSError:  # the engine is gone: fd 0 closes too, and we shut down
             pass
 
@@ -354,10 +350,8 @@ def _fork_spare() -> _Child:
 
 def _hand_off(child: _Child, req: dict[str, Any]) -> None:
     data = json.dumps(req).encode()
-    data = len(data).to_bytes(8, "big") + data
     try:
-        while data:
-            data = data[os.write(child.request_w, data) :]
+        _write_all(child.request_w, len(data).to_bytes(8, "big") + data)
     finally:
         _close(child.request_w)
         child.request_w = -1
@@ -389,6 +383,36 @@ def _become_subreaper() -> None:
 
 
 # -- in a forked child -------------------------------------------------------------
+
+
+class _Lines:
+    """Complete lines out of reads of any size, each byte looked at once.
+
+    (Appending each read to one buffer and searching it from the start made a
+    request of 100 MB -- a task input that large -- cost minutes: quadratic.)
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            self._parts.append(data[start:end])
+            out.append(b"".join(self._parts))
+            self._parts = []
+            start = end + 1
+        if start < len(data):
+            self._parts.append(data[start:])
+        return out
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to a pipe; the rest is a view, never a copy (no quadratic cost)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _read_exactly(fd: int, n: int) -> bytes:

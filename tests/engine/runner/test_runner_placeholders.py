@@ -147,3 +147,17 @@ def test_unknown_placeholder_is_an_error() -> None:
 )
 def test_format_value_matches_the_cluster(value: object, text: str) -> None:
     assert format_value(value) == text
+
+
+def test_json_escape_is_bounded_in_count_and_in_size() -> None:
+    from workbench_dsl.engine.placeholders import MAX_JSON_ESCAPES
+
+    r = Resolver({"inputs": {"parameterValues": {"q": 'a"b' * 1000}}}, CTX)
+    assert r.resolve_string("{{$.inputs.parameters['q'].json_escape[1]}}").startswith('a\\"b')
+    with pytest.raises(ValueError, match="json_escape"):
+        r.resolve_string(f"{{{{$.inputs.parameters['q'].json_escape[{MAX_JSON_ESCAPES + 1}]}}}}")
+    big = Resolver({"inputs": {"parameterValues": {"q": '"' * (5 << 20)}}}, CTX)
+    with pytest.raises(
+        ValueError, match="passed 64 MiB"
+    ):  # 5 MiB of quotes, escaped 4 times: 80 MiB
+        big.resolve_string(f"{{{{$.inputs.parameters['q'].json_escape[{MAX_JSON_ESCAPES}]}}}}")

@@ -310,7 +310,8 @@ def _attempt_failed(o: Orchestrator, node: Node, attempt: int, outcome: TaskOutc
     o.transition(node, S.WAITING_TO_RETRY, persisted=True)
     o.waiting_retry[node.qname] = node
     o.notice_task(node, f"attempt {attempt} {status.lower()}: {error}; retrying in {delay:g}s")
-    timer = threading.Timer(delay, o.post, args=(m.RetryDue(node),))
+    # Timer waits at most TIMEOUT_MAX (about 292 years here); longer raises in its thread.
+    timer = threading.Timer(min(delay, threading.TIMEOUT_MAX), o.post, args=(m.RetryDue(node),))
     timer.daemon = True
     o.timers[node.qname] = timer
     timer.start()

@@ -279,9 +279,20 @@ class Orchestrator:
         self.recorder.mirror(node, persisted=persisted)
 
     def finish(
-        self, node: Node, state: TaskState, reason: str | None = None, *, persisted: bool = False
+        self,
+        node: Node,
+        state: TaskState,
+        reason: str | None = None,
+        *,
+        persisted: bool = False,
+        own: bool = False,
     ) -> None:
-        """A task reached a final state: record it and let its dependents go (by message)."""
+        """A task reached a final state: record it and let its dependents go (by message).
+
+        ``own``: a DAG or loop task failed for a reason of its own (its inputs, its
+        condition, its items), not because a task inside it did: the run lists it
+        among its failures, as it lists every executor that failed.
+        """
         if node.state.terminal:
             return
         node.finished = time.time()
@@ -294,7 +305,7 @@ class Orchestrator:
         node.reason = reason
         if state is S.FAILED and node.kind == "container" and node.error:
             node.error += launch.remote_hint(node)
-        if state is S.FAILED and node.is_executor:
+        if state is S.FAILED and (node.is_executor or own):
             self.failures.append(
                 {"task": node.qname, "error": node.error, "log_path": node.log_path}
             )
@@ -331,7 +342,7 @@ class Orchestrator:
             params, arts, absent = graph.resolve_inputs(node, self.job_resource_name)
             params = launch.resolve_constants(self, node, params, arts)
         except (graph.InputError, ValueError) as e:
-            self.finish(node, S.FAILED, f"cannot resolve inputs: {e}")
+            self.finish(node, S.FAILED, f"cannot resolve inputs: {e}", own=True)
             return
         node.params, node.artifacts = params, arts
         condition = (node.task.get("triggerPolicy") or {}).get("condition")
@@ -339,7 +350,7 @@ class Orchestrator:
             try:
                 ok = conditions.evaluate(condition, params)
             except conditions.ConditionError as e:
-                self.finish(node, S.FAILED, f"condition: {e}")
+                self.finish(node, S.FAILED, f"condition: {e}", own=True)
                 return
             if not ok:
                 self.finish(node, S.SKIPPED, f"condition is false: {condition}")

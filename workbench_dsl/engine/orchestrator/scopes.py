@@ -92,7 +92,7 @@ def start_group(o: Orchestrator, node: Node) -> None:
     try:
         node.items = graph.loop_items(node)
     except graph.InputError as e:
-        o.finish(node, S.FAILED, str(e))
+        o.finish(node, S.FAILED, str(e), own=True)
         return
     if not node.items:
         _loop_done(o, node)

@@ -57,11 +57,25 @@ def summarize(o: Orchestrator) -> RunSummary:
         status=status,
         tasks=tasks,
         outputs=pipeline_outputs(o),
-        failures=o.failures,
+        failures=o.failures or (_unexplained(o) if status == graph.FAILED else []),
         notices=o.notices,
         duration_s=time.time() - o.started,
         cost=sum(float(r.get("cost") or 0.0) for r in records),
     )
+
+
+def _unexplained(o: Orchestrator) -> list[dict[str, Any]]:
+    """Why a run failed when no task failed: its top-level tasks that did not succeed.
+
+    (A loop whose iterations could never start ended the run FAILED with nothing said.)
+    """
+    out = []
+    for q, node in o.recorder.nodes.items():
+        status = node.state.stored
+        if node.scope.prefix == "" and status in (graph.FAILED, graph.NOT_RUN):
+            why = node.error or node.reason or f"ended {status.lower().replace('_', ' ')}"
+            out.append({"task": q, "error": why, "log_path": None})
+    return out
 
 
 def _run_order(r: dict[str, Any]) -> tuple[float, int]:
