@@ -928,3 +928,23 @@ def test_create_pvc_with_a_name_that_exists_fails_as_kfps_driver_does_unless_cac
     assert remade.status == "SUCCEEDED", remade.failures
     assert [t["cached"] for t in remade.tasks] == [False]
     assert volumes.volume_dir(workbench_home, "fresh-claim").is_dir()
+
+
+def test_create_pvc_given_both_a_name_and_a_suffix_fails_as_kfps_driver_does(
+    run_kfp: Callable[..., Any], workbench_home: Path
+) -> None:
+    # backend/src/v2/driver/k8s.go, createPVC: at most one of the two may be non-empty.
+    @dsl.pipeline(name="name-and-suffix")
+    def p(suffix: str = "-data") -> str:
+        return kubernetes.CreatePVC(
+            pvc_name="both", pvc_name_suffix=suffix, access_modes=["ReadWriteOnce"], size="1Gi"
+        ).outputs["name"]
+
+    summary = run_kfp(p)
+    assert summary.status == "FAILED"
+    (failure,) = summary.failures
+    assert failure["error"] == (
+        "failed to create pvc: at most one of pvc_name and pvc_name_suffix can be non-empty"
+    )
+    assert not (workbench_home / "volumes" / "both").exists()
+    assert run_kfp(p, {"suffix": ""}).outputs["Output"] == "both"

@@ -108,11 +108,22 @@ def on_imported(o: Orchestrator, node: Node, result: Any) -> None:
     o.finish(node, S.SUCCEEDED)
 
 
+_NAME_AND_SUFFIX = (
+    "failed to create pvc: at most one of pvc_name and pvc_name_suffix can be non-empty"
+)
+
+
 def run_stub(o: Orchestrator, node: Node) -> None:
     """kfp-kubernetes ``CreatePVC`` makes a local volume (its output is the name), ``DeletePVC``
     removes it (``engine/volumes.py``)."""
     _, executor = executor_of(o, node)
     what = stub_kind(str((executor.get("container") or {}).get("image")))
+    if what == "createpvc" and node.params.get("pvc_name") and node.params.get("pvc_name_suffix"):
+        o.transition(node, S.RUNNING)
+        o.obs.task_start(o.task_info(node))
+        # As KFP's driver refuses it (backend/src/v2/driver/k8s.go, createPVC).
+        o.finish(node, S.FAILED, _NAME_AND_SUFFIX)
+        return
     if what == "createpvc" and node.params.get("pvc_name"):
         _create_named_pvc(o, node, executor)
         return
