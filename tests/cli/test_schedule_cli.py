@@ -104,6 +104,8 @@ def test_add_checks_everything_up_front(pipeline: str) -> None:
         in wb("schedule", "add", pipeline, "--cron", "0 3 * * 0", "--timezone", "Nowhere")[1]
     )
     assert "invalid hour field" in wb("schedule", "add", pipeline, "--cron", "0 99 * * 0")[1]
+    code, out = wb("schedule", "add", pipeline, "--cron", "0 3 * * 0", "--experiment", "")
+    assert code == 2 and "bad experiment name ''" in out, out
     assert "no such file" in wb("schedule", "add", "missing.yaml", "--cron", "0 3 * * 0")[1]
     assert "--target must be local or kfp" in wb("schedule", "list", "--target", "argo")[1]
 

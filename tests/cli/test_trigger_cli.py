@@ -132,6 +132,7 @@ def test_scheduler_once_runs_the_pipeline_on_new_data(pipeline: str, tmp_path: P
         (["--on", "run:up", "--max-age", "1h"], "--max-age applies to dataset: events only"),
         (["--on", "dataset:x", "--max-age", "soon"], "bad duration 'soon'"),
         (["--on", "run:up", "--event-param", "nope"], "'nope'"),
+        (["--on", "run:up", "--experiment", ""], "bad experiment name ''"),
         (
             ["--on", "dataset:x", "--event-param", "n"],
             "--event-param n: the event gives the changed file's path, a string, but input 'n' is an int",

@@ -105,6 +105,8 @@ def add_command(
     from workbench_dsl.schedule.store import Schedule
 
     raw = parse_params(param)
+    if experiment is not None:  # "" is refused here as by `workbench run`, not read as Default
+        experiment = check_experiment_name(experiment)
     if target != "local":
         from workbench_dsl.schedule.kfp import check_max_concurrency, check_timezone
 
@@ -157,7 +159,7 @@ def add_command(
             created_at=now,
             updated_at=now,
             start_after=cron.iso(cron.now_utc()),
-            experiment=check_experiment_name(experiment or "Default"),
+            experiment=experiment or "Default",
         )
     )
     view = _local_view(s, store, 1)

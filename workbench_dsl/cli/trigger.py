@@ -238,7 +238,7 @@ def add_command(
         max_catchup=max_catchup,
         max_concurrency=max_concurrency,
         paused=paused,
-        experiment=check_experiment_name(experiment or "Default"),
+        experiment=check_experiment_name("Default" if experiment is None else experiment),
         created_at=now,
         updated_at=now,
         after=now,
