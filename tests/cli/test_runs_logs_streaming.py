@@ -94,3 +94,20 @@ def test_a_closed_pipe_ends_a_command_quietly(a_run: str, workbench_home: Path) 
     )
     assert "BrokenPipe" not in done.stderr and "internal error" not in done.stderr, done.stderr
     assert "Exception ignored" not in done.stderr, done.stderr
+
+
+def test_logs_that_were_deleted_are_said_to_be_gone(workbench_home: Path, a_run: str) -> None:
+    from workbench_dsl.engine.store import RunStore
+
+    shown = _workbench(workbench_home, "runs", "logs", a_run)
+    assert "hello from the task" in shown.stdout
+    store = RunStore(workbench_home / "runs.db")
+    (log,) = [Path(a["log_path"]) for a in store.attempts(a_run) if a["log_path"]]
+    store.close()
+    log.unlink()
+    gone = _workbench(workbench_home, "runs", "logs", a_run)
+    assert gone.returncode == 0 and gone.stdout == ""
+    assert (
+        gone.stderr
+        == f"(no logs: 1 log file(s) of this run are gone, e.g. {log}; they were deleted from the local root)\n"
+    )

@@ -218,6 +218,7 @@ def logs_command(
     printed: dict[str, int] = {}
     decoders: dict[str, codecs.IncrementalDecoder] = {}
     last_header: list[str | None] = [None]
+    gone: set[str] = set()  # log files the store names that are not there (deleted since)
 
     def emit_new() -> None:
         for a in store.attempts(run_id):
@@ -229,7 +230,9 @@ def logs_command(
             try:
                 f = open(path, "rb")  # noqa: SIM115 - read in chunks below
             except OSError:
+                gone.add(path)
                 continue
+            gone.discard(path)
             with f:
                 f.seek(printed.get(path, 0))
                 # In chunks, never the whole file: a log may be as large as its cap.
@@ -248,7 +251,7 @@ def logs_command(
     emit_new()
     if not follow:
         if not printed:
-            typer.echo("(no logs yet)", err=True)
+            typer.echo(_no_logs_line(run_status(store.get_run(run_id) or row), gone), err=True)
         return
     try:
         while True:
@@ -342,3 +345,14 @@ runs_replay.attach(runs_app)
 
 def register(app: typer.Typer) -> None:
     app.add_typer(runs_app, name="runs")
+
+
+def _no_logs_line(status: str, gone: set[str]) -> str:
+    """What to say when a run has printed no log at all."""
+    if gone:
+        example = sorted(gone)[0]
+        return (
+            f"(no logs: {len(gone)} log file(s) of this run are gone, e.g. {example}; "
+            "they were deleted from the local root)"
+        )
+    return "(no logs yet)" if status == "RUNNING" else "(no logs: its tasks wrote none)"
