@@ -111,3 +111,13 @@ def test_logs_that_were_deleted_are_said_to_be_gone(workbench_home: Path, a_run:
         gone.stderr
         == f"(no logs: 1 log file(s) of this run are gone, e.g. {log}; they were deleted from the local root)\n"
     )
+
+
+def test_runs_show_says_where_its_task_pages_end(workbench_home: Path, a_run: str) -> None:
+    past = _workbench(workbench_home, "runs", "show", a_run, "--offset", "5")
+    assert past.returncode == 0
+    assert past.stdout.splitlines()[-1] == (
+        "no tasks from --offset 5: the run has 1 (1 succeeded); give a smaller --offset, or --all"
+    )
+    last = _workbench(workbench_home, "runs", "show", a_run, "--offset", "0", "--limit", "1")
+    assert "tasks 1-1" not in last.stdout  # one page holds them all: no paging line

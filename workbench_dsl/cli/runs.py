@@ -174,10 +174,22 @@ def show_command(
     shown = len(d["tasks"])
     if shown < d["tasks_total"]:
         counts = ", ".join(f"{n} {k.lower()}" for k, n in sorted(d["task_counts"].items()) if n)
-        typer.echo(
-            f"tasks {offset + 1}-{offset + shown} of {d['tasks_total']} ({counts});"
-            f" more with --offset {offset + shown}, or --all"
-        )
+        last = offset + shown
+        if shown == 0:  # --offset at or past the end
+            typer.echo(
+                f"no tasks from --offset {offset}: the run has {d['tasks_total']} ({counts});"
+                " give a smaller --offset, or --all"
+            )
+        elif last < d["tasks_total"]:
+            typer.echo(
+                f"tasks {offset + 1}-{last} of {d['tasks_total']} ({counts});"
+                f" more with --offset {last}, or --all"
+            )
+        else:
+            typer.echo(
+                f"tasks {offset + 1}-{last} of {d['tasks_total']} ({counts});"
+                " the first ones with a smaller --offset, or --all"
+            )
     failed = [
         task_view(t, False) for t in tasks_in_status(store.conn, d["run_id"], ("FAILED",), 20)
     ]
