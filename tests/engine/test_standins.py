@@ -5,6 +5,7 @@ compiled by KFP's compiler and run through the real engine.
 """
 
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -476,3 +477,12 @@ def test_a_script_that_only_the_image_has_is_refused_up_front(
     text = compile_yaml(p).read_text()
     with pytest.raises(UsageError, match=r"script 'run\.sh' is not on this machine"):
         execute.start(text, {}, root=LocalRoot(workbench_home))
+
+
+def test_pod_names_of_tasks_apart_only_by_non_ascii_letters_stay_apart() -> None:
+    from workbench_dsl.engine.orchestrator.pod import pod_name_of
+
+    a, b = (pod_name_of("p", "r1", q, 1) for q in ("e-ü", "e-é"))
+    assert a != b
+    assert all(len(n) <= 63 and re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", n) for n in (a, b))
+    assert pod_name_of("p", "r1", "train", 1) == "p-r1-train-1"  # plain names are unchanged

@@ -194,7 +194,7 @@ def pod_name_of(pipeline: str, run_id: str, qname: str, attempt: int | str) -> s
     """A pod name for ``qname``'s ``attempt`` (``replay`` for a replay)."""
     raw = f"{pipeline}-{run_id}-{qname}-{attempt}".lower()
     name = re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")
-    if len(name) > 63:
+    if len(name) > 63 or not raw.isascii():  # names apart only by other letters stay apart
         digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
         name = f"{name[:54].rstrip('-')}-{digest}"
     return name
