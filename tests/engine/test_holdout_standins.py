@@ -931,8 +931,12 @@ def test_create_pvc_with_a_name_that_exists_fails_as_kfps_driver_does_unless_cac
 
 
 def test_create_pvc_given_both_a_name_and_a_suffix_fails_as_kfps_driver_does(
-    run_kfp: Callable[..., Any], workbench_home: Path
+    run_kfp: Callable[..., Any], compile_yaml: Callable[..., Path], workbench_home: Path
 ) -> None:
+    from workbench_dsl.engine import execute
+    from workbench_dsl.engine.store import RunStore
+    from workbench_dsl.paths import LocalRoot
+
     # backend/src/v2/driver/k8s.go, createPVC: at most one of the two may be non-empty.
     @dsl.pipeline(name="name-and-suffix")
     def p(suffix: str = "-data") -> str:
@@ -940,11 +944,30 @@ def test_create_pvc_given_both_a_name_and_a_suffix_fails_as_kfps_driver_does(
             pvc_name="both", pvc_name_suffix=suffix, access_modes=["ReadWriteOnce"], size="1Gi"
         ).outputs["name"]
 
-    summary = run_kfp(p)
+    # Known before the run: refused up front, nothing recorded.
+    with pytest.raises(UsageError, match="CreatePVC is given both pvc_name and pvc_name_suffix"):
+        execute.start(compile_yaml(p).read_text(), {}, root=LocalRoot(workbench_home))
+    assert RunStore(workbench_home / "runs.db").list_runs() == []
+    assert run_kfp(p, {"suffix": ""}).outputs["Output"] == "both"
+
+    @dsl.component(base_image="python:3.11")
+    def suffix_of() -> str:
+        return "-late"
+
+    @dsl.pipeline(name="name-and-late-suffix")
+    def late() -> str:
+        return kubernetes.CreatePVC(
+            pvc_name="late",
+            pvc_name_suffix=suffix_of().output,
+            access_modes=["ReadWriteOnce"],
+            size="1Gi",
+        ).outputs["name"]
+
+    # Known only when the step starts: the step fails as the driver fails it.
+    summary = run_kfp(late)
     assert summary.status == "FAILED"
     (failure,) = summary.failures
     assert failure["error"] == (
         "failed to create pvc: at most one of pvc_name and pvc_name_suffix can be non-empty"
     )
-    assert not (workbench_home / "volumes" / "both").exists()
-    assert run_kfp(p, {"suffix": ""}).outputs["Output"] == "both"
+    assert not (workbench_home / "volumes" / "late").exists()

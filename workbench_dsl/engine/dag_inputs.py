@@ -71,6 +71,11 @@ def executor_dags(spec: PipelineSpec) -> dict[str, set[str]]:
     return out
 
 
+def value_of(ref: dict[str, Any], parent: dict[str, set[str | None]] | None) -> set[str | None]:
+    """The values a task input may hold, in a DAG whose inputs may hold ``parent``."""
+    return _of(ref, parent or {})
+
+
 def _of(ref: dict[str, Any], parent: dict[str, set[str | None]]) -> set[str | None]:
     if "componentInputParameter" in ref:
         return parent.get(str(ref["componentInputParameter"]), {None})

@@ -61,6 +61,7 @@ def check(
         spec, {m.path for ex in plan.executors.values() for m in ex.mounts}
     )
     problems += final_status_problems(spec)
+    problems += create_pvc_problems(spec, typed)
     if problems:
         _refuse(spec, problems)
     return typed, plan
@@ -218,6 +219,35 @@ def final_status_problems(spec: PipelineSpec) -> list[str]:
                     f"input, which nothing produces: load this file as a component "
                     f"(components.load_component_from_file) and use it as the exit task of a "
                     f"dsl.ExitHandler"
+                )
+    return out
+
+
+def create_pvc_problems(spec: PipelineSpec, params: dict[str, Any]) -> list[str]:
+    """A ``CreatePVC`` sure to be given both ``pvc_name`` and ``pvc_name_suffix``.
+
+    KFP's driver fails such a step (backend/src/v2/driver/k8s.go, createPVC: at most one
+    of them can be non-empty); one whose values only the run knows fails as it does.
+    """
+    out = []
+    known = dag_inputs.known_inputs(spec, params)
+    dags = [(dag_inputs.ROOT, spec.root.get("dag") or {})]
+    dags += [(n, c["dag"]) for n, c in spec.components.items() if is_dag(c)]
+    for dag_name, dag in dags:
+        for name, task in (dag.get("tasks") or {}).items():
+            comp = spec.components.get(component_ref(task)) or {}
+            executor = spec.executors.get(str(comp.get("executorLabel"))) or {}
+            if str((executor.get("container") or {}).get("image")) != "argostub/createpvc":
+                continue
+            given = (task.get("inputs") or {}).get("parameters") or {}
+            both = all(
+                key in given and None not in dag_inputs.value_of(given[key], known.get(dag_name))
+                for key in ("pvc_name", "pvc_name_suffix")
+            )
+            if both:
+                out.append(
+                    f"task {name}: CreatePVC is given both pvc_name and pvc_name_suffix, and "
+                    f"KFP's driver fails it (at most one of them can be non-empty): give one"
                 )
     return out
 
