@@ -30,7 +30,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from workbench_dsl.backends.deployer._llm_engine import ContextTooLong, Engine, Sequence
+from workbench_dsl.backends.deployer._llm_engine import (
+    SEED_MAX,
+    SEED_MIN,
+    ContextTooLong,
+    Engine,
+    Sequence,
+)
 
 PREFIX = os.environ.get("KSERVE_OPENAI_ROUTE_PREFIX", "/openai")
 REVISION_HEADER = "x-workbench-revision"
@@ -48,7 +54,8 @@ class _Request(BaseModel):
     n: int = 1
     stream: bool = False
     stop: str | list[str] | None = None
-    seed: int | None = None
+    #: What a torch generator takes (a wider seed would fail the whole batch it joins).
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
 
     def stops(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -104,6 +111,8 @@ def add_openai_routes(app: Any, name: str, router: Any) -> None:
             body = await request.json()
         except ValueError as e:
             return error(400, f"the body is not valid JSON: {e}")
+        except RecursionError:
+            return error(400, "the body is not valid JSON: it is nested too deeply")
         try:
             parsed = model.model_validate(body)
         except ValidationError as e:
