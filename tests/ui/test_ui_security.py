@@ -158,3 +158,15 @@ def test_two_host_headers_are_refused(workbench_home: Path) -> None:
     for hosts in (["127.0.0.1:8765", "evil.example"], ["localhost:8765", "localhost:8765"]):
         headers = [("host", h) for h in hosts]
         assert c.get("/runs", headers=headers).status_code == 400  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("//evil.example/x", "/evil.example/x"), ("/%2Fevil.example", "/evil.example")],
+)
+def test_the_token_url_redirects_to_a_page_here_only(
+    workbench_home: Path, path: str, expected: str
+) -> None:
+    c = make_client(workbench_home)
+    r = c.get(ORIGIN + path, params={"token": TOKEN, "a": "1"})
+    assert r.status_code == 303 and r.headers["location"] == expected + "?a=1"

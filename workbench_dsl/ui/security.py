@@ -137,7 +137,9 @@ async def guard(request: Request, call_next: Any) -> Response:
         if not access.valid(given):
             return _refuse(403, "wrong access token; " + access.login_hint())
         query = urlencode([(k, v) for k, v in parse_qsl(request.url.query) if k != "token"])
-        target = request.url.path + (f"?{query}" if query else "")
+        # One leading slash: "//evil.example" (or "/%2Fevil.example") is another site's URL.
+        path = "/" + request.url.path.lstrip("/\\")
+        target = path + (f"?{query}" if query else "")
         response: Response = RedirectResponse(target, status_code=303)
         response.set_cookie(access.cookie, access.token, httponly=True, samesite="strict", path="/")
         return _headers(response)
