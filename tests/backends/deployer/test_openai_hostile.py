@@ -38,6 +38,9 @@ def _chat(**extra: object) -> dict[str, object]:
         b'{"model": "chat", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
         json.dumps(_chat(max_tokens=-1)).encode(),
         json.dumps(_chat(n=2)).encode(),
+        # Each is looked for after every token, in the batch's thread: OpenAI allows four.
+        json.dumps(_chat(stop=[chr(0x4E00 + i) for i in range(100_000)])).encode(),
+        json.dumps(_chat(stop=["a", "b", "c", "d", "e"])).encode(),
         b"\xff\xfe not json",
     ],
 )
