@@ -37,7 +37,7 @@ class SpawnError(Exception):
 
 def server_env(base: Mapping[str, str], home: Path, pythonpath: list[str]) -> dict[str, str]:
     """The environment of an endpoint server: ``base`` without any task's or engine's variables."""
-    drop = {*_env.TASK_VARIABLES, *_env.ENGINE_INTERNAL}
+    drop = {*_env.TASK_VARIABLES, *_env.ENGINE_INTERNAL, *_env.USER_SECRETS}
     env = {k: v for k, v in base.items() if k not in drop}
     env[_env.HOME] = str(home)
     env["PYTHONUNBUFFERED"] = "1"

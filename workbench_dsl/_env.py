@@ -46,6 +46,12 @@ WORKER_CGROUP = "WORKBENCH_WORKER_CGROUP"
 #: task needs kfp whole) and the worker's cgroup. The task runner removes them
 #: from every task's environment.
 ENGINE_INTERNAL = ("_KFP_RUNTIME", WORKER_CGROUP)
+#: The dashboard's access token (``workbench ui --token``'s variable).
+UI_TOKEN = "WORKBENCH_UI_TOKEN"
+#: The user's own secrets for local servers: never in a task's environment (with the
+#: dashboard's token, code inside a run could approve what its own run waits on) nor in a
+#: local endpoint's server.
+USER_SECRETS = (UI_TOKEN,)
 #: The per-task variables above: what a process that is not a task of the run
 #: (a local endpoint's server) must not inherit.
 TASK_VARIABLES = (ENGINE, RUN_ID, PIPELINE, TASK, ATTEMPT, RUN_DIR, STATUS_FILE, SPAWNER)

@@ -137,6 +137,20 @@ def test_metrics_serve_answers_loopback_names_only(server: int, workbench_home: 
     assert get(server, "/", f"127.0.0.1:{server}")[0] == 404
 
 
+def test_metrics_serve_reads_the_whole_host_value(server: int) -> None:
+    for host in ("localhost:1@evil.example", "[::1]evil.example", "localhost.", "127.0.0.1.nip.io"):
+        assert get(server, "/metrics", host)[0] == 403, host
+    assert get(server, "/metrics", f"[::1]:{server}")[0] == 200
+    # Two Host headers (which one counts is each parser's guess) are refused.
+    for second in ("evil.example", f"127.0.0.1:{server}"):
+        c = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
+        c.putrequest("GET", "/metrics", skip_host=True)
+        c.putheader("Host", f"127.0.0.1:{server}")
+        c.putheader("Host", second)
+        c.endheaders()
+        assert c.getresponse().status in (400, 403), second
+
+
 def test_ui_serves_the_same_metrics(workbench_home: Path) -> None:
     import sys
 

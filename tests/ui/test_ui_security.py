@@ -134,3 +134,39 @@ def test_loopback_addresses() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("127.8.9.1") and is_loopback("::1")
     assert is_loopback("::ffff:127.0.0.1")
     assert not is_loopback("10.0.0.1") and not is_loopback("testclient") and not is_loopback(None)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost:8765@evil.example",
+        "[::1]evil.example:8765",
+        "localhost.:8765",
+        "127.0.0.1.nip.io:8765",
+        "localhost:8765:1",
+        "localhost:http",
+        "[::ffff:127.0.0.1]:8765",
+        "",
+    ],
+)
+def test_a_host_that_only_starts_like_loopback_is_refused(workbench_home: Path, host: str) -> None:
+    assert make_client(workbench_home).get("/runs", headers={"host": host}).status_code == 403
+
+
+def test_two_host_headers_are_refused(workbench_home: Path) -> None:
+    c = make_client(workbench_home)
+    for hosts in (["127.0.0.1:8765", "evil.example"], ["localhost:8765", "localhost:8765"]):
+        headers = [("host", h) for h in hosts]
+        assert c.get("/runs", headers=headers).status_code == 400  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("//evil.example/x", "/evil.example/x"), ("/%2Fevil.example", "/evil.example")],
+)
+def test_the_token_url_redirects_to_a_page_here_only(
+    workbench_home: Path, path: str, expected: str
+) -> None:
+    c = make_client(workbench_home)
+    r = c.get(ORIGIN + path, params={"token": TOKEN, "a": "1"})
+    assert r.status_code == 303 and r.headers["location"] == expected + "?a=1"

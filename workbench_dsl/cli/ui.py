@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from workbench_dsl import _env
 from workbench_dsl.cli._common import handle_errors
 
 ORDER = 90
@@ -25,7 +26,7 @@ def ui_command(
     token: str | None = typer.Option(
         None,
         "--token",
-        envvar="WORKBENCH_UI_TOKEN",
+        envvar=_env.UI_TOKEN,
         help="The access token (default: a new random one each start).",
     ),
     tracking_uri: str | None = typer.Option(

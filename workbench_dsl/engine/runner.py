@@ -313,7 +313,7 @@ class TaskRunner:
             return
         attempt.executor_input = executor_input
         env = {**os.environ, **spec.env}
-        for name in _env.ENGINE_INTERNAL:
+        for name in (*_env.ENGINE_INTERNAL, *_env.USER_SECRETS):
             env.pop(name, None)
         env[_env.SPAWNER] = str(self._spawner.path)
         env["PATH"] = f"{self._bin}{os.pathsep}{env.get('PATH', os.defpath)}"

@@ -7,6 +7,7 @@ rebound DNS name), and answers ``/metrics`` only.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
@@ -16,12 +17,14 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from workbench_dsl.paths import LocalRoot
 
 _LOOPBACK = {"127.0.0.1", "localhost", "[::1]"}
+#: A ``Host`` value: a name or a bracketed IPv6 address, then a port if any. The whole value
+#: counts ("localhost:1@evil" is no loopback name; two Host headers arrive joined by a comma).
+_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[^\[\]:]*)(?::[0-9]{1,5})?")
 
 
 def _loopback_host(header: str | None) -> bool:
-    host = (header or "").strip().lower()
-    name = host[: host.find("]") + 1] if host.startswith("[") else host.rsplit(":", 1)[0]
-    return name in _LOOPBACK
+    match = _HOST.fullmatch((header or "").strip().lower())
+    return match is not None and match.group(1) in _LOOPBACK
 
 
 def wsgi_app(root: LocalRoot) -> Callable[..., Iterable[bytes]]:

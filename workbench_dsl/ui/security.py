@@ -44,6 +44,8 @@ ARTIFACT_CSP = (
 )
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 MAX_FORM_BYTES = 64 * 1024
+#: A ``Host`` value: a name or a bracketed IPv6 address, then a port if any.
+_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[^\[\]:]*)(?::[0-9]{1,5})?")
 
 
 class Forbidden(Exception):
@@ -91,12 +93,10 @@ class Access:
     @staticmethod
     def loopback_host(host_header: str | None) -> bool:
         """Whether a ``Host`` header names this machine's loopback (port aside)."""
-        host = (host_header or "").strip().lower()
-        if host.startswith("["):
-            name = host[: host.find("]") + 1]
-        else:
-            name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        return name in LOOPBACK_NAMES
+        # The whole value: a name that only starts like loopback ("localhost:1@evil",
+        # "[::1]evil") is another name to some parser on the way.
+        match = _HOST.fullmatch((host_header or "").strip().lower())
+        return match is not None and match.group(1) in LOOPBACK_NAMES
 
     def bearer(self, request: Request) -> bool:
         auth = request.headers.get("authorization", "")
@@ -126,6 +126,9 @@ def reads_contents(request: Request) -> bool:
 async def guard(request: Request, call_next: Any) -> Response:
     """The middleware applying :class:`Access` to every request."""
     access: Access = request.app.state.access
+    if len(request.headers.getlist("host")) > 1:
+        # Which one counts is each parser's guess (RFC 9112 3.2: a 400).
+        return _refuse(400, "a request names one Host header, not several")
     local_name = access.loopback_host(request.headers.get("host"))
     if access.strict_host and not local_name:
         return _refuse(403, "this dashboard answers on 127.0.0.1 or localhost only")
@@ -134,7 +137,9 @@ async def guard(request: Request, call_next: Any) -> Response:
         if not access.valid(given):
             return _refuse(403, "wrong access token; " + access.login_hint())
         query = urlencode([(k, v) for k, v in parse_qsl(request.url.query) if k != "token"])
-        target = request.url.path + (f"?{query}" if query else "")
+        # One leading slash: "//evil.example" (or "/%2Fevil.example") is another site's URL.
+        path = "/" + request.url.path.lstrip("/\\")
+        target = path + (f"?{query}" if query else "")
         response: Response = RedirectResponse(target, status_code=303)
         response.set_cookie(access.cookie, access.token, httponly=True, samesite="strict", path="/")
         return _headers(response)

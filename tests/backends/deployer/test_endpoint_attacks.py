@@ -176,7 +176,9 @@ def test_slow_clients_are_cut_off(deployer: LocalDeployer) -> None:
             f"POST /v1/models/open:predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{".encode()
         )
-        reply = s.recv(4096)
+        reply = b""
+        while chunk := s.recv(4096):  # the head and the body may come in two segments
+            reply += chunk
         assert reply.startswith(b"HTTP/1.1 408"), reply
         assert b"did not arrive within" in reply
         assert time.monotonic() - start < CUT_WITHIN_S
@@ -221,3 +223,49 @@ def test_a_server_that_stops_answering_shows_so_and_up_replaces_it(
     new = deployer.store.get("open")
     assert new is not None and new.pid != row.pid and new.port == row.port
     assert deployer.predict("open", {"instances": X})[0] == 200
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    return out
+
+
+def test_two_host_headers_are_refused_whichever_comes_first(deployer: LocalDeployer) -> None:
+    port = _port(deployer, "open")
+    own = f"127.0.0.1:{port}"
+    for first, second in ((own, "evil.example"), ("evil.example", own), (own, own)):
+        reply = _raw(
+            port,
+            f"GET /v1/models/open HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\n"
+            "Connection: close\r\n\r\n".encode(),
+        )
+        assert reply.startswith(b"HTTP/1.1 400 "), (first, second, reply[:200])
+    # One Host (HTTP/1.1 or 1.0) still works; none at all is refused.
+    assert b" 200 " in _raw(port, f"GET /v2/health/live HTTP/1.0\r\nHost: {own}\r\n\r\n".encode())
+    assert b" 403 " in _raw(port, b"GET /v2/health/live HTTP/1.0\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"null", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b'"instances"', "application/json"),
+        (b"42", "application/json"),
+        (b'{"instances": [[0.0, 1.0]]}', "text/plain"),
+        (b"instances=1", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_a_body_that_is_no_request_object_is_a_400(
+    deployer: LocalDeployer, body: bytes, content_type: str
+) -> None:
+    port = _port(deployer, "open")
+    status, reply = _request(
+        port, "POST", "/v1/models/open:predict", {"Content-Type": content_type}, body
+    )
+    assert status == 400, (body, status, reply)
+    assert "AttributeError" not in reply

@@ -208,3 +208,21 @@ def test_sleeps_when_idle_and_wakes_once_for_a_burst(
         "loads slower needs a higher WORKBENCH_COLD_START_TIMEOUT_S"
     }
     assert deployer.get("sleepy").state == "scaled to zero"
+
+
+def test_the_activator_refuses_two_host_headers(deployer: LocalDeployer, tmp_path: Path) -> None:
+    import socket
+
+    deployer.deploy(_spec(tmp_path, 1), issue_token=False)
+    row = deployer.store.get("sleepy")
+    assert row is not None
+    own = f"127.0.0.1:{row.port}"
+    for first, second in ((own, "evil.example"), (own, own)):
+        with socket.create_connection(("127.0.0.1", row.port), timeout=10) as s:
+            s.sendall(
+                f"GET /_workbench/status HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            reply = s.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
+    assert _status(deployer)["endpoint"] == "sleepy"  # one Host: answered

@@ -33,6 +33,8 @@ from typing import Any
 
 PREFIX = "workbench-approvals"
 _LISTENING = 0x10000  # __SO_ACCEPTCON in /proc/net/unix's Flags column
+#: The longest line either side reads: a peer that never ends its line is cut off here.
+MAX_LINE_BYTES = 1 << 20
 
 
 class ChannelError(Exception):
@@ -82,8 +84,14 @@ def send(sock: socket.socket, message: dict[str, Any]) -> None:
 
 
 def read_line(sock: socket.socket, buf: bytearray) -> dict[str, Any] | None:
-    """The next JSON line from ``sock`` (None when it closed first)."""
+    """The next JSON line from ``sock`` (None when it closed first).
+
+    Raises:
+        ValueError: the line is not JSON, or runs past :data:`MAX_LINE_BYTES`.
+    """
     while b"\n" not in buf:
+        if len(buf) > MAX_LINE_BYTES:
+            raise ValueError(f"a request line longer than {MAX_LINE_BYTES} bytes")
         data = sock.recv(65536)
         if not data:
             return None

@@ -289,6 +289,9 @@ class Activator:
         }
 
     def _refusal(self, scope: dict[str, Any], path: str) -> tuple[int, str, dict[str, str]] | None:
+        if sum(key == b"host" for key, _ in scope.get("headers", [])) > 1:
+            # Which one counts is each parser's guess (RFC 9112 3.2: a 400).
+            return 400, "a request names one Host header, not several", {}
         host = header(scope, b"host")
         if host is None or host.lower() not in self.hosts:
             return 403, "this endpoint answers requests for 127.0.0.1 or localhost only", {}

@@ -77,6 +77,10 @@ def import_transformers() -> Any:
     return transformers
 
 
+#: The seeds a torch generator takes (``manual_seed``: a signed or unsigned 64-bit value).
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
+
+
 @dataclass
 class Sequence:
     """One sequence to generate, and the channel its events go back through."""
@@ -91,6 +95,11 @@ class Sequence:
     cancelled: bool = False
     loop: asyncio.AbstractEventLoop | None = None
     events: asyncio.Queue[Event] | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here, not in the batch: a seed torch refuses would fail every neighbour.
+        if self.seed is not None and not SEED_MIN <= self.seed <= SEED_MAX:
+            raise ValueError(f"seed must be between {SEED_MIN} and {SEED_MAX} (got {self.seed})")
 
 
 @dataclass(frozen=True)

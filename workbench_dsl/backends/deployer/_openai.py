@@ -26,16 +26,23 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from workbench_dsl.backends.deployer._llm_engine import ContextTooLong, Engine, Sequence
+from workbench_dsl.backends.deployer._llm_engine import (
+    SEED_MAX,
+    SEED_MIN,
+    ContextTooLong,
+    Engine,
+    Sequence,
+)
 
 PREFIX = os.environ.get("KSERVE_OPENAI_ROUTE_PREFIX", "/openai")
 REVISION_HEADER = "x-workbench-revision"
 #: ``max_tokens`` of a completion that names none (the OpenAI API's default).
 DEFAULT_COMPLETION_TOKENS = 16
+MAX_STOPS = 4
 
 
 class _Request(BaseModel):
@@ -47,8 +54,11 @@ class _Request(BaseModel):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     n: int = 1
     stream: bool = False
-    stop: str | list[str] | None = None
-    seed: int | None = None
+    #: Up to four, as OpenAI's API takes: each is looked for after every token, in the
+    #: thread that generates the whole batch.
+    stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
+    #: What a torch generator takes (a wider seed would fail the whole batch it joins).
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)
 
     def stops(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -104,6 +114,8 @@ def add_openai_routes(app: Any, name: str, router: Any) -> None:
             body = await request.json()
         except ValueError as e:
             return error(400, f"the body is not valid JSON: {e}")
+        except RecursionError:
+            return error(400, "the body is not valid JSON: it is nested too deeply")
         try:
             parsed = model.model_validate(body)
         except ValidationError as e:

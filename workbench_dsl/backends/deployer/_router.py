@@ -150,6 +150,11 @@ def _instances(payload: dict[str, Any] | InferRequest, predictor: Predictor) -> 
             )
         if predictor.takes_list:
             return instances
+    elif not isinstance(payload, InferRequest):
+        # A JSON null, list, string or number, or a body that is not JSON at all.
+        raise InvalidInput(
+            'expected a JSON object: {"instances": [...]} (V1) or {"inputs": [...]} (V2)'
+        )
     elif not payload.inputs:
         raise InvalidInput("the V2 request has no inputs")
     try:
@@ -244,6 +249,9 @@ class Guard:
     def _refusal(self, scope: Scope, path: str) -> tuple[int, str, dict[str, str]] | None:
         """Why a request is refused before it reaches KServe (status, message, headers)."""
         if self.hosts is not None:
+            if sum(key == b"host" for key, _ in scope.get("headers", [])) > 1:
+                # Which one counts is each parser's guess (RFC 9112 3.2: a 400).
+                return 400, "a request names one Host header, not several", {}
             host = _header(scope, b"host")
             if host is None or host.lower() not in self.hosts:
                 return 403, "this endpoint answers requests for 127.0.0.1 or localhost only", {}
