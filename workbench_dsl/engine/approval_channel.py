@@ -29,6 +29,7 @@ that runs inside the engine is already trusted with everything the engine does.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import pwd
 import signal
@@ -286,11 +287,14 @@ class ApprovalChannel:
         peer.check_user()
         if peer.pid != os.getpid() and not peer.descends_from(os.getpid()):
             raise Refused(f"only a task of run {self.run_id} may ask it to wait for a decision")
+        timeout_s = float(message["timeout_s"])
+        if not (math.isfinite(timeout_s) and timeout_s > 0):  # NaN would never expire
+            raise Refused(f"timeout_s must be a positive, finite number of seconds, got {timeout_s}")
         claim_view = self.request(
             str(message["model"]),
             str(message["version"]),
             promote_to=message.get("promote_to") or None,
-            timeout_s=float(message["timeout_s"]),
+            timeout_s=timeout_s,
             tracking_uri=message.get("tracking_uri") or None,
             step=str(message.get("step") or ""),
         )

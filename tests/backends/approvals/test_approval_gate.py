@@ -167,6 +167,18 @@ def test_an_overdue_wait_expires_and_cannot_be_decided(registry, engine) -> None
     assert registry.get_version("churn", "1").tags[approvals.TAG_EXPIRED_BECAUSE] == "timeout"
 
 
+@pytest.mark.parametrize("timeout_s", [float("nan"), float("inf"), 0.0, -5.0])
+def test_a_wait_that_would_never_expire_is_refused(
+    registry, engine, workbench_home: Path, timeout_s: float
+) -> None:  # type: ignore[no-untyped-def]
+    from workbench_dsl.backends.approvals import channel
+
+    request = {"model": "churn", "version": "2", "timeout_s": timeout_s}
+    with pytest.raises(channel.ChannelError, match="timeout_s must be a positive, finite number"):
+        channel.wait(workbench_home, "run-7", request)
+    assert channel.claims(workbench_home) == []
+
+
 def test_tags_a_task_writes_are_a_record_never_a_trigger(registry, engine) -> None:  # type: ignore[no-untyped-def]
     _hold(engine)
     registry.set_tags("churn", "1", {approvals.TAG_STATE: "approved", approvals.TAG_BY: "mallory"})
