@@ -69,3 +69,37 @@ def test_an_error_ends_either_stream_with_the_openai_error_body_then_done(
     assert [json.loads(e) for e in text[:-1]] == [error] and text[-1] == "[DONE]"
     assert json.loads(chat[0])["choices"][0]["delta"]["role"] == "assistant"
     assert [json.loads(e) for e in chat[1:-1]] == [error] and chat[-1] == "[DONE]"
+
+
+def test_a_request_holds_at_most_one_batch_of_prompts(tiny_llm: Path) -> None:
+    from fastapi import FastAPI
+    from starlette.testclient import TestClient
+
+    from workbench_dsl.backends.deployer._openai import add_openai_routes
+
+    engine = Engine(tiny_llm, endpoint="chat", revision="r3", max_batch_size=2)
+
+    class OneRevision:  # the router's interface: the revision to serve and its predictor
+        def __init__(self, engine: Engine) -> None:
+            self.engine = engine
+
+        def pick(self) -> tuple[str, object]:
+            return "r3", self
+
+    app = FastAPI()
+    add_openai_routes(app, "chat", OneRevision(engine))
+    try:
+        client = TestClient(app)
+        body = {"model": "chat", "prompt": ["Open the"] * 3, "max_tokens": 1}
+        reply = client.post("/openai/v1/completions", json=body)
+        assert reply.status_code == 400
+        assert reply.json()["error"]["message"] == (
+            "3 prompts in one request; this endpoint takes at most 2 (its max_batch_size): "
+            "send the others separately"
+        )
+        body["prompt"] = ["Open the"] * 2
+        reply = client.post("/openai/v1/completions", json=body)
+        assert reply.status_code == 200, reply.text
+        assert len(reply.json()["choices"]) == 2
+    finally:
+        engine.close()

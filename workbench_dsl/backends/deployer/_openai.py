@@ -154,6 +154,13 @@ def add_openai_routes(app: Any, name: str, router: Any) -> None:
         prompts = [parsed.prompt] if isinstance(parsed.prompt, str) else parsed.prompt
         if not prompts:
             return error(400, "prompt is empty", param="prompt")
+        if len(prompts) > engine.max_batch_size:  # one request fills one batch at most
+            return error(
+                400,
+                f"{len(prompts)} prompts in one request; this endpoint takes at most "
+                f"{engine.max_batch_size} (its max_batch_size): send the others separately",
+                param="prompt",
+            )
         max_tokens = parsed.max_tokens or DEFAULT_COMPLETION_TOKENS
         try:
             seqs = [_sequence(engine, engine.encode(p), max_tokens, parsed) for p in prompts]
