@@ -149,7 +149,8 @@ def executor_input(
     }
     os.makedirs(outputs_dir)  # creates the fresh work directory too
     os.mkdir(params_dir)
-    return {"inputs": {"parameterValues": params, "artifacts": inputs_arts}, "outputs": outputs}
+    delivered = {name: ptypes.as_delivered(value) for name, value in params.items()}
+    return {"inputs": {"parameterValues": delivered, "artifacts": inputs_arts}, "outputs": outputs}
 
 
 def output_parameters(component: dict[str, Any], executor_output: dict[str, Any]) -> dict[str, Any]:
