@@ -107,7 +107,7 @@ def _runtime_artifact(art: dict[str, Any]) -> dict[str, Any]:
         "name": art.get("name", ""),
         "type": art.get("type") or {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"},
         "uri": art.get("uri", ""),
-        "metadata": art.get("metadata") or {},
+        "metadata": ptypes.as_delivered(art.get("metadata") or {}),
     }
 
 
