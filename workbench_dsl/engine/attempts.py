@@ -107,7 +107,7 @@ def _runtime_artifact(art: dict[str, Any]) -> dict[str, Any]:
         "name": art.get("name", ""),
         "type": art.get("type") or {"schemaTitle": "system.Artifact", "schemaVersion": "0.0.1"},
         "uri": art.get("uri", ""),
-        "metadata": art.get("metadata") or {},
+        "metadata": ptypes.as_delivered(art.get("metadata") or {}),
     }
 
 
@@ -149,7 +149,8 @@ def executor_input(
     }
     os.makedirs(outputs_dir)  # creates the fresh work directory too
     os.mkdir(params_dir)
-    return {"inputs": {"parameterValues": params, "artifacts": inputs_arts}, "outputs": outputs}
+    delivered = {name: ptypes.as_delivered(value) for name, value in params.items()}
+    return {"inputs": {"parameterValues": delivered, "artifacts": inputs_arts}, "outputs": outputs}
 
 
 def output_parameters(component: dict[str, Any], executor_output: dict[str, Any]) -> dict[str, Any]:

@@ -123,6 +123,26 @@ def from_text(text: str, ptype: str) -> Any:
     raise ParameterTypeError(f"cannot be set (type {ptype})")
 
 
+def as_delivered(value: Any) -> Any:
+    """``value`` as a cluster's driver hands it to a component.
+
+    The driver writes the ExecutorInput with Go's protojson, which prints a whole
+    double below 1e21 without a fraction (kubeflow/pipelines backend/src/v2/driver,
+    ``protojson.Marshal(executorInput)``), so ``[1.0, 'a']`` arrives as ``[1, 'a']``.
+    """
+    if isinstance(value, float):
+        return (
+            int(value)
+            if math.isfinite(value) and value.is_integer() and abs(value) < 1e21
+            else value
+        )
+    if isinstance(value, list):
+        return [as_delivered(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_delivered(v) for k, v in value.items()}
+    return value
+
+
 def _int_of_float(f: float, given: Any) -> int:
     if math.isfinite(f) and f == int(f):
         return int(f)

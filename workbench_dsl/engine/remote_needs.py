@@ -97,6 +97,13 @@ _LOCAL_BUILDERS = {
     "webdataset",
 }
 _QUIET_CALLS = {"print", "debug", "info", "warning", "error", "exception", "log", "write"}
+# String methods that test or rewrite a URI's text (``uri.replace("gs://", "/gcs/")``,
+# ``uri.startswith("s3://")``: how components map a URI to its mount); they fetch nothing.
+_TEXT_CALLS = {
+    "startswith", "endswith", "replace", "removeprefix", "removesuffix", "split", "rsplit",
+    "partition", "rpartition", "find", "rfind", "index", "rindex", "count", "strip",
+    "lstrip", "rstrip",
+}  # fmt: skip
 
 
 def remote_scheme_need(uri: str) -> str | None:
@@ -285,7 +292,7 @@ def _source_problems(who: str, source: str) -> list[str]:
         fname = (
             fn.id if isinstance(fn, ast.Name) else fn.attr if isinstance(fn, ast.Attribute) else ""
         )
-        if fname in _QUIET_CALLS:
+        if fname in _QUIET_CALLS or (isinstance(fn, ast.Attribute) and fname in _TEXT_CALLS):
             continue
         args = [*node.args, *(k.value for k in node.keywords)]
         if fname in _HUB_CALLS and not _local_dataset(fname, node):
