@@ -289,7 +289,9 @@ class ApprovalChannel:
             raise Refused(f"only a task of run {self.run_id} may ask it to wait for a decision")
         timeout_s = float(message["timeout_s"])
         if not (math.isfinite(timeout_s) and timeout_s > 0):  # NaN would never expire
-            raise Refused(f"timeout_s must be a positive, finite number of seconds, got {timeout_s}")
+            raise Refused(
+                f"timeout_s must be a positive, finite number of seconds, got {timeout_s}"
+            )
         claim_view = self.request(
             str(message["model"]),
             str(message["version"]),
